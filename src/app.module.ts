@@ -1,0 +1,44 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { ApprovalModule } from './approval/approval.module';
+import { AuthModule } from './auth/auth.module';
+import { AgentSignatureGuard } from './auth/signature.guard';
+import { GatewayExceptionFilter } from './common/gateway-exception.filter';
+import { ConfigModule } from './config/config.module';
+import { GatewayConfig } from './config/gateway-config';
+import { ExecutorModule } from './executor/executor.module';
+import { HealthModule } from './health/health.module';
+import { PolicyModule } from './policy/policy.module';
+import { ToolPolicyGuard } from './policy/tool-policy.guard';
+import { RegistryModule } from './registry/registry.module';
+import { EnvelopeGuard } from './tools/envelope.guard';
+import { ToolsModule } from './tools/tools.module';
+import { loggerOptions } from './logger.options';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: GatewayConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerOptions()),
+        AuthModule,
+        RegistryModule,
+        PolicyModule,
+        ExecutorModule,
+        ApprovalModule,
+        ToolsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: GatewayExceptionFilter },
+        // The order of API.md §4: who (3), envelope (4), may they (7–12).
+        { provide: APP_GUARD, useExisting: AgentSignatureGuard },
+        { provide: APP_GUARD, useExisting: EnvelopeGuard },
+        { provide: APP_GUARD, useExisting: ToolPolicyGuard },
+      ],
+    };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Domain errors. Services throw these; GatewayExceptionFilter turns them into the error body of
+ * API.md §4. The message is shown to the caller, so it never holds a secret or a host path.
+ */
+export class GatewayError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly status: string,
+    readonly reasonCode: string,
+    message: string,
+    readonly details?: unknown[],
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidRequest extends GatewayError {
+  constructor(reasonCode: string, message: string, details?: unknown[], httpStatus = 400) {
+    super(httpStatus, 'invalid_request', reasonCode, message, details);
+  }
+}
+
+export class Unauthenticated extends GatewayError {
+  constructor(reasonCode: string, message: string) {
+    super(401, 'unauthenticated', reasonCode, message);
+  }
+}
+
+export class PolicyDenied extends GatewayError {
+  constructor(reasonCode: string, message: string, details?: unknown[]) {
+    super(403, 'denied', reasonCode, message, details);
+  }
+}
+
+export class ArgumentsInvalid extends GatewayError {
+  constructor(details: unknown[]) {
+    super(400, 'invalid_arguments', 'invalid_arguments', 'Arguments do not match the tool input_schema', details);
+  }
+}
+
+export class NotFound extends GatewayError {
+  constructor(message = 'Not found') {
+    super(404, 'not_found', 'not_found', message);
+  }
+}
+
+export class ToolFailed extends GatewayError {
+  constructor(message: string) {
+    super(502, 'tool_error', 'tool_error', message);
+  }
+}
+
+export class ToolTimeout extends GatewayError {
+  constructor(timeoutMs: number) {
+    super(504, 'tool_timeout', 'tool_timeout', `Tool did not finish within ${timeoutMs} ms`);
+  }
+}

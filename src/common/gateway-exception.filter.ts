@@ -1,0 +1,66 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { GatewayError, InvalidRequest } from './errors';
+import { contextOf } from './request-context';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The one place an error becomes a response: the body of API.md §4, never a stack trace. */
+@Catch()
+export class GatewayExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Gateway');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    const error = this.toGatewayError(exception);
+    if (res.headersSent) return;
+
+    const ctx = contextOf(req);
+    const requestId = ctx.envelope?.request_id ?? knownRequestId(req.body);
+    res.status(error.httpStatus).json({
+      success: false,
+      status: error.status,
+      reason_code: error.reasonCode,
+      error: error.message,
+      audit_id: ctx.auditId,
+      ...(requestId !== undefined && { request_id: requestId }),
+      ...(error.details !== undefined && { details: error.details }),
+    });
+  }
+
+  private toGatewayError(exception: unknown): GatewayError {
+    if (exception instanceof GatewayError) return exception;
+    const bodyParserType = (exception as { type?: unknown } | null)?.type;
+    if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status === 404) return new GatewayError(404, 'not_found', 'not_found', 'No such endpoint');
+      // Nest turns body-parser's SyntaxError into a BadRequestException; nothing else here throws one.
+      if (status === 400) return new InvalidRequest('malformed_json', 'Request body is not valid JSON');
+      if (status < 500) return new InvalidRequest('invalid_request', exception.message, undefined, status);
+    }
+    // Name and code only: an unexpected error's message or stack may hold host paths.
+    const err = exception as { name?: string; code?: string } | null;
+    this.logger.error({ err_name: err?.name, err_code: err?.code }, 'unexpected error');
+    return new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+  }
+}
+
+function fromBodyParser(type: string): GatewayError {
+  switch (type) {
+    case 'entity.too.large':
+      return new InvalidRequest('body_too_large', 'Request body exceeds max_body_bytes', undefined, 413);
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new InvalidRequest('unsupported_media_type', 'Body must be uncompressed UTF-8 JSON', undefined, 415);
+    default:
+      return new InvalidRequest('invalid_request', 'Request body could not be read');
+  }
+}
+
+function knownRequestId(body: unknown): string | undefined {
+  const id = (body as { request_id?: unknown } | null)?.request_id;
+  return typeof id === 'string' && REQUEST_ID.test(id) ? id : undefined;
+}

@@ -1,0 +1,38 @@
+import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import type { Agent, Tool } from '../config/gateway-config';
+
+export interface ToolCallEnvelope {
+  agent_id: string;
+  agent_version: string;
+  request_id: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/** What the pipeline has established about one request so far; each guard adds its part. */
+export interface RequestContext {
+  auditId: string;
+  /** Set by AgentSignatureGuard once the signature checks out. */
+  agent?: Agent;
+  /** Set by EnvelopeGuard once the body has the envelope's shape. */
+  envelope?: ToolCallEnvelope;
+  /** Set by ToolPolicyGuard once the call is allowed. */
+  decision?: { tool: Tool; requiresApproval: boolean };
+}
+
+const CONTEXT = Symbol('gateway.context');
+type WithContext = Request & { [CONTEXT]?: RequestContext };
+
+export function contextOf(req: Request): RequestContext {
+  const r = req as WithContext;
+  return (r[CONTEXT] ??= { auditId: newId('audit') });
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomUUID().replace(/-/g, '')}`;
+}
+
+/** Controller parameter: the RequestContext the guards built. */
+export const Ctx = createParamDecorator((_data: unknown, ctx: ExecutionContext) => contextOf(ctx.switchToHttp().getRequest<Request>()));

@@ -1,0 +1,229 @@
+import { createPublicKey, KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import Ajv, { ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { gatewayConfigSchema } from './config.schema';
+import {
+  Agent,
+  AgentKey,
+  Approver,
+  GatewayConfig,
+  normalizeFieldName,
+  RateLimit,
+  SecretSource,
+  Settings,
+  Tool,
+  ToolKind,
+} from './gateway-config';
+
+export const DEFAULT_CONFIG_PATH = 'policies/gateway.yaml';
+
+/** A config that cannot be used. The message names the file, the path inside it and the problem. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${path}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface RawConfig {
+  settings: Settings;
+  roles: Record<string, { rate_limit?: RateLimit }>;
+  agents: Array<{
+    id: string;
+    role: string;
+    key: { alg: 'hmac-sha256'; secret: string } | { alg: 'ed25519'; public_key: string };
+    rate_limit?: RateLimit;
+    versions?: string[];
+  }>;
+  approvers: Array<{ id: string; token_sha256: string; tools?: string[] }>;
+  secrets: Record<string, SecretSource>;
+  tools: Record<
+    string,
+    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'description'> & {
+      description?: string;
+      forbidden_fields?: string[];
+    }
+  >;
+}
+
+const validateConfigShape = new Ajv({ useDefaults: true, discriminator: true, allErrors: false }).compile(
+  gatewayConfigSchema,
+);
+
+/** Reads GATEWAY_CONFIG (default policies/gateway.yaml) and everything it needs from `env`. */
+export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+  const file = env.GATEWAY_CONFIG || DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '(file)', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseGatewayConfig(text, file, env);
+}
+
+export function parseGatewayConfig(text: string, file: string, env: Env): GatewayConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const at = err.linePos ? `line ${err.linePos[0].line}` : '(yaml)';
+      throw new ConfigError(file, at, err.message.split('\n')[0]);
+    }
+    throw err;
+  }
+  const defaultedPaths: string[] = [];
+  const raw = expandEnv(doc, '', env, file, defaultedPaths);
+  if (!validateConfigShape(raw)) {
+    const error = validateConfigShape.errors![0];
+    throw new ConfigError(file, describePath(error.instancePath), describeAjvError(error));
+  }
+  return buildConfig(raw as RawConfig, file, env, defaultedPaths);
+}
+
+// `${env:NAME}` or `${env:NAME:-default}`; `${secret:NAME}` is left for the executor.
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function expandEnv(value: unknown, path: string, env: Env, file: string, defaulted: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_match, name: string, fallback: string | undefined) => {
+      const fromEnv = env[name];
+      if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+      if (fallback !== undefined) {
+        defaulted.push(`${path || '(root)'} (${name})`);
+        return fallback;
+      }
+      throw new ConfigError(file, path || '(root)', `environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, i) => expandEnv(item, `${path}[${i}]`, env, file, defaulted));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      out[key] = expandEnv(item, path ? `${path}.${key}` : key, env, file, defaulted);
+    }
+    return out;
+  }
+  return value;
+}
+
+function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: string[]): GatewayConfig {
+  const fail = (path: string, problem: string): never => {
+    throw new ConfigError(file, path, problem);
+  };
+  const roleExists = (role: string) => Object.prototype.hasOwnProperty.call(raw.roles, role);
+
+  const agents = new Map<string, Agent>();
+  raw.agents.forEach((a, i) => {
+    if (agents.has(a.id)) fail(`agents[${i}].id`, `duplicate agent id "${a.id}"`);
+    if (!roleExists(a.role)) fail(`agents[${i}].role`, `role "${a.role}" is not declared under roles`);
+    agents.set(a.id, { id: a.id, role: a.role, key: buildKey(a.key, `agents[${i}].key`, fail), rate_limit: a.rate_limit, versions: a.versions });
+  });
+
+  const globalForbidden = raw.settings.forbidden_fields.map(normalizeFieldName);
+  const toolAjv = new Ajv({ strict: true, allErrors: true });
+  addFormats(toolAjv);
+  const tools = new Map<string, Tool>();
+  for (const [name, t] of Object.entries(raw.tools)) {
+    t.roles.forEach((role, i) => {
+      if (!roleExists(role)) fail(`tools.${name}.roles[${i}]`, `role "${role}" is not declared under roles`);
+    });
+    if (t.input_schema.type !== 'object') fail(`tools.${name}.input_schema`, 'must have type: object');
+    let validateArguments;
+    try {
+      validateArguments = toolAjv.compile(t.input_schema);
+    } catch (err) {
+      const problem = (err as Error).message.replace(/^strict mode: /, '').replace(/keyword: "/, 'keyword "');
+      fail(`tools.${name}.input_schema`, problem);
+    }
+    tools.set(name, {
+      name,
+      kind: t.kind as ToolKind,
+      description: t.description ?? '',
+      roles: t.roles,
+      requires_approval: t.requires_approval,
+      input_schema: t.input_schema,
+      timeout_ms: t.timeout_ms,
+      forbidden_fields: new Set([...globalForbidden, ...(t.forbidden_fields ?? []).map(normalizeFieldName)]),
+      rate_limit: t.rate_limit,
+      validateArguments: validateArguments!,
+    });
+  }
+
+  const approvers: Approver[] = raw.approvers.map((a, i) => {
+    if (raw.approvers.findIndex((b) => b.id === a.id) !== i) fail(`approvers[${i}].id`, `duplicate approver id "${a.id}"`);
+    a.tools?.forEach((tool, j) => {
+      if (!tools.has(tool)) fail(`approvers[${i}].tools[${j}]`, `tool "${tool}" is not declared under tools`);
+    });
+    return { id: a.id, token_sha256: Buffer.from(a.token_sha256, 'hex'), tools: a.tools };
+  });
+
+  const dataDir = resolve(env.GATEWAY_DATA_DIR || './data');
+  return new GatewayConfig({
+    source: file,
+    settings: raw.settings,
+    roles: raw.roles,
+    agents,
+    approvers,
+    secrets: raw.secrets,
+    tools,
+    paths: {
+      workspace: resolve(env.GATEWAY_WORKSPACE || './workspace'),
+      dataDir,
+      auditLog: resolve(env.GATEWAY_AUDIT_LOG || resolve(dataDir, 'audit.jsonl')),
+    },
+    defaultedPaths,
+  });
+}
+
+function buildKey(key: RawConfig['agents'][number]['key'], path: string, fail: (p: string, m: string) => never): AgentKey {
+  if (key.alg === 'hmac-sha256') return { alg: key.alg, secret: Buffer.from(key.secret, 'utf8') };
+  let publicKey: KeyObject;
+  try {
+    // PEM, or its base64 body alone (one line, convenient in an environment variable).
+    publicKey = key.public_key.includes('-----BEGIN')
+      ? createPublicKey(key.public_key)
+      : createPublicKey({ key: Buffer.from(key.public_key, 'base64'), format: 'der', type: 'spki' });
+  } catch {
+    return fail(`${path}.public_key`, 'not a valid SPKI public key (PEM or base64 DER)');
+  }
+  if (publicKey.asymmetricKeyType !== 'ed25519') fail(`${path}.public_key`, `expected an ed25519 key, got ${publicKey.asymmetricKeyType}`);
+  return { alg: 'ed25519', publicKey };
+}
+
+function describePath(instancePath: string): string {
+  if (!instancePath) return '(root)';
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function describeAjvError(error: ErrorObject): string {
+  const p = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return `unknown field "${p.additionalProperty}"`;
+    case 'required':
+      return `missing required field "${p.missingProperty}"`;
+    case 'const':
+      return `must be ${JSON.stringify(p.allowedValue)}`;
+    case 'discriminator':
+      return p.tagValue === undefined ? `"${p.tag}" must be a string` : `unsupported ${p.tag} ${JSON.stringify(p.tagValue)}`;
+    default:
+      return error.message ?? 'invalid';
+  }
+}

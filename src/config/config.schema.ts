@@ -1,0 +1,148 @@
+// JSON Schema of policies/gateway.yaml (API.md §2). Defaults live here and nowhere else:
+// the loader validates with `useDefaults`, so every optional setting is filled in once, at load.
+
+const identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' } as const;
+const rateLimit = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['limit', 'ttl_s'],
+  properties: {
+    limit: { type: 'integer', minimum: 1 },
+    ttl_s: { type: 'integer', minimum: 1 },
+  },
+} as const;
+const fieldList = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true } as const;
+
+const toolCommon = {
+  description: { type: 'string', maxLength: 1024 },
+  roles: { type: 'array', items: identifier, uniqueItems: true },
+  input_schema: { type: 'object' },
+  timeout_ms: { type: 'integer', minimum: 1, maximum: 600000, default: 10000 },
+  forbidden_fields: fieldList,
+  rate_limit: rateLimit,
+} as const;
+
+// Tools that change the workspace wait for a human unless the operator says otherwise.
+function toolKind(kind: string, approvalByDefault: boolean) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['kind', 'roles', 'input_schema'],
+    properties: {
+      kind: { const: kind },
+      requires_approval: { type: 'boolean', default: approvalByDefault },
+      ...toolCommon,
+    },
+  };
+}
+
+export const gatewayConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agents', 'tools'],
+  properties: {
+    settings: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        signature_tolerance_s: { type: 'integer', minimum: 1, maximum: 3600, default: 300 },
+        idempotency_ttl_s: { type: 'integer', minimum: 1, default: 86400 },
+        approval_ttl_s: { type: 'integer', minimum: 1, default: 3600 },
+        max_pending_approvals_per_agent: { type: 'integer', minimum: 1, default: 20 },
+        max_body_bytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
+        unauthenticated_rate_limit: { ...rateLimit, default: { limit: 30, ttl_s: 60 } },
+        forbidden_fields: {
+          ...fieldList,
+          default: ['password', 'passwd', 'api_key', 'apikey', 'secret', 'token', 'access_token', 'private_key', 'authorization'],
+        },
+      },
+    },
+    roles: {
+      type: 'object',
+      default: {},
+      propertyNames: identifier,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { rate_limit: rateLimit },
+      },
+    },
+    agents: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'role', 'key'],
+        properties: {
+          id: identifier,
+          role: identifier,
+          key: {
+            type: 'object',
+            required: ['alg'],
+            discriminator: { propertyName: 'alg' },
+            oneOf: [
+              {
+                additionalProperties: false,
+                required: ['alg', 'secret'],
+                properties: { alg: { const: 'hmac-sha256' }, secret: { type: 'string', minLength: 16 } },
+              },
+              {
+                additionalProperties: false,
+                required: ['alg', 'public_key'],
+                properties: { alg: { const: 'ed25519' }, public_key: { type: 'string', minLength: 1 } },
+              },
+            ],
+          },
+          rate_limit: rateLimit,
+          versions: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[0-9xX*]+(\\.[0-9A-Za-z*-]+)*$' } },
+        },
+      },
+    },
+    approvers: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'token_sha256'],
+        properties: {
+          id: identifier,
+          token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+          tools: { type: 'array', items: { type: 'string' }, uniqueItems: true },
+        },
+      },
+    },
+    secrets: {
+      type: 'object',
+      default: {},
+      additionalProperties: {
+        type: 'object',
+        required: ['from'],
+        discriminator: { propertyName: 'from' },
+        oneOf: [
+          {
+            additionalProperties: false,
+            required: ['from', 'name'],
+            properties: { from: { const: 'env' }, name: { type: 'string', minLength: 1 } },
+          },
+          {
+            additionalProperties: false,
+            required: ['from', 'path'],
+            properties: { from: { const: 'file' }, path: { type: 'string', minLength: 1 } },
+          },
+        ],
+      },
+    },
+    tools: {
+      type: 'object',
+      propertyNames: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+      additionalProperties: {
+        type: 'object',
+        required: ['kind'],
+        discriminator: { propertyName: 'kind' },
+        oneOf: [toolKind('fs.read', false), toolKind('fs.list', false), toolKind('fs.write', true), toolKind('fs.delete', true)],
+      },
+    },
+  },
+} as const;

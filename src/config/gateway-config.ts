@@ -1,0 +1,85 @@
+import type { KeyObject } from 'node:crypto';
+import type { ValidateFunction } from 'ajv';
+
+export interface RateLimit {
+  limit: number;
+  ttl_s: number;
+}
+
+export interface Settings {
+  signature_tolerance_s: number;
+  idempotency_ttl_s: number;
+  approval_ttl_s: number;
+  max_pending_approvals_per_agent: number;
+  max_body_bytes: number;
+  unauthenticated_rate_limit: RateLimit;
+  forbidden_fields: string[];
+}
+
+export type AgentKey =
+  | { alg: 'hmac-sha256'; secret: Buffer }
+  | { alg: 'ed25519'; publicKey: KeyObject };
+
+export interface Agent {
+  id: string;
+  role: string;
+  key: AgentKey;
+  rate_limit?: RateLimit;
+  versions?: string[];
+}
+
+export interface Approver {
+  id: string;
+  token_sha256: Buffer;
+  tools?: string[];
+}
+
+export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path: string };
+
+export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete';
+
+export interface Tool {
+  name: string;
+  kind: ToolKind;
+  description: string;
+  roles: string[];
+  requires_approval: boolean;
+  input_schema: Record<string, unknown>;
+  timeout_ms: number;
+  /** Normalised (see normalizeFieldName) global and per-tool forbidden keys. */
+  forbidden_fields: ReadonlySet<string>;
+  rate_limit?: RateLimit;
+  /** The input_schema compiled once at load (ajv, strict mode). */
+  validateArguments: ValidateFunction;
+}
+
+export interface RuntimePaths {
+  workspace: string;
+  dataDir: string;
+  auditLog: string;
+}
+
+/** The validated, typed configuration. Built only by loadGatewayConfig, then read-only. */
+export class GatewayConfig {
+  /** The file it came from, as given (shown in messages). */
+  readonly source!: string;
+  readonly settings!: Settings;
+  readonly roles!: Record<string, { rate_limit?: RateLimit }>;
+  readonly agents!: ReadonlyMap<string, Agent>;
+  readonly approvers!: readonly Approver[];
+  readonly secrets!: Record<string, SecretSource>;
+  readonly tools!: ReadonlyMap<string, Tool>;
+  readonly paths!: RuntimePaths;
+  /** Config paths whose value came from a shipped default rather than the environment. */
+  readonly defaultedPaths!: readonly string[];
+
+  constructor(init: GatewayConfig) {
+    Object.assign(this, init);
+    Object.freeze(this);
+  }
+}
+
+/** Keys are compared case-insensitively with `-` and `_` ignored (API.md §4 row 10). */
+export function normalizeFieldName(key: string): string {
+  return key.toLowerCase().replace(/[-_]/g, '');
+}

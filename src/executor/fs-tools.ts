@@ -1,0 +1,72 @@
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { ToolFailed } from '../common/errors';
+import type { WorkspacePath } from './workspace';
+
+export const MAX_READ_BYTES = 1024 * 1024;
+const MAX_LIST_ENTRIES = 10_000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function readTextFile(file: WorkspacePath, signal: AbortSignal) {
+  const handle = await open(file.host, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new ToolFailed(`Not a regular file: ${file.display}`);
+    if (stat.size > MAX_READ_BYTES) throw new ToolFailed(`File is larger than 1 MiB: ${file.display}`);
+    const bytes = await handle.readFile({ signal });
+    let content: string;
+    try {
+      content = utf8.decode(bytes);
+    } catch {
+      throw new ToolFailed(`Not UTF-8 text: ${file.display}`);
+    }
+    return { path: file.display, content, size: bytes.length };
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function listDirectory(dir: WorkspacePath, signal: AbortSignal) {
+  const dirents = await readdir(dir.host, { withFileTypes: true });
+  signal.throwIfAborted();
+  const wanted = dirents.filter((d) => d.isFile() || d.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const shown = wanted.slice(0, MAX_LIST_ENTRIES);
+  const entries = await Promise.all(
+    shown.map(async (d) => ({
+      name: d.name,
+      type: d.isDirectory() ? ('dir' as const) : ('file' as const),
+      size: d.isDirectory() ? 0 : (await lstat(join(dir.host, d.name))).size,
+    })),
+  );
+  return { path: dir.display, entries, ...(wanted.length > shown.length && { truncated: true }) };
+}
+
+/** Atomic: the content goes to a temp file beside the target, is flushed, then renamed over it. */
+export async function writeTextFile(file: WorkspacePath, content: string, createDirs: boolean, signal: AbortSignal) {
+  const dir = dirname(file.host);
+  if (createDirs) await mkdir(dir, { recursive: true });
+  const existing = await lstat(file.host).catch(() => undefined);
+  if (existing?.isDirectory()) throw new ToolFailed(`Is a directory: ${file.display}`);
+  const temp = join(dir, `.${basename(file.host)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(content, { encoding: 'utf8', signal });
+    await handle.sync();
+    await handle.close();
+    await rename(temp, file.host);
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  return { path: file.display, size: Buffer.byteLength(content, 'utf8') };
+}
+
+export async function deleteFile(file: WorkspacePath) {
+  const stat = await lstat(file.host);
+  if (stat.isDirectory()) throw new ToolFailed(`Is a directory: ${file.display}`);
+  await unlink(file.host);
+  return { path: file.display, deleted: true };
+}

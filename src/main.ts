@@ -1,0 +1,42 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import { ConfigError, loadGatewayConfig } from './config/config.loader';
+import { GatewayConfig } from './config/gateway-config';
+
+function loadConfigOrExit(): GatewayConfig {
+  try {
+    return loadGatewayConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`config error: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
+async function bootstrap(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfigOrExit();
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    rawBody: true,
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  configureApp(app, config);
+  const logger = app.get(Logger);
+  if (config.defaultedPaths.length > 0) {
+    logger.warn(
+      `Shipped demo credentials in use, for local development only: ${config.defaultedPaths.join(', ')}. Set these variables (see .env.example) before exposing the gateway.`,
+    );
+  }
+  const port = Number(process.env.PORT || 8000);
+  const host = process.env.HOST || '0.0.0.0';
+  await app.listen(port, host);
+  logger.log(`Agent Gateway listening on http://${host}:${port} (config ${config.source}, Swagger UI at /docs)`);
+}
+
+void bootstrap();

@@ -1,0 +1,45 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import Ajv from 'ajv';
+import type { Request } from 'express';
+import { TOOL_CALL } from '../auth/auth.decorators';
+import { InvalidRequest } from '../common/errors';
+import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
+import { contextOf, ToolCallEnvelope } from '../common/request-context';
+
+export const envelopeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agent_id', 'agent_version', 'request_id', 'tool', 'arguments'],
+  properties: {
+    agent_id: { type: 'string', minLength: 1, maxLength: 128 },
+    agent_version: { type: 'string', pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$' },
+    request_id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+    tool: { type: 'string', minLength: 1, maxLength: 128 },
+    arguments: { type: 'object' },
+  },
+} as const;
+
+const validateEnvelope = new Ajv({ allErrors: true, strict: true }).compile<ToolCallEnvelope>(envelopeSchema);
+
+/** API.md §4 row 4: the body is a well-formed envelope, with arguments bounded in depth. */
+@Injectable()
+export class EnvelopeGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    if (!this.reflector.get<boolean>(TOOL_CALL, context.getHandler())) return true;
+    const req = context.switchToHttp().getRequest<Request>();
+    const body: unknown = req.body;
+    if (!validateEnvelope(body)) {
+      const details = validateEnvelope.errors!.map((e) => ({ path: e.instancePath || '/', message: e.message, params: e.params }));
+      throw new InvalidRequest('invalid_envelope', 'Body is not a valid tool-call envelope', details);
+    }
+    // Before anything walks the arguments (policy, schema, audit): deep nesting is refused here.
+    if (exceedsDepth(body.arguments, MAX_ARGUMENT_DEPTH)) {
+      throw new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
+    }
+    contextOf(req).envelope = body;
+    return true;
+  }
+}
