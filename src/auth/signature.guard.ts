@@ -8,7 +8,7 @@ import { AUTH_MODE, AuthMode } from './auth.decorators';
 import { stringToSign, verifySignature } from './signature';
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const TIMESTAMP = /^[0-9]{1,12}$/;
+const TIMESTAMP = /^[0-9]{1,15}$/;
 // base64 of at most 64 bytes is 88 characters; anything longer is not a signature.
 const SIGNATURE = /^[A-Za-z0-9+/]{2,86}={0,2}$/;
 

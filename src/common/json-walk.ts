@@ -1,7 +1,7 @@
 export const MAX_ARGUMENT_DEPTH = 64;
 
 /**
- * True when `value` nests objects/arrays deeper than `maxDepth` (the value itself is level 1).
+ * True when `value` nests objects/arrays more than `maxDepth` levels (the value itself is level 1).
  * Iterative, and stops at the first level too deep, so a 10,000-deep array costs nothing.
  */
 export function exceedsDepth(value: unknown, maxDepth: number): boolean {

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadGatewayConfig, parseGatewayConfig } from './config.loader';
+
+const demoFile = join(__dirname, '../../policies/gateway.yaml');
+const demo = readFileSync(demoFile, 'utf8');
+const parse = (text: string, env: Record<string, string> = {}) => parseGatewayConfig(text, 'policies/gateway.yaml', env);
+const problemOf = (text: string, env: Record<string, string> = {}) => {
+  try {
+    parse(text, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  return 'no error';
+};
+
+describe('gateway.yaml loading', () => {
+  it('loads the shipped demo config with its dev defaults, and reports them', () => {
+    const config = loadGatewayConfig({ GATEWAY_CONFIG: demoFile, GATEWAY_WORKSPACE: '/tmp/ws' });
+    expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'list_dir', 'read_file', 'write_file']);
+    expect([...config.agents.keys()]).toEqual(['agent_deploy_001', 'agent_reader_001']);
+    expect(config.approvers.map((a) => a.id)).toEqual(['admin']);
+    expect(config.paths.workspace).toBe('/tmp/ws');
+    expect(config.defaultedPaths).toEqual([
+      'agents[0].key.secret (AGENT_DEPLOY_001_KEY)',
+      'agents[1].key.public_key (AGENT_READER_001_PUBLIC_KEY)',
+      'approvers[0].token_sha256 (ADMIN_TOKEN_SHA256)',
+    ]);
+  });
+
+  it('takes ${env:…} values from the environment when set', () => {
+    const config = parse(demo, { AGENT_DEPLOY_001_KEY: 'from-the-environment-123' });
+    const key = config.agents.get('agent_deploy_001')!.key;
+    expect(key.alg === 'hmac-sha256' && key.secret.toString()).toBe('from-the-environment-123');
+    expect(config.defaultedPaths).not.toContain('agents[0].key.secret (AGENT_DEPLOY_001_KEY)');
+  });
+
+  it('fills defaults from the schema', () => {
+    const config = parse(demo.replace(/\n +timeout_ms: 5000/, ''));
+    expect(config.tools.get('read_file')!.timeout_ms).toBe(10000);
+    expect(config.settings.max_pending_approvals_per_agent).toBe(20);
+  });
+
+  it.each([
+    ['an unknown schema keyword', demo.replace('path: { type: string, minLength: 1, maxLength: 4096, description: "File', 'path: { typ: string, minLength: 1, maxLength: 4096, description: "File'), 'policies/gateway.yaml: tools.read_file.input_schema: unknown keyword "typ"'],
+    ['an unknown tool kind', demo.replace('kind: fs.read', 'kind: fs.reed'), 'policies/gateway.yaml: tools.read_file: unsupported kind "fs.reed"'],
+    ['an undeclared role', demo.replace('role: reader', 'role: readr'), 'policies/gateway.yaml: agents[1].role: role "readr" is not declared under roles'],
+    ['a wrong type', demo.replace('timeout_ms: 5000', 'timeout_ms: fast'), 'policies/gateway.yaml: tools.read_file.timeout_ms: must be integer'],
+    ['an unknown setting', demo.replace('max_body_bytes: 1048576', 'max_body_bytes: 1048576\n  colour: red'), 'policies/gateway.yaml: settings: unknown field "colour"'],
+    ['a missing environment variable', demo.replace('${env:AGENT_DEPLOY_001_KEY:-dev-only-deploy-key-0001}', '${env:NOT_SET_ANYWHERE}'), 'policies/gateway.yaml: agents[0].key.secret: environment variable NOT_SET_ANYWHERE is not set'],
+    ['a bad public key', demo.replace(/public_key: "[^"]+"/, 'public_key: "AAAA"'), 'policies/gateway.yaml: agents[1].key.public_key: not a valid SPKI public key (PEM or base64 DER)'],
+    ['a non-object input schema', demo.replace('type: object\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File', 'type: string\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File'), 'policies/gateway.yaml: tools.read_file.input_schema: must have type: object'],
+    ['an approver limited to an unknown tool', demo.replace('approvers:\n  - id: admin', 'approvers:\n  - id: admin\n    tools: [launch_rockets]'), 'policies/gateway.yaml: approvers[0].tools[0]: tool "launch_rockets" is not declared under tools'],
+    ['broken YAML', demo.replace('roles: [deployer]\n    requires', 'roles: [deployer\n    requires'), expect.stringMatching(/^policies\/gateway\.yaml: line \d+: /)],
+  ])('names the file, the path and the problem for %s', (_name, text, message) => {
+    expect(problemOf(text)).toEqual(message);
+  });
+
+  it('reports a missing file', () => {
+    expect(() => loadGatewayConfig({ GATEWAY_CONFIG: '/nonexistent/gateway.yaml' })).toThrow('/nonexistent/gateway.yaml: (file): cannot be read (ENOENT)');
+  });
+});

@@ -1,0 +1,112 @@
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Test } from '@nestjs/testing';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+import { signRequestHeaders, SigningKey } from '../../src/auth/signature';
+import { loadGatewayConfig } from '../../src/config/config.loader';
+
+export const HMAC_AGENT = 'agent_deploy_test';
+export const HMAC_SECRET = 'test-deploy-secret-0123456789';
+export const ED_AGENT = 'agent_reader_test';
+
+/** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
+export class TestGateway {
+  readonly root = mkdtempSync(join(tmpdir(), 'agent-gateway-'));
+  readonly workspace = join(this.root, 'workspace');
+  readonly dataDir = join(this.root, 'data');
+  readonly edKeys = generateKeyPairSync('ed25519');
+  app!: NestExpressApplication;
+
+  async start(): Promise<this> {
+    mkdirSync(this.workspace);
+    const configFile = join(this.root, 'gateway.yaml');
+    writeFileSync(configFile, testConfig(this.edKeys.publicKey));
+    process.env.LOG_LEVEL ??= 'silent';
+    const config = loadGatewayConfig({
+      GATEWAY_CONFIG: configFile,
+      GATEWAY_WORKSPACE: this.workspace,
+      GATEWAY_DATA_DIR: this.dataDir,
+      TEST_DEPLOY_KEY: HMAC_SECRET,
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+    this.app = moduleRef.createNestApplication<NestExpressApplication>({ rawBody: true, bodyParser: false });
+    configureApp(this.app, config);
+    await this.app.init();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.app?.close();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  http() {
+    return request(this.app.getHttpServer());
+  }
+
+  keyOf(agentId: string): SigningKey {
+    return agentId === ED_AGENT ? { alg: 'ed25519', privateKey: this.edKeys.privateKey } : { alg: 'hmac-sha256', secret: HMAC_SECRET };
+  }
+
+  /** POST /api/tools/call, signed as `agentId` would sign it. */
+  call(tool: string, args: unknown, opts: { agent?: string; version?: string; requestId?: string } = {}) {
+    const agent = opts.agent ?? HMAC_AGENT;
+    return this.post('/api/tools/call', envelope(agent, tool, args, opts), agent);
+  }
+
+  post(path: string, body: unknown, agent = HMAC_AGENT, headers: Record<string, string> = {}) {
+    const raw = typeof body === 'string' ? body : JSON.stringify(body);
+    return this.http()
+      .post(path)
+      .set({ 'Content-Type': 'application/json', ...signRequestHeaders(agent, this.keyOf(agent), 'POST', path, raw), ...headers })
+      .send(raw);
+  }
+
+  get(path: string, agent = HMAC_AGENT) {
+    return this.http().get(path).set(signRequestHeaders(agent, this.keyOf(agent), 'GET', path, ''));
+  }
+}
+
+let counter = 0;
+export function envelope(agent: string, tool: string, args: unknown, opts: { version?: string; requestId?: string } = {}) {
+  return { agent_id: agent, agent_version: opts.version ?? '1.0.0', request_id: opts.requestId ?? `req_${process.pid}_${++counter}`, tool, arguments: args };
+}
+
+function testConfig(edPublicKey: KeyObject): string {
+  const pem = edPublicKey.export({ type: 'spki', format: 'pem' }).toString().trim().replace(/\n/g, '\\n');
+  const pathOnly = `{ type: object, required: [path], additionalProperties: false, properties: { path: { type: string, minLength: 1 } } }`;
+  const writeArgs = `{ type: object, required: [path, content], additionalProperties: false, properties: { path: { type: string }, content: { type: string }, create_dirs: { type: boolean } } }`;
+  return `
+settings:
+  signature_tolerance_s: 60
+  max_body_bytes: 65536
+roles:
+  deployer: {}
+  reader: {}
+agents:
+  - id: ${HMAC_AGENT}
+    role: deployer
+    key: { alg: hmac-sha256, secret: "\${env:TEST_DEPLOY_KEY}" }
+  - id: ${ED_AGENT}
+    role: reader
+    key: { alg: ed25519, public_key: "${pem}" }
+    versions: ["1.x", "2.0.0"]
+tools:
+  read_file:   { kind: fs.read, roles: [deployer, reader], description: Read a file, input_schema: ${pathOnly} }
+  list_dir:    { kind: fs.list, roles: [deployer, reader], input_schema: ${pathOnly} }
+  write_file:  { kind: fs.write, roles: [deployer], requires_approval: true, input_schema: ${writeArgs} }
+  delete_file: { kind: fs.delete, roles: [deployer], requires_approval: true, input_schema: ${pathOnly} }
+  write_now:   { kind: fs.write, roles: [deployer], requires_approval: false, input_schema: ${writeArgs} }
+  delete_now:  { kind: fs.delete, roles: [deployer], requires_approval: false, input_schema: ${pathOnly} }
+  configure:
+    kind: fs.read
+    roles: [deployer]
+    forbidden_fields: [webhook_url]
+    input_schema: { type: object, properties: { path: { type: string } }, required: [path] }
+`;
+}
