@@ -3,9 +3,10 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { ApprovalModule } from './approval/approval.module';
 import { AuthModule } from './auth/auth.module';
-import { AgentSignatureGuard } from './auth/signature.guard';
+import { AuthGuard } from './auth/auth.guard';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
 import { GatewayConfig } from './config/gateway-config';
 import { ExecutorModule } from './executor/executor.module';
 import { HealthModule } from './health/health.module';
@@ -24,6 +25,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions()),
+        DatabaseModule,
         AuthModule,
         RegistryModule,
         PolicyModule,
@@ -35,7 +37,7 @@ export class AppModule {
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
         // The order of API.md §4: who (3), envelope (4), may they (7–12).
-        { provide: APP_GUARD, useExisting: AgentSignatureGuard },
+        { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useExisting: EnvelopeGuard },
         { provide: APP_GUARD, useExisting: ToolPolicyGuard },
       ],

@@ -30,6 +30,7 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
         { type: 'apiKey', in: 'header', name: 'X-Agent-Signature', description: 'base64 signature of "v1\\n{ts}\\n{METHOD}\\n{path}\\n{hex sha256(body)}"' },
         'agent_signature',
       )
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Approver token (its SHA-256 is in gateway.yaml)' }, 'approver')
       .build(),
   );
   SwaggerModule.setup('docs', app, document);

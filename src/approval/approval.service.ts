@@ -1,44 +1,140 @@
-import { Injectable } from '@nestjs/common';
-import { newId, ToolCallEnvelope } from '../common/request-context';
-import type { Agent } from '../config/gateway-config';
-import { GatewayConfig } from '../config/gateway-config';
+import { createHash } from 'node:crypto';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/errors';
+import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
+import { Agent, Approver, GatewayConfig } from '../config/gateway-config';
+import { ExecutorService } from '../executor/executor.service';
+import { PolicyService } from '../policy/policy.service';
+import { APPROVAL_STATUSES, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
+import type { ApprovalDecisionDto, ApprovalDecisionResultDto, ApprovalViewDto } from './approval.dto';
 
-export interface PendingApproval {
-  approval_id: string;
-  agent_id: string;
-  agent_version: string;
-  role: string;
-  tool: string;
-  arguments: Record<string, unknown>;
-  request_id: string;
-  created_at: string;
-  expires_at: string;
-}
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
- * Holds calls that wait for a human. Kept in memory until the issue "Human approval flow"
- * gives it a database, approvers and execution.
+ * Calls that wait for a human (API.md §6): stored with their verified envelope, decided once by an
+ * allowed approver, re-checked against the current policy and executed exactly once.
  */
 @Injectable()
-export class ApprovalService {
-  private readonly pending = new Map<string, PendingApproval>();
+export class ApprovalService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(ApprovalService.name);
 
-  constructor(private readonly config: GatewayConfig) {}
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly repository: ApprovalRepository,
+    private readonly policy: PolicyService,
+    private readonly executor: ExecutorService,
+  ) {}
 
-  submit(agent: Agent, envelope: ToolCallEnvelope): PendingApproval {
+  /** A call approved before a crash has an unknown outcome: show it as failed, never re-run it. */
+  async onApplicationBootstrap(): Promise<void> {
+    const interrupted = await this.repository.failInterrupted();
+    if (interrupted > 0) this.logger.warn(`${interrupted} approved call(s) were interrupted by a stop before their outcome was stored; marked failed (reason_code interrupted)`);
+  }
+
+  async submit(agent: Agent, envelope: ToolCallEnvelope, auditId: string): Promise<ApprovalRecord> {
     const now = Date.now();
-    const approval: PendingApproval = {
-      approval_id: newId('approv'),
+    const serialized = JSON.stringify(envelope);
+    const record = {
+      id: newId('approv'),
       agent_id: agent.id,
       agent_version: envelope.agent_version,
       role: agent.role,
       tool: envelope.tool,
-      arguments: envelope.arguments,
       request_id: envelope.request_id,
-      created_at: new Date(now).toISOString(),
-      expires_at: new Date(now + this.config.settings.approval_ttl_s * 1000).toISOString(),
+      envelope: serialized,
+      envelope_sha256: sha256(serialized),
+      audit_id: auditId,
+      created_at: now,
+      expires_at: now + this.config.settings.approval_ttl_s * 1000,
     };
-    this.pending.set(approval.approval_id, approval);
-    return approval;
+    const max = this.config.settings.max_pending_approvals_per_agent;
+    if (!(await this.repository.insertPending(record, max))) {
+      throw new GatewayError(429, 'rate_limited', 'too_many_pending', `This agent already has ${max} approvals pending`);
+    }
+    return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null };
   }
+
+  async list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalViewDto[]> {
+    const now = Date.now();
+    await this.repository.expire(now);
+    return (await this.repository.list(status, limit)).map((r) => view(r, now));
+  }
+
+  /** For an approver, or for the agent that asked (anyone else: 404, so ids reveal nothing). */
+  async get(id: string, caller: RequestContext): Promise<ApprovalViewDto> {
+    const record = await this.repository.get(id);
+    if (!record || (caller.agent && record.agent_id !== caller.agent.id)) throw new NotFound('No such approval');
+    return view(record, Date.now());
+  }
+
+  async decide(approver: Approver, decision: ApprovalDecisionDto, auditId: string): Promise<ApprovalDecisionResultDto> {
+    const record = await this.repository.get(decision.approval_id);
+    if (!record) throw new NotFound('No such approval');
+    if (approver.tools && !approver.tools.includes(record.tool)) {
+      throw new PolicyDenied('approver_not_allowed_for_tool', `Approver "${approver.id}" may not decide on tool "${record.tool}"`);
+    }
+    const now = Date.now();
+    const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now });
+    if (!claimed) {
+      const current = (await this.repository.get(record.id))!;
+      if (current.status === 'expired' || (current.status === 'pending' && current.expires_at <= now)) {
+        await this.repository.expire(now);
+        throw new GatewayError(410, 'expired', 'expired', 'This approval expired before it was decided');
+      }
+      throw new GatewayError(409, 'conflict', 'already_decided', `This approval was already decided (${current.status})`);
+    }
+    if (!decision.approved) return { success: false, status: 'rejected', approval_id: record.id, audit_id: auditId };
+    const result = await this.execute(claimed);
+    return { success: true, status: 'executed', approval_id: record.id, result, audit_id: auditId };
+  }
+
+  /** Runs exactly the stored envelope, after the current policy and workspace rules allow it again. */
+  private async execute(record: ApprovalRecord): Promise<Record<string, unknown>> {
+    try {
+      if (sha256(record.envelope) !== record.envelope_sha256) {
+        throw new GatewayError(409, 'conflict', 'envelope_mismatch', 'The stored call does not match what was asked; not executed');
+      }
+      const envelope = JSON.parse(record.envelope) as ToolCallEnvelope;
+      const agent = this.config.agents.get(record.agent_id);
+      if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
+      const { tool } = await this.policy.evaluate(agent, envelope);
+      const result = await this.executor.execute(tool, envelope.arguments);
+      await this.repository.complete(record.id, { result });
+      return result;
+    } catch (err) {
+      const error = err instanceof GatewayError ? err : new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+      const stored: StoredError = { http_status: error.httpStatus, status: error.status, reason_code: error.reasonCode, error: error.message };
+      await this.repository.complete(record.id, { error: stored });
+      throw err;
+    }
+  }
+}
+
+function view(r: ApprovalRecord, now: number): ApprovalViewDto {
+  const { arguments: args } = JSON.parse(r.envelope) as ToolCallEnvelope;
+  return {
+    approval_id: r.id,
+    status: r.status === 'pending' && r.expires_at <= now ? 'expired' : r.status,
+    agent_id: r.agent_id,
+    agent_version: r.agent_version,
+    role: r.role,
+    tool: r.tool,
+    arguments: args,
+    request_id: r.request_id,
+    created_at: iso(r.created_at)!,
+    expires_at: iso(r.expires_at)!,
+    decided_by: r.decided_by,
+    decided_at: iso(r.decided_at),
+    comment: r.comment,
+    ...(r.result !== null && { result: JSON.parse(r.result) }),
+    ...(r.error !== null && { error: JSON.parse(r.error) }),
+  };
+}
+
+export function parseStatusFilter(value: string | undefined): ApprovalStatus | undefined {
+  if (value === undefined || value === '') return undefined;
+  const status = APPROVAL_STATUSES.find((s) => s === value);
+  if (!status) throw new InvalidRequest('invalid_query', `status must be one of ${APPROVAL_STATUSES.join(', ')}`);
+  return status;
 }

@@ -1,20 +1,44 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../common/dto';
 
-export type AuthMode = 'public' | 'agent';
+export type AuthMode = 'public' | 'agent' | 'approver' | 'agent-or-approver';
 export const AUTH_MODE = 'gateway:auth-mode';
 export const TOOL_CALL = 'gateway:tool-call';
 
 /** Swagger security scheme names, registered in configureApp. */
 export const AGENT_SECURITY = { agent_id: [], agent_timestamp: [], agent_signature: [] };
+export const APPROVER_SECURITY = 'approver';
 
-/** A signed agent request (API.md §3). Sets the guard's rule and its Swagger annotation together. */
+const unauthorized = (description: string) => ApiUnauthorizedResponse({ type: ErrorResponseDto, description });
+
+// Each decorator sets the guard's rule and its Swagger annotation together, so docs cannot drift.
+
+/** A signed agent request (API.md §3). */
 export function AgentAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'agent' satisfies AuthMode),
     ApiSecurity(AGENT_SECURITY),
-    ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, malformed or wrong signature (reason_code says which)' }),
+    unauthorized('Missing, malformed or wrong signature (reason_code says which)'),
+  );
+}
+
+/** An approver with `Authorization: Bearer <token>` (API.md §6). Agent signatures are never enough. */
+export function ApproverAuth() {
+  return applyDecorators(
+    SetMetadata(AUTH_MODE, 'approver' satisfies AuthMode),
+    ApiBearerAuth(APPROVER_SECURITY),
+    unauthorized('Missing or unknown approver token'),
+  );
+}
+
+/** An approver (bearer token), or else a signed agent. */
+export function AgentOrApproverAuth() {
+  return applyDecorators(
+    SetMetadata(AUTH_MODE, 'agent-or-approver' satisfies AuthMode),
+    ApiBearerAuth(APPROVER_SECURITY),
+    ApiSecurity(AGENT_SECURITY),
+    unauthorized('Neither a valid approver token nor a valid agent signature'),
   );
 }
 

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
-import { AgentSignatureGuard } from './signature.guard';
+import { AgentAuthenticator } from './agent-authenticator';
+import { ApproverAuthenticator } from './approver-authenticator';
+import { AuthGuard } from './auth.guard';
 
-@Module({ providers: [AgentSignatureGuard], exports: [AgentSignatureGuard] })
+@Module({ providers: [AgentAuthenticator, ApproverAuthenticator, AuthGuard], exports: [AuthGuard] })
 export class AuthModule {}

@@ -1,7 +1,7 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import type { Agent, Tool } from '../config/gateway-config';
+import type { Agent, Approver, Tool } from '../config/gateway-config';
 
 export interface ToolCallEnvelope {
   agent_id: string;
@@ -14,8 +14,10 @@ export interface ToolCallEnvelope {
 /** What the pipeline has established about one request so far; each guard adds its part. */
 export interface RequestContext {
   auditId: string;
-  /** Set by AgentSignatureGuard once the signature checks out. */
+  /** Set by AuthGuard once the agent's signature checks out. */
   agent?: Agent;
+  /** Set by AuthGuard once an approver's bearer token checks out. */
+  approver?: Approver;
   /** Set by EnvelopeGuard once the body has the envelope's shape. */
   envelope?: ToolCallEnvelope;
   /** Set by ToolPolicyGuard once the call is allowed. */

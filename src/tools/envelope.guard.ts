@@ -1,9 +1,9 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import Ajv from 'ajv';
 import type { Request } from 'express';
 import { TOOL_CALL } from '../auth/auth.decorators';
 import { InvalidRequest } from '../common/errors';
+import { bodyValidator } from '../common/json-schema.pipe';
 import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
 import { contextOf, ToolCallEnvelope } from '../common/request-context';
 
@@ -20,7 +20,7 @@ export const envelopeSchema = {
   },
 } as const;
 
-const validateEnvelope = new Ajv({ allErrors: true, strict: true }).compile<ToolCallEnvelope>(envelopeSchema);
+const validateEnvelope = bodyValidator<ToolCallEnvelope>(envelopeSchema, 'invalid_envelope', 'Body is not a valid tool-call envelope');
 
 /** API.md §4 row 4: the body is a well-formed envelope, with arguments bounded in depth. */
 @Injectable()
@@ -30,11 +30,7 @@ export class EnvelopeGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (!this.reflector.get<boolean>(TOOL_CALL, context.getHandler())) return true;
     const req = context.switchToHttp().getRequest<Request>();
-    const body: unknown = req.body;
-    if (!validateEnvelope(body)) {
-      const details = validateEnvelope.errors!.map((e) => ({ path: e.instancePath || '/', message: e.message, params: e.params }));
-      throw new InvalidRequest('invalid_envelope', 'Body is not a valid tool-call envelope', details);
-    }
+    const body = validateEnvelope(req.body);
     // Before anything walks the arguments (policy, schema, audit): deep nesting is refused here.
     if (exceedsDepth(body.arguments, MAX_ARGUMENT_DEPTH)) {
       throw new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);

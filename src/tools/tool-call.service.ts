@@ -30,11 +30,11 @@ export class ToolCallService {
   async run(ctx: RequestContext): Promise<ToolCallExecutedDto | ToolCallPendingDto> {
     const { agent, envelope, decision, auditId } = ctx as Required<RequestContext>;
     if (decision.requiresApproval) {
-      const approval = this.approvals.submit(agent, envelope);
+      const approval = await this.approvals.submit(agent, envelope, auditId);
       return {
         success: false,
         status: 'pending_approval',
-        approval_id: approval.approval_id,
+        approval_id: approval.id,
         error: 'Human approval required',
         audit_id: auditId,
         request_id: envelope.request_id,

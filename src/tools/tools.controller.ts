@@ -10,6 +10,7 @@ import {
   ApiPayloadTooLargeResponse,
   ApiResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -43,6 +44,7 @@ export class ToolsController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'denied: tool_not_registered, agent_version_not_allowed, tool_not_allowed_for_role, forbidden_field, path_outside_workspace' })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'Body over max_body_bytes' })
   @ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'Body is not application/json' })
+  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'too_many_pending: the agent already holds max_pending_approvals_per_agent' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error' })
   @ApiGatewayTimeoutResponse({ type: ErrorResponseDto, description: 'tool_timeout' })
   async call(@Ctx() ctx: RequestContext, @Res({ passthrough: true }) res: Response): Promise<ToolCallExecutedDto | ToolCallPendingDto> {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,13 @@ import { loadGatewayConfig } from '../../src/config/config.loader';
 export const HMAC_AGENT = 'agent_deploy_test';
 export const HMAC_SECRET = 'test-deploy-secret-0123456789';
 export const ED_AGENT = 'agent_reader_test';
+export const ADMIN_TOKEN = 'admin-test-token';
+export const WRITER_TOKEN = 'writer-only-test-token';
+
+export interface TestGatewayOptions {
+  approvalTtlS?: number;
+  maxPending?: number;
+}
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
 export class TestGateway {
@@ -20,15 +27,28 @@ export class TestGateway {
   readonly workspace = join(this.root, 'workspace');
   readonly dataDir = join(this.root, 'data');
   readonly edKeys = generateKeyPairSync('ed25519');
+  readonly configFile = join(this.root, 'gateway.yaml');
   app!: NestExpressApplication;
+
+  constructor(private readonly options: TestGatewayOptions = {}) {}
 
   async start(): Promise<this> {
     mkdirSync(this.workspace);
-    const configFile = join(this.root, 'gateway.yaml');
-    writeFileSync(configFile, testConfig(this.edKeys.publicKey));
+    writeFileSync(this.configFile, testConfig(this.edKeys.publicKey, this.options));
+    await this.boot();
+    return this;
+  }
+
+  /** Closes the app and starts a new one on the same config, data dir and workspace. */
+  async restart(): Promise<void> {
+    await this.app.close();
+    await this.boot();
+  }
+
+  private async boot(): Promise<void> {
     process.env.LOG_LEVEL ??= 'silent';
     const config = loadGatewayConfig({
-      GATEWAY_CONFIG: configFile,
+      GATEWAY_CONFIG: this.configFile,
       GATEWAY_WORKSPACE: this.workspace,
       GATEWAY_DATA_DIR: this.dataDir,
       TEST_DEPLOY_KEY: HMAC_SECRET,
@@ -37,7 +57,6 @@ export class TestGateway {
     this.app = moduleRef.createNestApplication<NestExpressApplication>({ rawBody: true, bodyParser: false });
     configureApp(this.app, config);
     await this.app.init();
-    return this;
   }
 
   async stop(): Promise<void> {
@@ -70,6 +89,16 @@ export class TestGateway {
   get(path: string, agent = HMAC_AGENT) {
     return this.http().get(path).set(signRequestHeaders(agent, this.keyOf(agent), 'GET', path, ''));
   }
+
+  /** A request as the approver holding `token`. */
+  asApprover(token = ADMIN_TOKEN) {
+    const auth = { Authorization: `Bearer ${token}` };
+    return {
+      get: (path: string) => this.http().get(path).set(auth),
+      decide: (approval_id: string, approved: boolean, comment?: string) =>
+        this.http().post('/approve').set(auth).send({ approval_id, approved, ...(comment !== undefined && { comment }) }),
+    };
+  }
 }
 
 let counter = 0;
@@ -77,7 +106,9 @@ export function envelope(agent: string, tool: string, args: unknown, opts: { ver
   return { agent_id: agent, agent_version: opts.version ?? '1.0.0', request_id: opts.requestId ?? `req_${process.pid}_${++counter}`, tool, arguments: args };
 }
 
-function testConfig(edPublicKey: KeyObject): string {
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function testConfig(edPublicKey: KeyObject, options: TestGatewayOptions): string {
   const pem = edPublicKey.export({ type: 'spki', format: 'pem' }).toString().trim().replace(/\n/g, '\\n');
   const pathOnly = `{ type: object, required: [path], additionalProperties: false, properties: { path: { type: string, minLength: 1 } } }`;
   const writeArgs = `{ type: object, required: [path, content], additionalProperties: false, properties: { path: { type: string }, content: { type: string }, create_dirs: { type: boolean } } }`;
@@ -85,6 +116,8 @@ function testConfig(edPublicKey: KeyObject): string {
 settings:
   signature_tolerance_s: 60
   max_body_bytes: 65536
+  approval_ttl_s: ${options.approvalTtlS ?? 3600}
+  max_pending_approvals_per_agent: ${options.maxPending ?? 20}
 roles:
   deployer: {}
   reader: {}
@@ -96,6 +129,9 @@ agents:
     role: reader
     key: { alg: ed25519, public_key: "${pem}" }
     versions: ["1.x", "2.0.0"]
+approvers:
+  - { id: admin, token_sha256: "${sha256(ADMIN_TOKEN)}" }
+  - { id: writer, token_sha256: "${sha256(WRITER_TOKEN)}", tools: [write_file] }
 tools:
   read_file:   { kind: fs.read, roles: [deployer, reader], description: Read a file, input_schema: ${pathOnly} }
   list_dir:    { kind: fs.list, roles: [deployer, reader], input_schema: ${pathOnly} }

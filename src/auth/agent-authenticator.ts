@@ -1,10 +1,7 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { Unauthenticated } from '../common/errors';
-import { contextOf } from '../common/request-context';
-import { GatewayConfig } from '../config/gateway-config';
-import { AUTH_MODE, AuthMode } from './auth.decorators';
+import { Agent, GatewayConfig } from '../config/gateway-config';
 import { stringToSign, verifySignature } from './signature';
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -12,21 +9,12 @@ const TIMESTAMP = /^[0-9]{1,15}$/;
 // base64 of at most 64 bytes is 88 characters; anything longer is not a signature.
 const SIGNATURE = /^[A-Za-z0-9+/]{2,86}={0,2}$/;
 
-/** API.md §3 row 3: who is calling? Verifies the X-Agent-* headers over the raw body. */
+/** API.md §3: verifies the X-Agent-* headers over the raw body and names the agent. */
 @Injectable()
-export class AgentSignatureGuard implements CanActivate {
-  constructor(
-    private readonly reflector: Reflector,
-    private readonly config: GatewayConfig,
-  ) {}
+export class AgentAuthenticator {
+  constructor(private readonly config: GatewayConfig) {}
 
-  canActivate(context: ExecutionContext): boolean {
-    const mode = this.reflector.getAllAndOverride<AuthMode | undefined>(AUTH_MODE, [context.getHandler(), context.getClass()]);
-    if (mode === 'public') return true;
-    // Deny by default: a route that does not declare its callers is closed.
-    if (mode !== 'agent') throw new Unauthenticated('unauthenticated', 'This endpoint is not open to agents');
-
-    const req = context.switchToHttp().getRequest<Request & { rawBody?: Buffer }>();
+  authenticate(req: Request & { rawBody?: Buffer }): Agent {
     const agentId = req.header('x-agent-id');
     const timestamp = req.header('x-agent-timestamp');
     const signature = req.header('x-agent-signature');
@@ -57,7 +45,6 @@ export class AgentSignatureGuard implements CanActivate {
     if (bodyAgentId !== undefined && bodyAgentId !== agentId) {
       throw new Unauthenticated('agent_id_mismatch', 'Body agent_id differs from X-Agent-Id');
     }
-    contextOf(req).agent = agent;
-    return true;
+    return agent;
   }
 }

@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import type { Statement, Transaction } from 'better-sqlite3';
+import { SqliteDatabase } from '../database/sqlite-database';
+import { ApprovalRecord, ApprovalRepository, ApprovalStatus, Decision, NewApproval, StoredError } from './approval.repository';
+
+@Injectable()
+export class SqliteApprovalRepository extends ApprovalRepository {
+  private readonly countPending: Statement<[string, number], { n: number }>;
+  private readonly insert: Statement<NewApproval>;
+  private readonly byId: Statement<[string], ApprovalRecord>;
+  private readonly all: Statement<[number], ApprovalRecord>;
+  private readonly byStatus: Statement<[string, number], ApprovalRecord>;
+  private readonly claim: Statement<[string, string, number, string | null, string, number], ApprovalRecord>;
+  private readonly finish: Statement<[string, string | null, string | null, string]>;
+  private readonly expirePending: Statement<[number]>;
+  private readonly failApproved: Statement<[string]>;
+  private readonly insertIfRoom: Transaction<(record: NewApproval, maxPending: number) => boolean>;
+
+  constructor(database: SqliteDatabase) {
+    super();
+    const db = database.db;
+    this.countPending = db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE agent_id = ? AND status = 'pending' AND expires_at > ?");
+    this.insert = db.prepare(
+      `INSERT INTO approvals (id, status, agent_id, agent_version, role, tool, request_id, envelope, envelope_sha256, audit_id, created_at, expires_at)
+       VALUES (@id, 'pending', @agent_id, @agent_version, @role, @tool, @request_id, @envelope, @envelope_sha256, @audit_id, @created_at, @expires_at)`,
+    );
+    this.byId = db.prepare('SELECT * FROM approvals WHERE id = ?');
+    this.all = db.prepare('SELECT * FROM approvals ORDER BY created_at DESC, rowid DESC LIMIT ?');
+    this.byStatus = db.prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?');
+    this.claim = db.prepare(
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?
+       WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
+    );
+    this.finish = db.prepare("UPDATE approvals SET status = ?, result = ?, error = ? WHERE id = ? AND status = 'approved'");
+    this.expirePending = db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?");
+    this.failApproved = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved'");
+    // One transaction: the count and the insert cannot interleave with another request's.
+    this.insertIfRoom = db.transaction((record: NewApproval, maxPending: number) => {
+      if (this.countPending.get(record.agent_id, record.created_at)!.n >= maxPending) return false;
+      this.insert.run(record);
+      return true;
+    });
+  }
+
+  async insertPending(record: NewApproval, maxPending: number): Promise<boolean> {
+    return this.insertIfRoom.immediate(record, maxPending);
+  }
+
+  async get(id: string): Promise<ApprovalRecord | undefined> {
+    return this.byId.get(id);
+  }
+
+  async list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRecord[]> {
+    return status ? this.byStatus.all(status, limit) : this.all.all(limit);
+  }
+
+  async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {
+    return this.claim.get(d.approved ? 'approved' : 'rejected', d.approverId, d.now, d.comment, id, d.now);
+  }
+
+  async complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void> {
+    if ('result' in outcome) this.finish.run('executed', JSON.stringify(outcome.result), null, id);
+    else this.finish.run('failed', null, JSON.stringify(outcome.error), id);
+  }
+
+  async expire(now: number): Promise<void> {
+    this.expirePending.run(now);
+  }
+
+  async failInterrupted(): Promise<number> {
+    const error: StoredError = {
+      http_status: 500,
+      status: 'tool_error',
+      reason_code: 'interrupted',
+      error: 'The gateway stopped after this call was approved and before its outcome was stored; it was not re-run. Check the workspace, then ask again if needed.',
+    };
+    return this.failApproved.run(JSON.stringify(error)).changes;
+  }
+}

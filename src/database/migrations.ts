@@ -1,0 +1,27 @@
+/**
+ * Schema migrations of the embedded SQLite database, applied in order at start.
+ * PRAGMA user_version records how many have run. Append; never edit one that has shipped.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE approvals (
+     id              TEXT PRIMARY KEY,
+     status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'executed', 'rejected', 'expired', 'failed')),
+     agent_id        TEXT NOT NULL,
+     agent_version   TEXT NOT NULL,
+     role            TEXT NOT NULL,
+     tool            TEXT NOT NULL,
+     request_id      TEXT NOT NULL,
+     envelope        TEXT NOT NULL,
+     envelope_sha256 TEXT NOT NULL,
+     audit_id        TEXT NOT NULL,
+     created_at      INTEGER NOT NULL,
+     expires_at      INTEGER NOT NULL,
+     decided_by      TEXT,
+     decided_at      INTEGER,
+     comment         TEXT,
+     result          TEXT,
+     error           TEXT
+   );
+   CREATE INDEX approvals_by_status ON approvals (status, created_at);
+   CREATE INDEX approvals_by_agent ON approvals (agent_id, status);`,
+];
