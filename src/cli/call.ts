@@ -1,4 +1,6 @@
 // npm run call -- --agent <id> --tool <name> --args '<json>' [--url …] [--key-file …] [--request-id …]
+//                 --agent <id> --list            (GET /api/tools)
+//                 --agent <id> --get <path>      (any signed GET, e.g. /api/approvals/approv_…)
 // Signs a request exactly as an agent must (API.md §3) and prints the gateway's answer.
 import { randomUUID, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -6,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { signRequestHeaders, SigningKey } from '../auth/signature';
 import { ConfigError, loadGatewayConfig } from '../config/config.loader';
 
-const USAGE = `usage: npm run call -- --agent <id> (--tool <name> [--args '<json>'] | --list)
+const USAGE = `usage: npm run call -- --agent <id> (--tool <name> [--args '<json>'] | --list | --get <path>)
        [--url http://localhost:8000] [--key-file <ed25519 private key PEM>] [--request-id <id>] [--agent-version 1.0.0]`;
 
 async function main(): Promise<number> {
@@ -17,13 +19,14 @@ async function main(): Promise<number> {
       tool: { type: 'string' },
       args: { type: 'string', default: '{}' },
       list: { type: 'boolean', default: false },
+      get: { type: 'string' },
       url: { type: 'string', default: process.env.GATEWAY_URL || 'http://localhost:8000' },
       'key-file': { type: 'string' },
       'request-id': { type: 'string' },
       'agent-version': { type: 'string', default: '1.0.0' },
     },
   });
-  if (!values.agent || (!values.tool && !values.list)) {
+  if (!values.agent || (!values.tool && !values.list && !values.get)) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -38,9 +41,9 @@ async function main(): Promise<number> {
   let method: string;
   let path: string;
   let body = '';
-  if (values.list) {
+  if (values.list || values.get) {
     method = 'GET';
-    path = '/api/tools';
+    path = values.get ?? '/api/tools';
   } else {
     method = 'POST';
     path = '/api/tools/call';
