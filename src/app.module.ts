@@ -1,7 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { ApprovalModule } from './approval/approval.module';
+import { AuditInterceptor } from './audit/audit.interceptor';
+import { AuditModule } from './audit/audit.module';
+import { Redactor } from './audit/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
@@ -24,8 +27,9 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerOptions()),
         DatabaseModule,
+        AuditModule,
+        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor) }),
         AuthModule,
         RegistryModule,
         PolicyModule,
@@ -40,6 +44,7 @@ export class AppModule {
         { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useExisting: EnvelopeGuard },
         { provide: APP_GUARD, useExisting: ToolPolicyGuard },
+        { provide: APP_INTERCEPTOR, useExisting: AuditInterceptor },
       ],
     };
   }

@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { InvalidRequest } from './common/errors';
+import { contextOf } from './common/request-context';
 import { GatewayConfig } from './config/gateway-config';
 
 /**
@@ -13,6 +14,7 @@ import { GatewayConfig } from './config/gateway-config';
 export function configureApp(app: NestExpressApplication, config: GatewayConfig): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(startContext);
   app.use(helmet());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });
@@ -35,6 +37,12 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   );
   SwaggerModule.setup('docs', app, document);
   return app;
+}
+
+/** Starts the request's context (audit id, clock) before anything can refuse it. */
+function startContext(req: Request, _res: Response, next: NextFunction): void {
+  contextOf(req);
+  next();
 }
 
 /** API.md §4 row 1: a request that carries a body must carry JSON (415 otherwise). */

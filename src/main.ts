@@ -25,6 +25,7 @@ async function bootstrap(): Promise<void> {
     rawBody: true,
     bodyParser: false,
     bufferLogs: true,
+    abortOnError: false,
   });
   configureApp(app, config);
   const logger = app.get(Logger);
@@ -39,4 +40,8 @@ async function bootstrap(): Promise<void> {
   logger.log(`Agent Gateway listening on http://${host}:${port} (config ${config.source}, Swagger UI at /docs)`);
 }
 
-void bootstrap();
+bootstrap().catch((err: Error) => {
+  // One line, no stack: e.g. the port is taken, or the audit log no longer matches its index.
+  process.stderr.write(`startup error: ${err.message}\n`);
+  process.exit(1);
+});

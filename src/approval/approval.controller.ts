@@ -14,7 +14,7 @@ import {
 } from '@nestjs/swagger';
 import { AgentOrApproverAuth, ApproverAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto';
-import { InvalidRequest } from '../common/errors';
+import { parseLimit } from '../common/query';
 import { JsonSchemaPipe } from '../common/json-schema.pipe';
 import { Ctx, RequestContext } from '../common/request-context';
 import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalViewDto } from './approval.dto';
@@ -43,7 +43,7 @@ export class ApprovalController {
     @Ctx() ctx: RequestContext,
     @Body(new JsonSchemaPipe<ApprovalDecisionDto>(approvalDecisionSchema)) decision: ApprovalDecisionDto,
   ): Promise<ApprovalDecisionResultDto> {
-    return this.approvals.decide(ctx.approver!, decision, ctx.auditId);
+    return this.approvals.decide(ctx, decision);
   }
 
   @Get('api/approvals')
@@ -54,7 +54,7 @@ export class ApprovalController {
   @ApiOkResponse({ type: ApprovalListDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   async list(@Query('status') status?: string, @Query('limit') limit?: string): Promise<ApprovalListDto> {
-    return { approvals: await this.approvals.list(parseStatusFilter(status), parseLimit(limit)) };
+    return { approvals: await this.approvals.list(parseStatusFilter(status), parseLimit(limit, 500)) };
   }
 
   @Get('api/approvals/:id')
@@ -65,12 +65,4 @@ export class ApprovalController {
   get(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalViewDto> {
     return this.approvals.get(id, ctx);
   }
-}
-
-function parseLimit(value: string | undefined): number {
-  if (value === undefined || value === '') return 100;
-  if (!/^[0-9]{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 500) {
-    throw new InvalidRequest('invalid_query', 'limit must be an integer from 1 to 500');
-  }
-  return Number(value);
 }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/errors';
 import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
-import { Agent, Approver, GatewayConfig } from '../config/gateway-config';
+import { AuditLog } from '../audit/audit-log.service';
+import { Redactor } from '../audit/redactor';
+import { Agent, GatewayConfig } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
 import { PolicyService } from '../policy/policy.service';
 import { APPROVAL_STATUSES, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
@@ -24,6 +26,8 @@ export class ApprovalService implements OnApplicationBootstrap {
     private readonly repository: ApprovalRepository,
     private readonly policy: PolicyService,
     private readonly executor: ExecutorService,
+    private readonly audit: AuditLog,
+    private readonly redactor: Redactor,
   ) {}
 
   /** A call approved before a crash has an unknown outcome: show it as failed, never re-run it. */
@@ -58,17 +62,18 @@ export class ApprovalService implements OnApplicationBootstrap {
   async list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalViewDto[]> {
     const now = Date.now();
     await this.repository.expire(now);
-    return (await this.repository.list(status, limit)).map((r) => view(r, now));
+    return (await this.repository.list(status, limit)).map((r) => this.view(r, now));
   }
 
   /** For an approver, or for the agent that asked (anyone else: 404, so ids reveal nothing). */
   async get(id: string, caller: RequestContext): Promise<ApprovalViewDto> {
     const record = await this.repository.get(id);
     if (!record || (caller.agent && record.agent_id !== caller.agent.id)) throw new NotFound('No such approval');
-    return view(record, Date.now());
+    return this.view(record, Date.now());
   }
 
-  async decide(approver: Approver, decision: ApprovalDecisionDto, auditId: string): Promise<ApprovalDecisionResultDto> {
+  async decide(ctx: RequestContext, decision: ApprovalDecisionDto): Promise<ApprovalDecisionResultDto> {
+    const approver = ctx.approver!;
     const record = await this.repository.get(decision.approval_id);
     if (!record) throw new NotFound('No such approval');
     if (approver.tools && !approver.tools.includes(record.tool)) {
@@ -84,9 +89,33 @@ export class ApprovalService implements OnApplicationBootstrap {
       }
       throw new GatewayError(409, 'conflict', 'already_decided', `This approval was already decided (${current.status})`);
     }
-    if (!decision.approved) return { success: false, status: 'rejected', approval_id: record.id, audit_id: auditId };
+    await this.recordDecision(ctx, claimed, decision.approved);
+    if (!decision.approved) return { success: false, status: 'rejected', approval_id: record.id, audit_id: ctx.auditId };
     const result = await this.execute(claimed);
-    return { success: true, status: 'executed', approval_id: record.id, result, audit_id: auditId };
+    return { success: true, status: 'executed', approval_id: record.id, result, audit_id: ctx.auditId };
+  }
+
+  /** The approver's decision goes on record before anything runs; if it cannot, nothing runs. */
+  private async recordDecision(ctx: RequestContext, record: ApprovalRecord, approved: boolean): Promise<void> {
+    try {
+      await this.audit.append({
+        audit_id: ctx.auditId,
+        event: 'approval',
+        approval_id: record.id,
+        approver_id: ctx.approver!.id,
+        decision: approved ? 'allow' : 'deny',
+        request_id: record.request_id,
+        agent_id: record.agent_id,
+        agent_version: record.agent_version,
+        role: record.role,
+        tool: record.tool,
+        arguments: (JSON.parse(record.envelope) as ToolCallEnvelope).arguments,
+      });
+      ctx.decisionRecorded = true;
+    } catch (err) {
+      if (approved) await this.repository.complete(record.id, { error: storedError(err as GatewayError) });
+      throw err;
+    }
   }
 
   /** Runs exactly the stored envelope, after the current policy and workspace rules allow it again. */
@@ -103,33 +132,37 @@ export class ApprovalService implements OnApplicationBootstrap {
       await this.repository.complete(record.id, { result });
       return result;
     } catch (err) {
-      const error = err instanceof GatewayError ? err : new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
-      const stored: StoredError = { http_status: error.httpStatus, status: error.status, reason_code: error.reasonCode, error: error.message };
-      await this.repository.complete(record.id, { error: stored });
+      await this.repository.complete(record.id, { error: storedError(err) });
       throw err;
     }
   }
+
+  /** What approvers and agents see: arguments, results and errors redacted. */
+  private view(r: ApprovalRecord, now: number): ApprovalViewDto {
+    const { arguments: args } = JSON.parse(r.envelope) as ToolCallEnvelope;
+    return this.redactor.redact({
+      approval_id: r.id,
+      status: r.status === 'pending' && r.expires_at <= now ? 'expired' : r.status,
+      agent_id: r.agent_id,
+      agent_version: r.agent_version,
+      role: r.role,
+      tool: r.tool,
+      arguments: args,
+      request_id: r.request_id,
+      created_at: iso(r.created_at)!,
+      expires_at: iso(r.expires_at)!,
+      decided_by: r.decided_by,
+      decided_at: iso(r.decided_at),
+      comment: r.comment,
+      ...(r.result !== null && { result: JSON.parse(r.result) }),
+      ...(r.error !== null && { error: JSON.parse(r.error) }),
+    });
+  }
 }
 
-function view(r: ApprovalRecord, now: number): ApprovalViewDto {
-  const { arguments: args } = JSON.parse(r.envelope) as ToolCallEnvelope;
-  return {
-    approval_id: r.id,
-    status: r.status === 'pending' && r.expires_at <= now ? 'expired' : r.status,
-    agent_id: r.agent_id,
-    agent_version: r.agent_version,
-    role: r.role,
-    tool: r.tool,
-    arguments: args,
-    request_id: r.request_id,
-    created_at: iso(r.created_at)!,
-    expires_at: iso(r.expires_at)!,
-    decided_by: r.decided_by,
-    decided_at: iso(r.decided_at),
-    comment: r.comment,
-    ...(r.result !== null && { result: JSON.parse(r.result) }),
-    ...(r.error !== null && { error: JSON.parse(r.error) }),
-  };
+function storedError(err: unknown): StoredError {
+  const error = err instanceof GatewayError ? err : new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+  return { http_status: error.httpStatus, status: error.status, reason_code: error.reasonCode, error: error.message };
 }
 
 export function parseStatusFilter(value: string | undefined): ApprovalStatus | undefined {

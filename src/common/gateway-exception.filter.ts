@@ -1,32 +1,55 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AuditUnavailable } from '../audit/audit-log.service';
+import { Redactor } from '../audit/redactor';
+import { RequestAudit } from '../audit/request-audit';
 import { GatewayError, InvalidRequest } from './errors';
 import { contextOf } from './request-context';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The one place an error becomes a response: the body of API.md §4, never a stack trace. */
+/**
+ * The one place an error becomes a response: the body of API.md §4, never a stack trace. It also
+ * records refusals in the audit log, since guards run before the audit interceptor; a refusal that
+ * cannot be recorded is answered 503 audit_unavailable.
+ */
 @Catch()
 export class GatewayExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Gateway');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  constructor(
+    private readonly audit: RequestAudit,
+    private readonly redactor: Redactor,
+  ) {}
+
+  async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
     const http = host.switchToHttp();
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
-    const error = this.toGatewayError(exception);
-    if (res.headersSent) return;
-
     const ctx = contextOf(req);
+    let error = this.toGatewayError(exception);
+    if (this.audit.isAudited(req)) {
+      try {
+        await this.audit.recordFailure(req, ctx, error, ctx.startedAt);
+      } catch {
+        error = new AuditUnavailable();
+      }
+    }
+    if (res.headersSent) return;
+    // Refused by the body parser, before the request logger saw it: log its one line here.
+    if ((req as { log?: unknown }).log === undefined) {
+      this.logger.warn({ reqId: ctx.auditId, req: { method: req.method, url: req.originalUrl }, res: { statusCode: error.httpStatus } }, 'request refused before routing');
+    }
+
     const requestId = ctx.envelope?.request_id ?? knownRequestId(req.body);
     res.status(error.httpStatus).json({
       success: false,
       status: error.status,
       reason_code: error.reasonCode,
-      error: error.message,
+      error: this.redactor.redactString(error.message),
       audit_id: ctx.auditId,
       ...(requestId !== undefined && { request_id: requestId }),
-      ...(error.details !== undefined && { details: error.details }),
+      ...(error.details !== undefined && { details: this.redactor.redact(error.details) }),
     });
   }
 

@@ -14,6 +14,8 @@ export interface ToolCallEnvelope {
 /** What the pipeline has established about one request so far; each guard adds its part. */
 export interface RequestContext {
   auditId: string;
+  /** performance.now() when the gateway first saw the request. */
+  startedAt: number;
   /** Set by AuthGuard once the agent's signature checks out. */
   agent?: Agent;
   /** Set by AuthGuard once an approver's bearer token checks out. */
@@ -22,6 +24,8 @@ export interface RequestContext {
   envelope?: ToolCallEnvelope;
   /** Set by ToolPolicyGuard once the call is allowed. */
   decision?: { tool: Tool; requiresApproval: boolean };
+  /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
+  decisionRecorded?: boolean;
 }
 
 const CONTEXT = Symbol('gateway.context');
@@ -29,7 +33,7 @@ type WithContext = Request & { [CONTEXT]?: RequestContext };
 
 export function contextOf(req: Request): RequestContext {
   const r = req as WithContext;
-  return (r[CONTEXT] ??= { auditId: newId('audit') });
+  return (r[CONTEXT] ??= { auditId: newId('audit'), startedAt: performance.now() });
 }
 
 export function newId(prefix: string): string {

@@ -12,6 +12,7 @@ import {
   GatewayConfig,
   normalizeFieldName,
   RateLimit,
+  RuntimePaths,
   SecretSource,
   Settings,
   Tool,
@@ -170,7 +171,6 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
     return { id: a.id, token_sha256: Buffer.from(a.token_sha256, 'hex'), tools: a.tools };
   });
 
-  const dataDir = resolve(env.GATEWAY_DATA_DIR || './data');
   return new GatewayConfig({
     source: file,
     settings: raw.settings,
@@ -179,13 +179,19 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
     approvers,
     secrets: raw.secrets,
     tools,
-    paths: {
-      workspace: resolve(env.GATEWAY_WORKSPACE || './workspace'),
-      dataDir,
-      auditLog: resolve(env.GATEWAY_AUDIT_LOG || resolve(dataDir, 'audit.jsonl')),
-    },
+    paths: runtimePaths(env),
     defaultedPaths,
   });
+}
+
+/** Where state lives (API.md §1); needs no config file, so the CLI tools can use it alone. */
+export function runtimePaths(env: Env): RuntimePaths {
+  const dataDir = resolve(env.GATEWAY_DATA_DIR || './data');
+  return {
+    workspace: resolve(env.GATEWAY_WORKSPACE || './workspace'),
+    dataDir,
+    auditLog: resolve(env.GATEWAY_AUDIT_LOG || resolve(dataDir, 'audit.jsonl')),
+  };
 }
 
 function buildKey(key: RawConfig['agents'][number]['key'], path: string, fail: (p: string, m: string) => never): AgentKey {

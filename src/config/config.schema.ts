@@ -51,6 +51,7 @@ export const gatewayConfigSchema = {
         approval_ttl_s: { type: 'integer', minimum: 1, default: 3600 },
         max_pending_approvals_per_agent: { type: 'integer', minimum: 1, default: 20 },
         max_body_bytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
+        audit_fsync: { type: 'boolean', default: false },
         unauthenticated_rate_limit: { ...rateLimit, default: { limit: 30, ttl_s: 60 } },
         forbidden_fields: {
           ...fieldList,

@@ -12,6 +12,8 @@ export interface Settings {
   approval_ttl_s: number;
   max_pending_approvals_per_agent: number;
   max_body_bytes: number;
+  /** fdatasync the audit log before acknowledging (group commit: one sync per batch of records). */
+  audit_fsync: boolean;
   unauthenticated_rate_limit: RateLimit;
   forbidden_fields: string[];
 }
@@ -79,7 +81,7 @@ export class GatewayConfig {
   }
 }
 
-/** Keys are compared case-insensitively with `-` and `_` ignored (API.md §4 row 10). */
+/** Keys are compared case-insensitively with `-` and `_` (and spaces) ignored (API.md §4 row 10). */
 export function normalizeFieldName(key: string): string {
-  return key.toLowerCase().replace(/[-_]/g, '');
+  return key.toLowerCase().replace(/[-_ ]/g, '');
 }

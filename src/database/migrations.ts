@@ -24,4 +24,5 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX approvals_by_status ON approvals (status, created_at);
    CREATE INDEX approvals_by_agent ON approvals (agent_id, status);`,
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);`,
 ];

@@ -1,6 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { AuditLog } from '../audit/audit-log.service';
 import { Public } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto';
 import { GatewayError } from '../common/errors';
@@ -13,6 +14,7 @@ export class HealthController {
   constructor(
     private readonly config: GatewayConfig,
     private readonly database: SqliteDatabase,
+    private readonly audit: AuditLog,
   ) {}
 
   @Get('healthz')
@@ -25,9 +27,10 @@ export class HealthController {
   @Get('readyz')
   @Public()
   @ApiOkResponse({ schema: { example: { status: 'ready' } } })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A store (database, workspace) is not usable' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A store (database, audit log, workspace) is not usable' })
   async readyz() {
     if (!this.database.isUsable()) throw notReady('database_unavailable', 'The database is not usable');
+    if (!this.audit.healthy) throw notReady('audit_unavailable', 'The audit log cannot be written');
     try {
       await access(this.config.paths.workspace, constants.R_OK | constants.W_OK);
     } catch {

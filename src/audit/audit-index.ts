@@ -1,0 +1,79 @@
+import type Database from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
+import { openSqlite } from '../database/sqlite-database';
+
+export const AUDIT_INDEX_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE records (
+     seq        INTEGER PRIMARY KEY,
+     audit_id   TEXT NOT NULL,
+     request_id TEXT,
+     agent_id   TEXT,
+     hash       TEXT NOT NULL,
+     offset     INTEGER NOT NULL,
+     length     INTEGER NOT NULL
+   );
+   CREATE INDEX records_by_audit_id ON records (audit_id);
+   CREATE INDEX records_by_request_id ON records (request_id);
+   CREATE INDEX records_by_agent_id ON records (agent_id, seq);`,
+];
+
+export interface IndexRow {
+  seq: number;
+  audit_id: string;
+  request_id: string | null;
+  agent_id: string | null;
+  hash: string;
+  /** Byte offset of the line in the audit file, and its length including the newline. */
+  offset: number;
+  length: number;
+}
+
+export interface AuditQuery {
+  request_id?: string;
+  agent_id?: string;
+  audit_id?: string;
+  limit: number;
+}
+
+/**
+ * Where each audit record sits in the file, by seq, with its hash. Its newest row is the chain's
+ * head kept outside the file, so records removed from the end of the file are noticed.
+ * A separate SQLite file beside gateway.db: it is rebuilt from the audit log when missing.
+ */
+export class AuditIndex {
+  private readonly db: Database.Database;
+  private readonly insertRow: Statement<IndexRow>;
+  private readonly last: Statement<[], IndexRow>;
+  readonly insertBatch: Transaction<(rows: IndexRow[]) => void>;
+
+  constructor(file: string) {
+    this.db = openSqlite(file, AUDIT_INDEX_MIGRATIONS, 'NORMAL');
+    this.insertRow = this.db.prepare(
+      'INSERT INTO records (seq, audit_id, request_id, agent_id, hash, offset, length) VALUES (@seq, @audit_id, @request_id, @agent_id, @hash, @offset, @length)',
+    );
+    this.last = this.db.prepare('SELECT * FROM records ORDER BY seq DESC LIMIT 1');
+    this.insertBatch = this.db.transaction((rows: IndexRow[]) => rows.forEach((row) => this.insertRow.run(row)));
+  }
+
+  head(): IndexRow | undefined {
+    return this.last.get();
+  }
+
+  /** Matching rows in seq order, the newest `limit` of them. */
+  find(query: AuditQuery): IndexRow[] {
+    const where: string[] = [];
+    const params: string[] = [];
+    for (const key of ['request_id', 'agent_id', 'audit_id'] as const) {
+      if (query[key] !== undefined) {
+        where.push(`${key} = ?`);
+        params.push(query[key]!);
+      }
+    }
+    const sql = `SELECT * FROM (SELECT * FROM records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?) ORDER BY seq`;
+    return this.db.prepare<unknown[], IndexRow>(sql).all(...params, query.limit);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

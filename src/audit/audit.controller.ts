@@ -1,0 +1,42 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApproverAuth } from '../auth/auth.decorators';
+import { ErrorResponseDto } from '../common/dto';
+import { InvalidRequest } from '../common/errors';
+import { parseLimit } from '../common/query';
+import { AuditLog } from './audit-log.service';
+import type { AuditRecord } from './audit-record';
+
+class AuditRecordsDto {
+  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Audit records (API.md §7), oldest first' })
+  records!: AuditRecord[];
+}
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+@ApiTags('audit')
+@Controller('api/audit')
+export class AuditController {
+  constructor(private readonly audit: AuditLog) {}
+
+  @Get()
+  @ApproverAuth()
+  @ApiOperation({ summary: 'Audit records matching every given filter (the newest `limit`), from the index' })
+  @ApiQuery({ name: 'request_id', required: false })
+  @ApiQuery({ name: 'agent_id', required: false })
+  @ApiQuery({ name: 'audit_id', required: false })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
+  @ApiOkResponse({ type: AuditRecordsDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async find(
+    @Query('request_id') request_id?: string,
+    @Query('agent_id') agent_id?: string,
+    @Query('audit_id') audit_id?: string,
+    @Query('limit') limit?: string,
+  ): Promise<AuditRecordsDto> {
+    for (const [name, value] of Object.entries({ request_id, agent_id, audit_id })) {
+      if (value !== undefined && !ID.test(value)) throw new InvalidRequest('invalid_query', `${name} is malformed`);
+    }
+    return { records: await this.audit.find({ request_id, agent_id, audit_id, limit: parseLimit(limit, 1000) }) };
+  }
+}

@@ -1,0 +1,124 @@
+import { createHmac } from 'node:crypto';
+import { normalizeFieldName } from '../config/gateway-config';
+
+/** Keys whose values are never shown (normalised as normalizeFieldName does; substring match). */
+const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 'authorization', 'cookie', 'privatekey', 'credential'];
+
+/**
+ * Patterns inside strings. Each starts behind a boundary (a lookbehind on its own character class)
+ * and its repeated classes exclude the separators that follow them, so a match attempt only scans
+ * its own run of characters and never backtracks across others: the scan stays linear.
+ */
+const STRING_PATTERNS: ReadonlyArray<{ kind: string; regex: RegExp; accept?: (match: string) => boolean }> = [
+  { kind: 'jwt', regex: /(?<![A-Za-z0-9_.-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
+  { kind: 'bearer', regex: /(?<![A-Za-z])[Bb]earer[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/g },
+  { kind: 'aws_access_key', regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g },
+  { kind: 'email', regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/g },
+  { kind: 'ssn', regex: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g },
+  { kind: 'card', regex: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
+];
+
+const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,32}PRIVATE KEY-----/g;
+const PEM_END = /-----END [A-Z0-9 ]{0,32}PRIVATE KEY-----/g;
+
+const MAX_DEPTH = 64;
+export const REDACTED = '[REDACTED]';
+
+export function isSensitiveKey(key: string): boolean {
+  const normalized = normalizeFieldName(key);
+  return SENSITIVE_KEY_PARTS.some((part) => normalized.includes(part));
+}
+
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * The one redactor: audit records, the application log, error texts and approval listings.
+ * Markers carry a short keyed hash of the value (`[REDACTED:email:1a2b3c4d]`), so a reviewer can
+ * see that two records hold the same value without seeing it.
+ */
+export class Redactor {
+  private secretValues: string[] = [];
+  private readonly extraKeys: ReadonlySet<string>;
+
+  /** `extraSensitiveKeys` (normalised, exact match) are redacted like the built-in ones. */
+  constructor(
+    private readonly markerKey: Buffer,
+    knownSecrets: Iterable<string> = [],
+    extraSensitiveKeys: Iterable<string> = [],
+  ) {
+    this.setKnownSecrets(knownSecrets);
+    this.extraKeys = new Set(extraSensitiveKeys);
+  }
+
+  /** Every value here is replaced wherever it appears. Values under 6 characters are ignored (too common). */
+  setKnownSecrets(values: Iterable<string>): void {
+    // Longest first, so a secret that contains another is replaced whole.
+    this.secretValues = [...new Set(values)].filter((v) => v.length >= 6).sort((a, b) => b.length - a.length);
+  }
+
+  marker(kind: string, value: string): string {
+    return `[REDACTED:${kind}:${createHmac('sha256', this.markerKey).update(value).digest('hex').slice(0, 8)}]`;
+  }
+
+  redactString(text: string): string {
+    let out = text;
+    for (const secret of this.secretValues) {
+      if (out.includes(secret)) out = out.split(secret).join(this.marker('secret', secret));
+    }
+    out = this.redactPem(out);
+    for (const { kind, regex, accept } of STRING_PATTERNS) {
+      out = out.replace(regex, (match) => (accept && !accept(match) ? match : this.marker(kind, match)));
+    }
+    return out;
+  }
+
+  /**
+   * A copy of JSON-like data with sensitive keys and sensitive strings redacted, at any depth up
+   * to 64. Class instances (a request, a socket) are not data: they are returned as they are.
+   */
+  redact<T>(value: T, depth = 0): T {
+    if (typeof value === 'string') return this.redactString(value) as T;
+    if (value === null || typeof value !== 'object') return value;
+    if (depth >= MAX_DEPTH) return '[REDACTED:too_deep]' as T;
+    if (Array.isArray(value)) return value.map((item) => this.redact(item, depth + 1)) as T;
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return value;
+    // fromEntries defines own properties, so a "__proto__" key stays a plain key.
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [this.redactString(key), this.isSensitive(key) ? REDACTED : this.redact(item, depth + 1)]),
+    ) as T;
+  }
+
+  private isSensitive(key: string): boolean {
+    return isSensitiveKey(key) || this.extraKeys.has(normalizeFieldName(key));
+  }
+
+  // Linear: one pass for BEGIN markers, each END searched from where the previous block ended.
+  private redactPem(text: string): string {
+    if (!text.includes('PRIVATE KEY-----')) return text;
+    let out = '';
+    let from = 0;
+    PEM_BEGIN.lastIndex = 0;
+    for (let begin = PEM_BEGIN.exec(text); begin; begin = PEM_BEGIN.exec(text)) {
+      PEM_END.lastIndex = begin.index + begin[0].length;
+      const end = PEM_END.exec(text);
+      const stop = end ? end.index + end[0].length : text.length; // no END: redact to the end
+      out += text.slice(from, begin.index) + this.marker('private_key', text.slice(begin.index, stop));
+      from = stop;
+      PEM_BEGIN.lastIndex = stop;
+      if (!end) break;
+    }
+    return out + text.slice(from);
+  }
+}

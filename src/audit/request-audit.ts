@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { GatewayError } from '../common/errors';
+import type { RequestContext } from '../common/request-context';
+import { AuditFields } from './audit-record';
+import { AuditLog } from './audit-log.service';
+
+// Requests that leave records (API.md §7): tool calls, approvals, and audit queries.
+const AUDITED_PATH = /^\/(?:api\/tools\/call|approve|api\/approvals|api\/audit)(?:[/?]|$)/;
+
+/**
+ * What one request leaves in the audit log. The interceptor calls it on the way in and out of a
+ * handler; the exception filter calls it for refusals (guards run before interceptors).
+ */
+@Injectable()
+export class RequestAudit {
+  constructor(private readonly log: AuditLog) {}
+
+  isAudited(req: Request): boolean {
+    return AUDITED_PATH.test(req.originalUrl);
+  }
+
+  /** Before a tool runs or waits: the policy's decision, with the (redacted) arguments. */
+  async recordDecision(req: Request, ctx: RequestContext): Promise<void> {
+    if (!ctx.decision) return;
+    await this.log.append({
+      ...this.identity(req, ctx),
+      event: 'decision',
+      decision: ctx.decision.requiresApproval ? 'pending' : 'allow',
+      arguments: ctx.envelope?.arguments,
+    });
+    ctx.decisionRecorded = true;
+  }
+
+  async recordSuccess(req: Request, ctx: RequestContext, httpStatus: number, body: unknown, startedAt: number): Promise<void> {
+    const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
+    await this.log.append({
+      ...this.identity(req, ctx),
+      event: ctx.decisionRecorded ? 'outcome' : 'request',
+      status: status ?? 'ok',
+      http_status: httpStatus,
+      approval_id,
+      duration_ms: elapsed(startedAt),
+    });
+  }
+
+  async recordFailure(req: Request, ctx: RequestContext, error: GatewayError, startedAt: number): Promise<void> {
+    // A refusal by the policy guard (rows 7–12) is a decision; before it, a refused request.
+    const deniedByPolicy = !ctx.decisionRecorded && ctx.agent !== undefined && ctx.envelope !== undefined;
+    await this.log.append({
+      ...this.identity(req, ctx),
+      event: ctx.decisionRecorded ? 'outcome' : deniedByPolicy ? 'decision' : 'request',
+      ...(deniedByPolicy && { decision: 'deny' as const, arguments: ctx.envelope!.arguments }),
+      status: error.status,
+      reason_code: error.reasonCode,
+      http_status: error.httpStatus,
+      duration_ms: elapsed(startedAt),
+    });
+  }
+
+  private identity(req: Request, ctx: RequestContext): AuditFields {
+    const envelope = ctx.envelope;
+    return {
+      audit_id: ctx.auditId,
+      event: 'request',
+      method: req.method,
+      path: req.path,
+      request_id: envelope?.request_id,
+      agent_id: ctx.agent?.id,
+      agent_version: envelope?.agent_version,
+      role: ctx.agent?.role,
+      tool: envelope?.tool,
+      approver_id: ctx.approver?.id,
+      client_ip: req.ip,
+    };
+  }
+}
+
+function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+}
