@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { ApprovalModule } from './approval/approval.module';
 import { AuditInterceptor } from './audit/audit.interceptor';
 import { AuditModule } from './audit/audit.module';
@@ -22,14 +23,15 @@ import { loggerOptions } from './logger.options';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: GatewayConfig): DynamicModule {
+  /** `logDestination`: where the pino logs go (default stdout); tests capture them. */
+  static forRoot(config: GatewayConfig, options: { logDestination?: DestinationStream } = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,
         AuditModule,
-        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor) }),
+        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor, options.logDestination) }),
         AuthModule,
         RegistryModule,
         PolicyModule,

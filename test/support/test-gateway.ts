@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
@@ -19,6 +19,10 @@ export const WRITER_TOKEN = 'writer-only-test-token';
 export interface TestGatewayOptions {
   approvalTtlS?: number;
   maxPending?: number;
+  /** GATEWAY_AUDIT_LOG; default `<data dir>/audit.jsonl`. */
+  auditLog?: string;
+  /** Capture the app's log lines (at info) in `logLines` instead of silencing them. */
+  captureLogs?: boolean;
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -28,6 +32,7 @@ export class TestGateway {
   readonly dataDir = join(this.root, 'data');
   readonly edKeys = generateKeyPairSync('ed25519');
   readonly configFile = join(this.root, 'gateway.yaml');
+  readonly logLines: string[] = [];
   app!: NestExpressApplication;
 
   constructor(private readonly options: TestGatewayOptions = {}) {}
@@ -45,15 +50,26 @@ export class TestGateway {
     await this.boot();
   }
 
+  get auditFile(): string {
+    return this.options.auditLog ?? join(this.dataDir, 'audit.jsonl');
+  }
+
+  /** The audit records as written, parsed. */
+  auditRecords(): Array<Record<string, unknown>> {
+    return readFileSync(this.auditFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  }
+
   private async boot(): Promise<void> {
-    process.env.LOG_LEVEL ??= 'silent';
+    process.env.LOG_LEVEL = this.options.captureLogs ? 'info' : 'silent';
     const config = loadGatewayConfig({
       GATEWAY_CONFIG: this.configFile,
       GATEWAY_WORKSPACE: this.workspace,
       GATEWAY_DATA_DIR: this.dataDir,
+      GATEWAY_AUDIT_LOG: this.auditFile,
       TEST_DEPLOY_KEY: HMAC_SECRET,
     });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+    const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
     this.app = moduleRef.createNestApplication<NestExpressApplication>({ rawBody: true, bodyParser: false });
     configureApp(this.app, config);
     await this.app.init();
