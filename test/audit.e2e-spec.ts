@@ -112,8 +112,8 @@ describe('Audit trail', () => {
     });
   });
 
-  it('keeps one valid chain under 200 parallel calls, and the CLI agrees', async () => {
-    gw = await new TestGateway().start();
+  it('keeps one valid chain under 200 parallel calls (with audit_fsync group commit), and the CLI agrees', async () => {
+    gw = await new TestGateway({ auditFsync: true }).start();
     writeFileSync(join(gw.workspace, 'hello.txt'), 'hi');
     const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) => (i % 2 ? gw.call('read_file', { path: 'hello.txt' }) : gw.call('list_dir', { path: '.' }, { agent: ED_AGENT }))),

@@ -23,6 +23,7 @@ export interface TestGatewayOptions {
   auditLog?: string;
   /** Capture the app's log lines (at info) in `logLines` instead of silencing them. */
   captureLogs?: boolean;
+  auditFsync?: boolean;
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -134,6 +135,7 @@ settings:
   max_body_bytes: 65536
   approval_ttl_s: ${options.approvalTtlS ?? 3600}
   max_pending_approvals_per_agent: ${options.maxPending ?? 20}
+  audit_fsync: ${options.auditFsync ?? false}
 roles:
   deployer: {}
   reader: {}
