@@ -8,6 +8,8 @@ import { AuditModule } from './audit/audit.module';
 import { Redactor } from './audit/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
+import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
+import { ReplayGuard } from './auth/replay.guard';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
@@ -18,6 +20,8 @@ import { PolicyModule } from './policy/policy.module';
 import { ToolPolicyGuard } from './policy/tool-policy.guard';
 import { RegistryModule } from './registry/registry.module';
 import { EnvelopeGuard } from './tools/envelope.guard';
+import { AgentThrottlerGuard } from './throttle/agent-throttler.guard';
+import { ThrottleModule } from './throttle/throttle.module';
 import { ToolsModule } from './tools/tools.module';
 import { loggerOptions } from './logger.options';
 
@@ -32,6 +36,7 @@ export class AppModule {
         DatabaseModule,
         AuditModule,
         LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor, options.logDestination) }),
+        ThrottleModule,
         AuthModule,
         RegistryModule,
         PolicyModule,
@@ -42,10 +47,15 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
-        // The order of API.md §4: who (3), envelope (4), may they (7–12).
+        // The order of API.md §4: address and identity (2–3), envelope (4), replay (5),
+        // agent limits (6), policy (7–12).
         { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useExisting: EnvelopeGuard },
+        { provide: APP_GUARD, useExisting: ReplayGuard },
+        { provide: APP_GUARD, useExisting: AgentThrottlerGuard },
         { provide: APP_GUARD, useExisting: ToolPolicyGuard },
+        // Outermost first: the answer is stored for replay after its audit records are written.
+        { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
         { provide: APP_INTERCEPTOR, useExisting: AuditInterceptor },
       ],
     };

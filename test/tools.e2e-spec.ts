@@ -320,7 +320,7 @@ describe('POST /api/tools/call and GET /api/tools', () => {
     it("lists the agent's tools in name order, as function definitions", async () => {
       const res = await gw.get('/api/tools');
       expect(res.status).toBe(200);
-      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual(['configure', 'delete_file', 'delete_now', 'list_dir', 'read_file', 'write_file', 'write_now']);
+      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual(['configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'slow_read', 'write_file', 'write_now']);
       expect(res.body.tools.find((t: { name: string }) => t.name === 'read_file')).toEqual({
         name: 'read_file',
         description: 'Read a file',

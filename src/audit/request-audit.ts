@@ -58,6 +58,11 @@ export class RequestAudit {
     });
   }
 
+  /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
+  async recordReplay(req: Request, ctx: RequestContext, httpStatus: number): Promise<void> {
+    await this.log.append({ ...this.identity(req, ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
+  }
+
   private identity(req: Request, ctx: RequestContext): AuditFields {
     const envelope = ctx.envelope;
     return {

@@ -1,30 +1,41 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { Unauthenticated } from '../common/errors';
 import { contextOf } from '../common/request-context';
+import { AuthFailureLimiter } from '../throttle/auth-failure-limiter';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
 import { AUTH_MODE, AuthMode } from './auth.decorators';
 
-/** API.md §4 row 3: who is calling? Each route declares who may; undeclared routes are closed. */
+/**
+ * API.md §4 rows 2–3: who is calling? Each route declares who may; undeclared routes are closed.
+ * Failed attempts count against the client address (429 once its budget is spent).
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly agents: AgentAuthenticator,
     private readonly approvers: ApproverAuthenticator,
+    private readonly failures: AuthFailureLimiter,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const mode = this.reflector.getAllAndOverride<AuthMode | undefined>(AUTH_MODE, [context.getHandler(), context.getClass()]);
     if (mode === 'public') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const ctx = contextOf(req);
-    const asApprover = mode === 'approver' || (mode === 'agent-or-approver' && req.header('authorization') !== undefined);
-    if (asApprover) ctx.approver = this.approvers.authenticate(req);
-    else if (mode === 'agent' || mode === 'agent-or-approver') ctx.agent = this.agents.authenticate(req);
-    else throw new Unauthenticated('unauthenticated', 'This endpoint is closed');
+    try {
+      const asApprover = mode === 'approver' || (mode === 'agent-or-approver' && req.header('authorization') !== undefined);
+      if (asApprover) ctx.approver = this.approvers.authenticate(req);
+      else if (mode === 'agent' || mode === 'agent-or-approver') ctx.agent = this.agents.authenticate(req);
+      else throw new Unauthenticated('unauthenticated', 'This endpoint is closed');
+    } catch (err) {
+      // A failed authentication spends the client address's budget, never the claimed agent's.
+      if (err instanceof Unauthenticated) await this.failures.recordFailure(req, context.switchToHttp().getResponse<Response>());
+      throw err;
+    }
     return true;
   }
 }

@@ -1,7 +1,30 @@
 import { Module } from '@nestjs/common';
+import { GatewayConfig } from '../config/gateway-config';
+import { ThrottleModule } from '../throttle/throttle.module';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
 import { AuthGuard } from './auth.guard';
+import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { Idempotency } from './idempotency.service';
+import { IdempotencyStore, MemoryIdempotencyStore } from './idempotency.store';
+import { RedisIdempotencyStore } from './redis-idempotency.store';
+import { ReplayGuard } from './replay.guard';
 
-@Module({ providers: [AgentAuthenticator, ApproverAuthenticator, AuthGuard], exports: [AuthGuard] })
+@Module({
+  imports: [ThrottleModule],
+  providers: [
+    AgentAuthenticator,
+    ApproverAuthenticator,
+    AuthGuard,
+    ReplayGuard,
+    Idempotency,
+    IdempotencyInterceptor,
+    {
+      provide: IdempotencyStore,
+      inject: [GatewayConfig],
+      useFactory: (config: GatewayConfig) => (config.redisUrl ? new RedisIdempotencyStore(config.redisUrl) : new MemoryIdempotencyStore()),
+    },
+  ],
+  exports: [AuthGuard, ReplayGuard, Idempotency, IdempotencyInterceptor, IdempotencyStore],
+})
 export class AuthModule {}

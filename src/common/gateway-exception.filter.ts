@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { AuditUnavailable } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
 import { RequestAudit } from '../audit/request-audit';
+import { Idempotency, StoredReplay } from '../auth/idempotency.service';
 import { GatewayError, InvalidRequest } from './errors';
 import { contextOf } from './request-context';
 
@@ -20,6 +21,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
   constructor(
     private readonly audit: RequestAudit,
     private readonly redactor: Redactor,
+    private readonly idempotency: Idempotency,
   ) {}
 
   async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
@@ -27,6 +29,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
+    if (exception instanceof StoredReplay) return this.replay(host, exception);
     let error = this.toGatewayError(exception);
     if (this.audit.isAudited(req)) {
       try {
@@ -42,7 +45,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     }
 
     const requestId = ctx.envelope?.request_id ?? knownRequestId(req.body);
-    res.status(error.httpStatus).json({
+    const body = {
       success: false,
       status: error.status,
       reason_code: error.reasonCode,
@@ -50,7 +53,21 @@ export class GatewayExceptionFilter implements ExceptionFilter {
       audit_id: ctx.auditId,
       ...(requestId !== undefined && { request_id: requestId }),
       ...(error.details !== undefined && { details: this.redactor.redact(error.details) }),
-    });
+    };
+    await this.idempotency.settle(ctx, error.httpStatus, body);
+    res.status(error.httpStatus).json(body);
+  }
+
+  /** The first answer to this (agent_id, request_id), again; nothing runs and no quota is spent. */
+  private async replay(host: ArgumentsHost, replay: StoredReplay): Promise<void> {
+    const req = host.switchToHttp().getRequest<Request>();
+    const res = host.switchToHttp().getResponse<Response>();
+    try {
+      await this.audit.recordReplay(req, contextOf(req), replay.status);
+    } catch {
+      return this.catch(new AuditUnavailable(), host);
+    }
+    res.status(replay.status).setHeader('Idempotent-Replayed', 'true').json(replay.body);
   }
 
   private toGatewayError(exception: unknown): GatewayError {

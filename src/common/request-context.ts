@@ -24,6 +24,8 @@ export interface RequestContext {
   envelope?: ToolCallEnvelope;
   /** Set by ToolPolicyGuard once the call is allowed. */
   decision?: { tool: Tool; requiresApproval: boolean };
+  /** Set by ReplayGuard when this request holds its (agent_id, request_id) key. */
+  idempotency?: { key: string; bodyHash: string };
   /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
   decisionRecorded?: boolean;
 }

@@ -52,6 +52,7 @@ describe('gateway.yaml loading', () => {
     ['a bad public key', demo.replace(/public_key: "[^"]+"/, 'public_key: "AAAA"'), 'policies/gateway.yaml: agents[1].key.public_key: not a valid SPKI public key (PEM or base64 DER)'],
     ['a non-object input schema', demo.replace('type: object\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File', 'type: string\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File'), 'policies/gateway.yaml: tools.read_file.input_schema: must have type: object'],
     ['an approver limited to an unknown tool', demo.replace('approvers:\n  - id: admin', 'approvers:\n  - id: admin\n    tools: [launch_rockets]'), 'policies/gateway.yaml: approvers[0].tools[0]: tool "launch_rockets" is not declared under tools'],
+    ['an idempotency TTL shorter than twice the signature tolerance', demo.replace('idempotency_ttl_s: 86400', 'idempotency_ttl_s: 500'), 'policies/gateway.yaml: settings.idempotency_ttl_s: must be at least twice signature_tolerance_s (600)'],
     ['broken YAML', demo.replace('roles: [deployer]\n    requires', 'roles: [deployer\n    requires'), expect.stringMatching(/^policies\/gateway\.yaml: line \d+: /)],
   ])('names the file, the path and the problem for %s', (_name, text, message) => {
     expect(problemOf(text)).toEqual(message);

@@ -133,6 +133,12 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
     agents.set(a.id, { id: a.id, role: a.role, key: buildKey(a.key, `agents[${i}].key`, fail), rate_limit: a.rate_limit, versions: a.versions });
   });
 
+  const { idempotency_ttl_s, signature_tolerance_s } = raw.settings;
+  if (idempotency_ttl_s < 2 * signature_tolerance_s) {
+    // A signed request stays valid for ±tolerance; its request_id must be remembered at least that long.
+    fail('settings.idempotency_ttl_s', `must be at least twice signature_tolerance_s (${2 * signature_tolerance_s})`);
+  }
+
   const globalForbidden = raw.settings.forbidden_fields.map(normalizeFieldName);
   const toolAjv = new Ajv({ strict: true, allErrors: true });
   addFormats(toolAjv);
@@ -180,6 +186,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
     secrets: raw.secrets,
     tools,
     paths: runtimePaths(env),
+    redisUrl: env.GATEWAY_REDIS_URL || undefined,
     defaultedPaths,
   });
 }

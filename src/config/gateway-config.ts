@@ -72,6 +72,8 @@ export class GatewayConfig {
   readonly secrets!: Record<string, SecretSource>;
   readonly tools!: ReadonlyMap<string, Tool>;
   readonly paths!: RuntimePaths;
+  /** GATEWAY_REDIS_URL: rate-limit counters and idempotency keys live there, shared by instances. */
+  readonly redisUrl?: string;
   /** Config paths whose value came from a shipped default rather than the environment. */
   readonly defaultedPaths!: readonly string[];
 

@@ -3,6 +3,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
 import { Public } from '../auth/auth.decorators';
+import { IdempotencyStore } from '../auth/idempotency.store';
 import { ErrorResponseDto } from '../common/dto';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
@@ -15,6 +16,7 @@ export class HealthController {
     private readonly config: GatewayConfig,
     private readonly database: SqliteDatabase,
     private readonly audit: AuditLog,
+    private readonly idempotency: IdempotencyStore,
   ) {}
 
   @Get('healthz')
@@ -31,6 +33,11 @@ export class HealthController {
   async readyz() {
     if (!this.database.isUsable()) throw notReady('database_unavailable', 'The database is not usable');
     if (!this.audit.healthy) throw notReady('audit_unavailable', 'The audit log cannot be written');
+    try {
+      await this.idempotency.ping();
+    } catch {
+      throw notReady('redis_unavailable', 'Redis (GATEWAY_REDIS_URL) cannot be reached');
+    }
     try {
       await access(this.config.paths.workspace, constants.R_OK | constants.W_OK);
     } catch {

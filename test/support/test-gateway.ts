@@ -24,6 +24,15 @@ export interface TestGatewayOptions {
   /** Capture the app's log lines (at info) in `logLines` instead of silencing them. */
   captureLogs?: boolean;
   auditFsync?: boolean;
+  /** GATEWAY_REDIS_URL: counters and idempotency keys in Redis instead of memory. */
+  redisUrl?: string;
+  /** unauthenticated_rate_limit (default: high enough not to interfere). */
+  ipLimit?: { limit: number; ttl_s: number };
+  /** rate_limit of the HMAC agent, and of the `limited_read` tool. */
+  agentLimit?: { limit: number; ttl_s: number };
+  toolLimit?: { limit: number; ttl_s: number };
+  /** timeout_ms of the `slow_read` tool. */
+  slowTimeoutMs?: number;
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -67,6 +76,7 @@ export class TestGateway {
       GATEWAY_WORKSPACE: this.workspace,
       GATEWAY_DATA_DIR: this.dataDir,
       GATEWAY_AUDIT_LOG: this.auditFile,
+      GATEWAY_REDIS_URL: this.options.redisUrl,
       TEST_DEPLOY_KEY: HMAC_SECRET,
     });
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
@@ -124,6 +134,7 @@ export function envelope(agent: string, tool: string, args: unknown, opts: { ver
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const limit = (l: { limit: number; ttl_s: number }) => `{ limit: ${l.limit}, ttl_s: ${l.ttl_s} }`;
 
 function testConfig(edPublicKey: KeyObject, options: TestGatewayOptions): string {
   const pem = edPublicKey.export({ type: 'spki', format: 'pem' }).toString().trim().replace(/\n/g, '\\n');
@@ -136,6 +147,7 @@ settings:
   approval_ttl_s: ${options.approvalTtlS ?? 3600}
   max_pending_approvals_per_agent: ${options.maxPending ?? 20}
   audit_fsync: ${options.auditFsync ?? false}
+  unauthenticated_rate_limit: ${limit(options.ipLimit ?? { limit: 10000, ttl_s: 60 })}
 roles:
   deployer: {}
   reader: {}
@@ -143,6 +155,7 @@ agents:
   - id: ${HMAC_AGENT}
     role: deployer
     key: { alg: hmac-sha256, secret: "\${env:TEST_DEPLOY_KEY}" }
+${options.agentLimit ? `    rate_limit: ${limit(options.agentLimit)}` : ''}
   - id: ${ED_AGENT}
     role: reader
     key: { alg: ed25519, public_key: "${pem}" }
@@ -157,6 +170,8 @@ tools:
   delete_file: { kind: fs.delete, roles: [deployer], requires_approval: true, input_schema: ${pathOnly} }
   write_now:   { kind: fs.write, roles: [deployer], requires_approval: false, input_schema: ${writeArgs} }
   delete_now:  { kind: fs.delete, roles: [deployer], requires_approval: false, input_schema: ${pathOnly} }
+  limited_read: { kind: fs.read, roles: [deployer], input_schema: ${pathOnly}${options.toolLimit ? `, rate_limit: ${limit(options.toolLimit)}` : ''} }
+  slow_read: { kind: fs.read, roles: [deployer], timeout_ms: ${options.slowTimeoutMs ?? 10000}, input_schema: ${pathOnly} }
   configure:
     kind: fs.read
     roles: [deployer]
