@@ -21,6 +21,7 @@ import { ToolPolicyGuard } from './policy/tool-policy.guard';
 import { RegistryModule } from './registry/registry.module';
 import { EnvelopeGuard } from './tools/envelope.guard';
 import { AgentThrottlerGuard } from './throttle/agent-throttler.guard';
+import { SecretsModule } from './secrets/secrets.module';
 import { ThrottleModule } from './throttle/throttle.module';
 import { ToolsModule } from './tools/tools.module';
 import { loggerOptions } from './logger.options';
@@ -34,6 +35,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,
+        SecretsModule,
         AuditModule,
         LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor, options.logDestination) }),
         ThrottleModule,

@@ -29,9 +29,9 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app, config);
   const logger = app.get(Logger);
-  if (config.defaultedPaths.length > 0) {
+  if (config.demoCredentials.length > 0) {
     logger.warn(
-      `Shipped demo credentials in use, for local development only: ${config.defaultedPaths.join(', ')}. Set these variables (see .env.example) before exposing the gateway.`,
+      `Shipped demo credentials in use, for local development only: ${config.demoCredentials.join(', ')}. Set these variables (see .env.example) before exposing the gateway.`,
     );
   }
   const port = Number(process.env.PORT || 8000);

@@ -47,24 +47,24 @@ export function luhnValid(digits: string): boolean {
  * Markers carry a short keyed hash of the value (`[REDACTED:email:1a2b3c4d]`), so a reviewer can
  * see that two records hold the same value without seeing it.
  */
+/** Secret values to scrub wherever they appear, longest first (so one containing another goes whole). */
+export interface KnownSecrets {
+  values(): readonly string[];
+}
+
+// Shorter values are too common to replace blindly.
+const MIN_SECRET_LENGTH = 6;
+
 export class Redactor {
-  private secretValues: string[] = [];
   private readonly extraKeys: ReadonlySet<string>;
 
   /** `extraSensitiveKeys` (normalised, exact match) are redacted like the built-in ones. */
   constructor(
     private readonly markerKey: Buffer,
-    knownSecrets: Iterable<string> = [],
+    private readonly secrets: KnownSecrets = { values: () => [] },
     extraSensitiveKeys: Iterable<string> = [],
   ) {
-    this.setKnownSecrets(knownSecrets);
     this.extraKeys = new Set(extraSensitiveKeys);
-  }
-
-  /** Every value here is replaced wherever it appears. Values under 6 characters are ignored (too common). */
-  setKnownSecrets(values: Iterable<string>): void {
-    // Longest first, so a secret that contains another is replaced whole.
-    this.secretValues = [...new Set(values)].filter((v) => v.length >= 6).sort((a, b) => b.length - a.length);
   }
 
   marker(kind: string, value: string): string {
@@ -72,10 +72,7 @@ export class Redactor {
   }
 
   redactString(text: string): string {
-    let out = text;
-    for (const secret of this.secretValues) {
-      if (out.includes(secret)) out = out.split(secret).join(this.marker('secret', secret));
-    }
+    let out = this.scrubSecretsIn(text);
     out = this.redactPem(out);
     for (const { kind, regex, accept } of STRING_PATTERNS) {
       out = out.replace(regex, (match) => (accept && !accept(match) ? match : this.marker(kind, match)));
@@ -98,6 +95,22 @@ export class Redactor {
     return Object.fromEntries(
       Object.entries(value).map(([key, item]) => [this.redactString(key), this.isSensitive(key) ? REDACTED : this.redact(item, depth + 1)]),
     ) as T;
+  }
+
+  /** Only the known secret values, at any depth: for tool results, which may carry other data as is. */
+  scrubSecrets<T>(value: T, depth = 0): T {
+    if (typeof value === 'string') return this.scrubSecretsIn(value) as T;
+    if (value === null || typeof value !== 'object' || depth >= MAX_DEPTH) return value;
+    if (Array.isArray(value)) return value.map((item) => this.scrubSecrets(item, depth + 1)) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.scrubSecretsIn(k), this.scrubSecrets(v, depth + 1)])) as T;
+  }
+
+  private scrubSecretsIn(text: string): string {
+    let out = text;
+    for (const secret of this.secrets.values()) {
+      if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join(this.marker('secret', secret));
+    }
+    return out;
   }
 
   private isSensitive(key: string): boolean {

@@ -22,7 +22,7 @@ describe('gateway.yaml loading', () => {
     expect([...config.agents.keys()]).toEqual(['agent_deploy_001', 'agent_reader_001']);
     expect(config.approvers.map((a) => a.id)).toEqual(['admin']);
     expect(config.paths.workspace).toBe('/tmp/ws');
-    expect(config.defaultedPaths).toEqual([
+    expect(config.demoCredentials).toEqual([
       'agents[0].key.secret (AGENT_DEPLOY_001_KEY)',
       'agents[1].key.public_key (AGENT_READER_001_PUBLIC_KEY)',
       'approvers[0].token_sha256 (ADMIN_TOKEN_SHA256)',
@@ -33,7 +33,7 @@ describe('gateway.yaml loading', () => {
     const config = parse(demo, { AGENT_DEPLOY_001_KEY: 'from-the-environment-123' });
     const key = config.agents.get('agent_deploy_001')!.key;
     expect(key.alg === 'hmac-sha256' && key.secret.toString()).toBe('from-the-environment-123');
-    expect(config.defaultedPaths).not.toContain('agents[0].key.secret (AGENT_DEPLOY_001_KEY)');
+    expect(config.demoCredentials).not.toContain('agents[0].key.secret (AGENT_DEPLOY_001_KEY)');
   });
 
   it('fills defaults from the schema', () => {

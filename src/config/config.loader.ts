@@ -83,14 +83,17 @@ export function parseGatewayConfig(text: string, file: string, env: Env): Gatewa
     }
     throw err;
   }
-  const defaultedPaths: string[] = [];
-  const raw = expandEnv(doc, '', env, file, defaultedPaths);
+  const defaulted: string[] = [];
+  const raw = expandEnv(doc, '', env, file, defaulted);
   if (!validateConfigShape(raw)) {
     const error = validateConfigShape.errors![0];
     throw new ConfigError(file, describePath(error.instancePath), describeAjvError(error));
   }
-  return buildConfig(raw as RawConfig, file, env, defaultedPaths);
+  const demoCredentials = defaulted.filter((path) => CREDENTIAL_PATH.test(path));
+  return buildConfig(raw as RawConfig, file, env, demoCredentials);
 }
+
+const CREDENTIAL_PATH = /\.(secret|public_key|token_sha256) \(/;
 
 // `${env:NAME}` or `${env:NAME:-default}`; `${secret:NAME}` is left for the executor.
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -120,7 +123,7 @@ function expandEnv(value: unknown, path: string, env: Env, file: string, default
   return value;
 }
 
-function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: string[]): GatewayConfig {
+function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: string[]): GatewayConfig {
   const fail = (path: string, problem: string): never => {
     throw new ConfigError(file, path, problem);
   };
@@ -155,6 +158,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
       const problem = (err as Error).message.replace(/^strict mode: /, '').replace(/keyword: "/, 'keyword "');
       fail(`tools.${name}.input_schema`, problem);
     }
+    if (t.kind === 'http') checkHttpTool(name, t as HttpToolConfig, raw.secrets, fail);
     tools.set(name, {
       name,
       kind: t.kind as ToolKind,
@@ -165,6 +169,11 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
       timeout_ms: t.timeout_ms,
       forbidden_fields: new Set([...globalForbidden, ...(t.forbidden_fields ?? []).map(normalizeFieldName)]),
       rate_limit: t.rate_limit,
+      ...(t.kind === 'http' && {
+        request: (t as HttpToolConfig).request,
+        allowed_hosts: (t as HttpToolConfig).allowed_hosts.map(canonicalHost),
+        allow_private_networks: (t as HttpToolConfig).allow_private_networks,
+      }),
       validateArguments: validateArguments!,
     });
   }
@@ -187,8 +196,45 @@ function buildConfig(raw: RawConfig, file: string, env: Env, defaultedPaths: str
     tools,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
-    defaultedPaths,
+    demoCredentials,
   });
+}
+
+type HttpToolConfig = Required<Pick<Tool, 'request' | 'allowed_hosts' | 'allow_private_networks' | 'input_schema'>>;
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const SECRET_REF = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
+
+/** The URL template is an absolute http(s) URL whose placeholders are arguments; secrets are declared. */
+function checkHttpTool(name: string, t: HttpToolConfig, secrets: Record<string, SecretSource>, fail: (p: string, m: string) => never): void {
+  const at = `tools.${name}.request`;
+  let url: URL;
+  try {
+    url = new URL(t.request.url.replace(PLACEHOLDER, 'x'));
+  } catch {
+    return fail(`${at}.url`, 'not an absolute URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${at}.url`, 'must be http or https');
+  const declared = (t.input_schema.properties ?? {}) as Record<string, unknown>;
+  for (const [, arg] of t.request.url.matchAll(PLACEHOLDER)) {
+    if (!Object.prototype.hasOwnProperty.call(declared, arg)) fail(`${at}.url`, `placeholder {${arg}} is not a property of input_schema`);
+  }
+  for (const [header, value] of Object.entries(t.request.headers)) {
+    for (const [, secret] of value.matchAll(SECRET_REF)) {
+      if (!Object.prototype.hasOwnProperty.call(secrets, secret)) fail(`${at}.headers.${header}`, `secret "${secret}" is not declared under secrets`);
+    }
+  }
+  t.allowed_hosts.forEach((host, i) => {
+    if (canonicalHost(host) === '') fail(`tools.${name}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`);
+  });
+}
+
+/** A host as the WHATWG URL parser writes it (lower case, punycode, IPv4 in dotted decimal, [IPv6]). */
+export function canonicalHost(host: string): string {
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return '';
+  }
 }
 
 /** Where state lives (API.md §1); needs no config file, so the CLI tools can use it alone. */

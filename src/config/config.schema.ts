@@ -23,18 +23,37 @@ const toolCommon = {
 } as const;
 
 // Tools that change the workspace wait for a human unless the operator says otherwise.
-function toolKind(kind: string, approvalByDefault: boolean) {
+function toolKind(kind: string, approvalByDefault: boolean, extra: { required: string[]; properties: object } = { required: [], properties: {} }) {
   return {
     type: 'object',
     additionalProperties: false,
-    required: ['kind', 'roles', 'input_schema'],
+    required: ['kind', 'roles', 'input_schema', ...extra.required],
     properties: {
       kind: { const: kind },
       requires_approval: { type: 'boolean', default: approvalByDefault },
       ...toolCommon,
+      ...extra.properties,
     },
   };
 }
+
+const httpTool = {
+  required: ['request', 'allowed_hosts'],
+  properties: {
+    request: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['method', 'url'],
+      properties: {
+        method: { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] },
+        url: { type: 'string', minLength: 1, maxLength: 2048 },
+        headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+      },
+    },
+    allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+    allow_private_networks: { type: 'boolean', default: false },
+  },
+};
 
 export const gatewayConfigSchema = {
   type: 'object',
@@ -142,7 +161,13 @@ export const gatewayConfigSchema = {
         type: 'object',
         required: ['kind'],
         discriminator: { propertyName: 'kind' },
-        oneOf: [toolKind('fs.read', false), toolKind('fs.list', false), toolKind('fs.write', true), toolKind('fs.delete', true)],
+        oneOf: [
+          toolKind('fs.read', false),
+          toolKind('fs.list', false),
+          toolKind('fs.write', true),
+          toolKind('fs.delete', true),
+          toolKind('http', false, httpTool),
+        ],
       },
     },
   },

@@ -38,7 +38,15 @@ export interface Approver {
 
 export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path: string };
 
-export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete';
+export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete' | 'http';
+
+export interface HttpRequestTemplate {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Absolute http(s) URL; `{arg}` placeholders are filled with percent-encoded arguments. */
+  url: string;
+  /** Header values may hold `${secret:NAME}`, resolved at execution time. */
+  headers: Record<string, string>;
+}
 
 export interface Tool {
   name: string;
@@ -51,6 +59,12 @@ export interface Tool {
   /** Normalised (see normalizeFieldName) global and per-tool forbidden keys. */
   forbidden_fields: ReadonlySet<string>;
   rate_limit?: RateLimit;
+  /** http tools only. */
+  request?: HttpRequestTemplate;
+  /** http tools only: host names or IP literals, canonical (as the WHATWG URL parser writes them). */
+  allowed_hosts?: string[];
+  /** http tools only: may a listed host name resolve to a loopback, private or link-local address? */
+  allow_private_networks?: boolean;
   /** The input_schema compiled once at load (ajv, strict mode). */
   validateArguments: ValidateFunction;
 }
@@ -74,8 +88,8 @@ export class GatewayConfig {
   readonly paths!: RuntimePaths;
   /** GATEWAY_REDIS_URL: rate-limit counters and idempotency keys live there, shared by instances. */
   readonly redisUrl?: string;
-  /** Config paths whose value came from a shipped default rather than the environment. */
-  readonly defaultedPaths!: readonly string[];
+  /** Credentials (agent keys, approver tokens) that came from a shipped default, not the environment. */
+  readonly demoCredentials!: readonly string[];
 
   constructor(init: GatewayConfig) {
     Object.assign(this, init);

@@ -1,7 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Redactor } from '../audit/redactor';
 import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../common/errors';
 import { GatewayConfig, Tool } from '../config/gateway-config';
+import { SecretStore } from '../secrets/secret-store';
 import { deleteFile, listDirectory, readTextFile, writeTextFile } from './fs-tools';
+import { HttpToolRunner } from './http-tool';
 import { Workspace, WorkspacePath } from './workspace';
 
 export type ToolArguments = Record<string, unknown>;
@@ -18,54 +21,76 @@ const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: 'No space left on device',
 };
 
-/** Runs tools. The only place that touches the workspace (and, later, injects secrets). */
+/**
+ * Runs tools: the only code that touches the workspace or the network for a tool, and the only
+ * place secrets are injected. Every result leaves with known secret values scrubbed.
+ */
 @Injectable()
-export class ExecutorService {
+export class ExecutorService implements OnApplicationShutdown {
   private readonly workspace: Workspace;
+  private readonly http: HttpToolRunner;
 
-  constructor(config: GatewayConfig) {
+  constructor(
+    config: GatewayConfig,
+    secrets: SecretStore,
+    private readonly redactor: Redactor,
+  ) {
     this.workspace = new Workspace(config.paths.workspace);
+    this.http = new HttpToolRunner(secrets);
   }
 
-  /** API.md §4 row 12: tool-specific checks, before approval is asked and before anything runs. */
+  /** API.md §4 row 12: tool-specific checks (path, host), before approval is asked and before anything runs. */
   async preflight(tool: Tool, args: ToolArguments): Promise<void> {
-    await this.target(tool, args);
+    if (tool.kind === 'http') this.http.prepare(tool, args);
+    else await this.fileTarget(tool, args);
   }
 
-  /** Row 14: runs the tool within its timeout. Paths are confined again here, at execution. */
+  /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */
   async execute(tool: Tool, args: ToolArguments): Promise<ToolResult> {
-    const file = await this.target(tool, args);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), tool.timeout_ms);
     const timedOut = new Promise<never>((_, reject) =>
       controller.signal.addEventListener('abort', () => reject(new ToolTimeout(tool.timeout_ms)), { once: true }),
     );
     try {
-      return await Promise.race([this.run(tool, args, file, controller.signal), timedOut]);
+      const work = tool.kind === 'http' ? this.http.run(tool, args, controller.signal) : this.runFileTool(tool, args, controller.signal);
+      return this.redactor.scrubSecrets(await Promise.race([work, timedOut]));
     } catch (err) {
+      if (controller.signal.aborted) throw new ToolTimeout(tool.timeout_ms);
       if (err instanceof GatewayError) throw err;
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      throw new ToolFailed(`${ERRNO_TEXT[code] ?? `Filesystem error${code ? ` (${code})` : ''}`}: ${file.display}`);
+      throw new ToolFailed('Tool failed');
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private run(tool: Tool, args: ToolArguments, file: WorkspacePath, signal: AbortSignal): Promise<ToolResult> {
-    switch (tool.kind) {
-      case 'fs.read':
-        return readTextFile(file, signal);
-      case 'fs.list':
-        return listDirectory(file, signal);
-      case 'fs.write':
-        return writeTextFile(file, args.content as string, args.create_dirs === true, signal);
-      case 'fs.delete':
-        return deleteFile(file);
+  async onApplicationShutdown(): Promise<void> {
+    await this.http.close();
+  }
+
+  /** Paths are confined again here, at execution. */
+  private async runFileTool(tool: Tool, args: ToolArguments, signal: AbortSignal): Promise<ToolResult> {
+    const file = await this.fileTarget(tool, args);
+    try {
+      switch (tool.kind) {
+        case 'fs.read':
+          return await readTextFile(file, signal);
+        case 'fs.list':
+          return await listDirectory(file, signal);
+        case 'fs.write':
+          return await writeTextFile(file, args.content as string, args.create_dirs === true, signal);
+        default:
+          return await deleteFile(file);
+      }
+    } catch (err) {
+      if (err instanceof GatewayError || signal.aborted) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      throw new ToolFailed(`${ERRNO_TEXT[code] ?? `Filesystem error${code ? ` (${code})` : ''}`}: ${file.display}`);
     }
   }
 
   /** The workspace path a file tool acts on; the kind's own argument contract is checked here too. */
-  private async target(tool: Tool, args: ToolArguments): Promise<WorkspacePath> {
+  private async fileTarget(tool: Tool, args: ToolArguments): Promise<WorkspacePath> {
     if (typeof args.path !== 'string') throw new ArgumentsInvalid([{ instancePath: '/path', message: 'must be a string' }]);
     if (tool.kind === 'fs.write' && typeof args.content !== 'string') {
       throw new ArgumentsInvalid([{ instancePath: '/content', message: 'must be a string' }]);

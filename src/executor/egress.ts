@@ -1,0 +1,42 @@
+import { lookup, LookupAddress, LookupOptions } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+
+// Loopback, private, link-local, shared, multicast and reserved ranges: not the public internet.
+const internal = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) internal.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
+  internal.addSubnet(net, prefix, 'ipv6');
+}
+
+/** True for loopback, private, link-local and other non-public addresses, IPv4-mapped IPv6 included. */
+export function isInternalAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return internal.check(mapped[1], 'ipv4');
+  const family = isIP(address);
+  if (family === 0) return true; // not an address: refuse
+  return internal.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for the HTTP client's sockets: resolves a host name and refuses it when any address
+ * is internal. It runs at connect time, so a name that re-resolves (DNS rebinding) is checked
+ * on the connection actually made. IP literals never get here; they are checked by name.
+ */
+export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    const refused = addresses.find((a) => isInternalAddress(a.address));
+    if (refused) {
+      const error: NodeJS.ErrnoException = new Error(`${hostname} resolves to an internal address`);
+      error.code = 'EINTERNALADDRESS';
+      return callback(error, []);
+    }
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0].address, addresses[0].family);
+  });
+}

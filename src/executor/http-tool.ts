@@ -1,0 +1,152 @@
+import { isIP } from 'node:net';
+import { Agent, fetch, Response } from 'undici';
+import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../common/errors';
+import type { Tool } from '../config/gateway-config';
+import { SecretStore } from '../secrets/secret-store';
+import { publicOnlyLookup } from './egress';
+
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const RESULT_HEADERS = ['content-type', 'content-length', 'etag', 'last-modified', 'retry-after', 'location'];
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const SECRET_REF = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
+
+interface PreparedRequest {
+  url: URL;
+  body?: string;
+}
+
+function hostNotAllowed(host: string, via = ''): PolicyDenied {
+  return new PolicyDenied('host_not_allowed', `${via}Host "${host}" is not allowed for this tool`);
+}
+
+/**
+ * The `http` tool kind (API.md §5): a URL built from the template and the arguments, checked
+ * against allowed_hosts after it is built; secrets injected into headers here, at the last moment.
+ */
+export class HttpToolRunner {
+  // Keep-alive connection pools; the strict one refuses names that resolve to internal addresses.
+  private readonly publicOnly = new Agent({ connect: { lookup: publicOnlyLookup } });
+  private readonly anyAddress = new Agent();
+
+  constructor(private readonly secrets: SecretStore) {}
+
+  /** Row 12: what would be requested, or 403 host_not_allowed. No network, no secrets. */
+  prepare(tool: Tool, args: Record<string, unknown>): PreparedRequest {
+    const request = tool.request!;
+    const used = new Set<string>();
+    const filled = request.url.replace(PLACEHOLDER, (_m, name: string) => {
+      const value = args[name];
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new ArgumentsInvalid([{ instancePath: `/${name}`, message: 'must be a string, number or boolean (used in the URL)' }]);
+      }
+      used.add(name);
+      return encodeURIComponent(String(value));
+    });
+    const url = new URL(filled);
+    this.checkHost(tool, url);
+    const rest = Object.fromEntries(Object.entries(args).filter(([name]) => !used.has(name)));
+    if (request.method === 'GET' || request.method === 'DELETE') {
+      for (const [name, value] of Object.entries(rest)) url.searchParams.append(name, typeof value === 'string' ? value : JSON.stringify(value));
+      return { url };
+    }
+    return { url, body: JSON.stringify(rest) };
+  }
+
+  async run(tool: Tool, args: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const { url, body } = this.prepare(tool, args);
+    const headers = await this.headers(tool);
+    let method: string = tool.request!.method;
+    let current = url;
+    let payload = body;
+    for (let hop = 0; ; hop++) {
+      const response = await this.send(tool, current, method, headers, payload, signal);
+      const location = response.headers.get('location');
+      if (!REDIRECTS.has(response.status) || location === null) return this.result(response, signal);
+      await response.body?.cancel();
+      if (hop === MAX_REDIRECTS) throw new ToolFailed(`More than ${MAX_REDIRECTS} redirects`);
+      const next = new URL(location, current);
+      this.checkHost(tool, next, 'Redirect refused: ');
+      // Credentials were meant for the original origin only.
+      if (next.origin !== current.origin) {
+        for (const [name, template] of Object.entries(tool.request!.headers)) if (template.includes('${secret:')) delete headers[name];
+      }
+      if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+        method = 'GET';
+        payload = undefined;
+      }
+      current = next;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.publicOnly.closed) return;
+    await Promise.all([this.publicOnly.close(), this.anyAddress.close()]);
+  }
+
+  private checkHost(tool: Tool, url: URL, via = ''): void {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw hostNotAllowed(url.protocol, via);
+    if (url.username || url.password) throw hostNotAllowed(url.hostname, via);
+    if (!tool.allowed_hosts!.includes(url.hostname)) throw hostNotAllowed(url.hostname, via);
+  }
+
+  private async headers(tool: Tool): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const [name, template] of Object.entries(tool.request!.headers)) {
+      let value = template;
+      for (const [ref, secret] of template.matchAll(SECRET_REF)) value = value.replace(ref, await this.secrets.resolve(secret));
+      out[name] = value;
+    }
+    return out;
+  }
+
+  private async send(tool: Tool, url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Response> {
+    // A listed IP literal is the operator's explicit choice; a listed name must resolve to public addresses.
+    const literal = url.hostname.replace(/^\[|\]$/g, '');
+    const dispatcher = tool.allow_private_networks || isIP(literal) !== 0 ? this.anyAddress : this.publicOnly;
+    try {
+      return await fetch(url, {
+        method,
+        headers: { ...(body !== undefined && { 'content-type': 'application/json' }), accept: 'application/json, */*', ...headers },
+        body,
+        redirect: 'manual',
+        signal,
+        dispatcher,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const code = ((err as { cause?: NodeJS.ErrnoException }).cause ?? (err as NodeJS.ErrnoException)).code;
+      if (code === 'EINTERNALADDRESS') throw new PolicyDenied('host_not_allowed', `Host "${url.hostname}" resolves to an internal address`);
+      throw new ToolFailed(`Could not reach ${url.hostname}${code ? ` (${code})` : ''}`);
+    }
+  }
+
+  private async result(response: Response, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    if (response.body) {
+      for await (const chunk of response.body) {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          await response.body.cancel().catch(() => undefined);
+          throw new ToolFailed('Upstream response is larger than 1 MiB');
+        }
+        chunks.push(Buffer.from(chunk));
+        signal.throwIfAborted();
+      }
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const contentType = response.headers.get('content-type') ?? '';
+    let body: unknown = text;
+    if (/\bjson\b/i.test(contentType) && text !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON after all: keep the text
+      }
+    }
+    const headers = Object.fromEntries(RESULT_HEADERS.flatMap((name) => (response.headers.has(name) ? [[name, response.headers.get(name)!]] : [])));
+    return { status: response.status, headers, body };
+  }
+}

@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { ToolFailed } from '../common/errors';
+import { GatewayConfig, SecretSource } from '../config/gateway-config';
+
+/** Where a secret's value comes from. A vault-style HTTP provider can implement this too. */
+export interface SecretProvider {
+  /** The current value, or undefined when there is none. Called at every use, so rotation just works. */
+  read(source: SecretSource): Promise<string | undefined>;
+}
+
+const envProvider: SecretProvider = {
+  async read(source) {
+    return source.from === 'env' ? process.env[source.name] || undefined : undefined;
+  },
+};
+
+/** One file per secret, as Docker and Kubernetes mount them; a trailing newline is not part of it. */
+const fileProvider: SecretProvider = {
+  async read(source) {
+    if (source.from !== 'file') return undefined;
+    try {
+      return (await readFile(source.path, 'utf8')).replace(/\r?\n$/, '') || undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+// Old values are kept for scrubbing after a rotation, up to this many.
+const MAX_KNOWN_VALUES = 1000;
+
+/**
+ * Secrets by logical name, read at execution time (API.md §2). It also remembers every value it
+ * has seen, and the agents' HMAC keys, so the Redactor can scrub them wherever they appear.
+ */
+@Injectable()
+export class SecretStore implements OnModuleInit {
+  private readonly logger = new Logger(SecretStore.name);
+  private readonly providers: Record<SecretSource['from'], SecretProvider> = { env: envProvider, file: fileProvider };
+  private readonly known = new Set<string>();
+  private sortedKnown: readonly string[] = [];
+
+  constructor(private readonly config: GatewayConfig) {
+    for (const agent of config.agents.values()) {
+      if (agent.key.alg === 'hmac-sha256') this.remember(agent.key.secret.toString('utf8'));
+    }
+  }
+
+  /** Reads every declared secret once, so logs are scrubbed of them from the start. */
+  async onModuleInit(): Promise<void> {
+    const missing: string[] = [];
+    for (const name of Object.keys(this.config.secrets)) {
+      const value = await this.read(name);
+      if (value === undefined) missing.push(name);
+    }
+    if (missing.length > 0) this.logger.warn(`secrets without a value yet (tools using them fail until they have one): ${missing.join(', ')}`);
+  }
+
+  /** The value now, or a tool_error naming the secret (never a value). */
+  async resolve(name: string): Promise<string> {
+    const value = await this.read(name);
+    if (value === undefined) throw new ToolFailed(`Secret "${name}" is not available`);
+    return value;
+  }
+
+  /** Every secret value seen so far, longest first. */
+  values(): readonly string[] {
+    return this.sortedKnown;
+  }
+
+  private async read(name: string): Promise<string | undefined> {
+    const source = this.config.secrets[name];
+    if (!source) return undefined;
+    const value = await this.providers[source.from].read(source);
+    if (value !== undefined) this.remember(value);
+    return value;
+  }
+
+  private remember(value: string): void {
+    if (this.known.has(value)) return;
+    if (this.known.size >= MAX_KNOWN_VALUES) this.known.delete(this.known.values().next().value!);
+    this.known.add(value);
+    this.sortedKnown = [...this.known].sort((a, b) => b.length - a.length);
+  }
+}
