@@ -44,7 +44,12 @@ export class HttpToolRunner {
       used.add(name);
       return encodeURIComponent(String(value));
     });
-    const url = new URL(filled);
+    let url: URL;
+    try {
+      url = new URL(filled);
+    } catch {
+      throw new PolicyDenied('host_not_allowed', 'The arguments do not make a valid URL');
+    }
     this.checkHost(tool, url);
     const rest = Object.fromEntries(Object.entries(args).filter(([name]) => !used.has(name)));
     if (request.method === 'GET' || request.method === 'DELETE') {

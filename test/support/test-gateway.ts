@@ -33,6 +33,9 @@ export interface TestGatewayOptions {
   toolLimit?: { limit: number; ttl_s: number };
   /** timeout_ms of the `slow_read` tool. */
   slowTimeoutMs?: number;
+  /** YAML lines added under `tools:` and under `secrets:` (indented by two spaces). */
+  extraTools?: string;
+  secrets?: string;
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -177,5 +180,8 @@ tools:
     roles: [deployer]
     forbidden_fields: [webhook_url]
     input_schema: { type: object, properties: { path: { type: string } }, required: [path] }
+${options.extraTools ?? ''}
+secrets:
+${options.secrets ?? '  {}'}
 `;
 }
