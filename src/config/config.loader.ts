@@ -196,6 +196,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     tools,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
+    policy: policyEngine(env, file),
     demoCredentials,
   });
 }
@@ -235,6 +236,20 @@ export function canonicalHost(host: string): string {
   } catch {
     return '';
   }
+}
+
+function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
+  const engine = env.GATEWAY_POLICY_ENGINE || 'builtin';
+  if (engine !== 'builtin' && engine !== 'opa') throw new ConfigError(file, '(environment) GATEWAY_POLICY_ENGINE', 'must be builtin or opa');
+  const timeout = env.GATEWAY_OPA_TIMEOUT_MS || '500';
+  if (!/^[0-9]{1,6}$/.test(timeout) || Number(timeout) < 1) throw new ConfigError(file, '(environment) GATEWAY_OPA_TIMEOUT_MS', 'must be a positive integer (milliseconds)');
+  const opaUrl = (env.GATEWAY_OPA_URL || 'http://127.0.0.1:8181').replace(/\/+$/, '');
+  try {
+    new URL(opaUrl);
+  } catch {
+    throw new ConfigError(file, '(environment) GATEWAY_OPA_URL', 'not a URL');
+  }
+  return { engine, opaUrl, opaTimeoutMs: Number(timeout) };
 }
 
 /** Where state lives (API.md §1); needs no config file, so the CLI tools can use it alone. */

@@ -7,6 +7,7 @@ import { IdempotencyStore } from '../auth/idempotency.store';
 import { ErrorResponseDto } from '../common/dto';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
+import { PolicyEngine } from '../policy/policy-engine';
 import { SqliteDatabase } from '../database/sqlite-database';
 
 @ApiTags('health')
@@ -17,6 +18,7 @@ export class HealthController {
     private readonly database: SqliteDatabase,
     private readonly audit: AuditLog,
     private readonly idempotency: IdempotencyStore,
+    private readonly policy: PolicyEngine,
   ) {}
 
   @Get('healthz')
@@ -29,7 +31,7 @@ export class HealthController {
   @Get('readyz')
   @Public()
   @ApiOkResponse({ schema: { example: { status: 'ready' } } })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A store (database, audit log, workspace) is not usable' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A dependency (database, audit log, Redis, OPA, workspace) is not usable' })
   async readyz() {
     if (!this.database.isUsable()) throw notReady('database_unavailable', 'The database is not usable');
     if (!this.audit.healthy) throw notReady('audit_unavailable', 'The audit log cannot be written');
@@ -38,6 +40,7 @@ export class HealthController {
     } catch {
       throw notReady('redis_unavailable', 'Redis (GATEWAY_REDIS_URL) cannot be reached');
     }
+    if (!(await this.policy.ready())) throw notReady('policy_unavailable', 'The policy engine (OPA) is not healthy');
     try {
       await access(this.config.paths.workspace, constants.R_OK | constants.W_OK);
     } catch {

@@ -20,4 +20,9 @@ export interface PolicyDecision {
  */
 export abstract class PolicyEngine {
   abstract decide(input: PolicyInput): Promise<PolicyDecision>;
+
+  /** Readiness: can this engine answer now? */
+  async ready(): Promise<boolean> {
+    return true;
+  }
 }

@@ -2,13 +2,24 @@ import { Module } from '@nestjs/common';
 import { ExecutorModule } from '../executor/executor.module';
 import { RegistryModule } from '../registry/registry.module';
 import { BuiltinPolicyEngine } from './builtin-policy.engine';
+import { GatewayConfig } from '../config/gateway-config';
+import { OpaPolicyEngine } from './opa-policy.engine';
 import { PolicyEngine } from './policy-engine';
 import { PolicyService } from './policy.service';
 import { ToolPolicyGuard } from './tool-policy.guard';
 
 @Module({
   imports: [RegistryModule, ExecutorModule],
-  providers: [{ provide: PolicyEngine, useClass: BuiltinPolicyEngine }, PolicyService, ToolPolicyGuard],
-  exports: [PolicyService, ToolPolicyGuard],
+  providers: [
+    {
+      provide: PolicyEngine,
+      inject: [GatewayConfig],
+      // GATEWAY_POLICY_ENGINE chooses; nothing else asks which engine is in use.
+      useFactory: (config: GatewayConfig) => (config.policy.engine === 'opa' ? new OpaPolicyEngine(config) : new BuiltinPolicyEngine(config)),
+    },
+    PolicyService,
+    ToolPolicyGuard,
+  ],
+  exports: [PolicyService, ToolPolicyGuard, PolicyEngine],
 })
 export class PolicyModule {}

@@ -36,6 +36,8 @@ export interface TestGatewayOptions {
   /** YAML lines added under `tools:` and under `secrets:` (indented by two spaces). */
   extraTools?: string;
   secrets?: string;
+  /** GATEWAY_POLICY_ENGINE=opa with this OPA URL and timeout. */
+  opa?: { url: string; timeoutMs?: number };
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -80,6 +82,9 @@ export class TestGateway {
       GATEWAY_DATA_DIR: this.dataDir,
       GATEWAY_AUDIT_LOG: this.auditFile,
       GATEWAY_REDIS_URL: this.options.redisUrl,
+      GATEWAY_POLICY_ENGINE: this.options.opa ? 'opa' : undefined,
+      GATEWAY_OPA_URL: this.options.opa?.url,
+      GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
       TEST_DEPLOY_KEY: HMAC_SECRET,
     });
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;

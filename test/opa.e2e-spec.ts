@@ -1,0 +1,142 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { TestGateway } from './support/test-gateway';
+
+type Mode = 'allow' | 'deny' | 'approval' | 'slow' | 'undefined' | 'garbage' | 'error' | 'incomplete';
+
+/**
+ * A STAND-IN FOR OPA (OPA cannot be installed on these machines): an HTTP server that answers
+ * POST /v1/data/gateway/tools/decision and GET /health in the shape of OPA's Data API.
+ */
+class OpaStandIn {
+  mode: Mode = 'allow';
+  readonly requests: Array<{ method: string; url: string; contentType?: string; body: unknown }> = [];
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        if (req.url === '/health') return res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        this.requests.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'], body: raw ? JSON.parse(raw) : undefined });
+        const send = (status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+        switch (this.mode) {
+          case 'allow':
+            return send(200, JSON.stringify({ result: { allow: true, requires_approval: false, reason_code: 'allowed' } }));
+          case 'approval':
+            return send(200, JSON.stringify({ result: { allow: true, requires_approval: true, reason_code: 'allowed' } }));
+          case 'deny':
+            return send(200, JSON.stringify({ result: { allow: false, requires_approval: false, reason_code: 'outside_business_hours' } }));
+          case 'undefined':
+            return send(200, '{}');
+          case 'garbage':
+            return send(200, '<html>not json');
+          case 'incomplete':
+            return send(200, JSON.stringify({ result: { allow: 'yes' } }));
+          case 'error':
+            return send(500, JSON.stringify({ code: 'internal_error', message: 'boom' }));
+          case 'slow':
+            return setTimeout(() => send(200, JSON.stringify({ result: { allow: true, requires_approval: false, reason_code: 'allowed' } })), 1500);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+describe('OPA policy engine (against a stand-in for OPA)', () => {
+  const opa = new OpaStandIn();
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    await opa.start();
+    gw = await new TestGateway({ opa: { url: opa.url, timeoutMs: 300 } }).start();
+    writeFileSync(join(gw.workspace, 'hello.txt'), 'hi');
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await opa.stop();
+  });
+  beforeEach(() => {
+    opa.mode = 'allow';
+    opa.requests.length = 0;
+  });
+
+  it('sends OPA exactly the input of API.md §9', async () => {
+    await gw.call('read_file', { path: 'hello.txt', nested: { n: [1, 2] } }, { version: '1.4.0' });
+    expect(opa.requests).toEqual([
+      {
+        method: 'POST',
+        url: '/v1/data/gateway/tools/decision',
+        contentType: 'application/json',
+        body: { input: { agent: { id: 'agent_deploy_test', role: 'deployer', version: '1.4.0' }, tool: 'read_file', arguments: { path: 'hello.txt', nested: { n: [1, 2] } } } },
+      },
+    ]);
+  });
+
+  it('executes when OPA allows (the gateway still validates the arguments)', async () => {
+    expect((await gw.call('read_file', { path: 'hello.txt' })).body.result.content).toBe('hi');
+    const invalid = await gw.call('read_file', { path: 42 });
+    expect([invalid.status, invalid.body.status]).toEqual([400, 'invalid_arguments']);
+  });
+
+  it("denies with OPA's reason_code, on record", async () => {
+    opa.mode = 'deny';
+    const res = await gw.call('read_file', { path: 'hello.txt' });
+    expect([res.status, res.body.status, res.body.reason_code]).toEqual([403, 'denied', 'outside_business_hours']);
+    expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id)).toEqual([
+      expect.objectContaining({ event: 'decision', decision: 'deny', reason_code: 'outside_business_hours' }),
+    ]);
+  });
+
+  it('asks for approval when OPA says requires_approval (202)', async () => {
+    opa.mode = 'approval';
+    const res = await gw.call('write_now', { path: 'wait.txt', content: 'x' });
+    expect([res.status, res.body.status]).toEqual([202, 'pending_approval']);
+    expect(existsSync(join(gw.workspace, 'wait.txt'))).toBe(false);
+  });
+
+  it('keeps the approval the config demands even if OPA forgets it', async () => {
+    const res = await gw.call('write_file', { path: 'still-waits.txt', content: 'x' });
+    expect(res.status).toBe(202);
+  });
+
+  it.each([
+    ['slow (over the timeout)', 'slow', 'opa_timeout'],
+    ['answering undefined ({})', 'undefined', 'opa_undefined_result'],
+    ['answering garbage', 'garbage', 'opa_malformed_result'],
+    ['answering a result without the decision fields', 'incomplete', 'opa_malformed_result'],
+    ['answering HTTP 500', 'error', 'opa_error_status'],
+  ] as const)('fails closed with OPA %s: 503 policy_unavailable, nothing runs, the audit says why', async (_name, mode, reason) => {
+    opa.mode = mode;
+    const res = await gw.call('write_now', { path: `never-${mode}.txt`, content: 'x' });
+    expect([res.status, res.body.status, res.body.reason_code]).toEqual([503, 'policy_unavailable', reason]);
+    expect(existsSync(join(gw.workspace, `never-${mode}.txt`))).toBe(false);
+    expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id)).toEqual([
+      expect.objectContaining({ status: 'policy_unavailable', reason_code: reason, http_status: 503 }),
+    ]);
+  });
+
+  it('fails closed when OPA is down, and /readyz says so', async () => {
+    expect((await gw.http().get('/readyz')).status).toBe(200);
+    const down = await new TestGateway({ opa: { url: 'http://127.0.0.1:1', timeoutMs: 300 } }).start();
+    try {
+      const res = await down.call('read_file', { path: 'hello.txt' });
+      expect([res.status, res.body.status, res.body.reason_code]).toEqual([503, 'policy_unavailable', 'opa_unreachable']);
+      const ready = await down.http().get('/readyz');
+      expect([ready.status, ready.body.reason_code]).toEqual([503, 'policy_unavailable']);
+    } finally {
+      await down.stop();
+    }
+  });
+});
