@@ -16,6 +16,7 @@ import { DatabaseModule } from './database/database.module';
 import { GatewayConfig } from './config/gateway-config';
 import { ExecutorModule } from './executor/executor.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './health/metrics.module';
 import { PolicyModule } from './policy/policy.module';
 import { ToolPolicyGuard } from './policy/tool-policy.guard';
 import { RegistryModule } from './registry/registry.module';
@@ -35,6 +36,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,
+        MetricsModule,
         SecretsModule,
         AuditModule,
         LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor, options.logDestination) }),

@@ -18,7 +18,6 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   app.use(helmet());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });
-  app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,

@@ -38,7 +38,22 @@ async function bootstrap(): Promise<void> {
   const host = process.env.HOST || '0.0.0.0';
   await app.listen(port, host);
   logger.log(`Agent Gateway listening on http://${host}:${port} (config ${config.source}, Swagger UI at /docs)`);
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight calls finish (bounded), flush the audit log and
+  // close the stores (shutdown hooks), then exit 0.
+  const shutdown = async (signal: string) => {
+    logger.log(`${signal}: draining in-flight requests (at most ${DRAIN_MS} ms)`);
+    const server = app.getHttpServer() as import('node:http').Server;
+    setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
+    setTimeout(() => process.exit(1), DRAIN_MS + 5000).unref();
+    await app.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
+
+const DRAIN_MS = Number(process.env.GATEWAY_DRAIN_MS || 10_000);
 
 bootstrap().catch((err: Error) => {
   // One line, no stack: e.g. the port is taken, or the audit log no longer matches its index.

@@ -57,6 +57,8 @@ export abstract class ApprovalRepository {
   abstract complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void>;
   /** pending past expires_at → expired. */
   abstract expire(now: number): Promise<void>;
+  /** Unexpired pending approvals (the metrics gauge). */
+  abstract countPending(now: number): Promise<number>;
   /** approved (decided, outcome never stored: the process died mid-execution) → failed. Returns how many. */
   abstract failInterrupted(): Promise<number>;
 }

@@ -6,6 +6,7 @@ import { AuditLog } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
 import { Agent, GatewayConfig } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { PolicyService } from '../policy/policy.service';
 import { APPROVAL_STATUSES, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
 import type { ApprovalDecisionDto, ApprovalDecisionResultDto, ApprovalViewDto } from './approval.dto';
@@ -28,7 +29,10 @@ export class ApprovalService implements OnApplicationBootstrap {
     private readonly executor: ExecutorService,
     private readonly audit: AuditLog,
     private readonly redactor: Redactor,
-  ) {}
+    metrics: GatewayMetrics,
+  ) {
+    metrics.countPendingWith(() => this.repository.countPending(Date.now()));
+  }
 
   /** A call approved before a crash has an unknown outcome: show it as failed, never re-run it. */
   async onApplicationBootstrap(): Promise<void> {

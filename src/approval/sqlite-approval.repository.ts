@@ -5,7 +5,8 @@ import { ApprovalRecord, ApprovalRepository, ApprovalStatus, Decision, NewApprov
 
 @Injectable()
 export class SqliteApprovalRepository extends ApprovalRepository {
-  private readonly countPending: Statement<[string, number], { n: number }>;
+  private readonly countPendingOf: Statement<[string, number], { n: number }>;
+  private readonly countAllPending: Statement<[number], { n: number }>;
   private readonly insert: Statement<NewApproval>;
   private readonly byId: Statement<[string], ApprovalRecord>;
   private readonly all: Statement<[number], ApprovalRecord>;
@@ -19,7 +20,8 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   constructor(database: SqliteDatabase) {
     super();
     const db = database.db;
-    this.countPending = db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE agent_id = ? AND status = 'pending' AND expires_at > ?");
+    this.countPendingOf = db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE agent_id = ? AND status = 'pending' AND expires_at > ?");
+    this.countAllPending = db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending' AND expires_at > ?");
     this.insert = db.prepare(
       `INSERT INTO approvals (id, status, agent_id, agent_version, role, tool, request_id, envelope, envelope_sha256, audit_id, created_at, expires_at)
        VALUES (@id, 'pending', @agent_id, @agent_version, @role, @tool, @request_id, @envelope, @envelope_sha256, @audit_id, @created_at, @expires_at)`,
@@ -36,7 +38,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     this.failApproved = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved'");
     // One transaction: the count and the insert cannot interleave with another request's.
     this.insertIfRoom = db.transaction((record: NewApproval, maxPending: number) => {
-      if (this.countPending.get(record.agent_id, record.created_at)!.n >= maxPending) return false;
+      if (this.countPendingOf.get(record.agent_id, record.created_at)!.n >= maxPending) return false;
       this.insert.run(record);
       return true;
     });
@@ -65,6 +67,10 @@ export class SqliteApprovalRepository extends ApprovalRepository {
 
   async expire(now: number): Promise<void> {
     this.expirePending.run(now);
+  }
+
+  async countPending(now: number): Promise<number> {
+    return this.countAllPending.get(now)!.n;
   }
 
   async failInterrupted(): Promise<number> {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { AuditIndex, AuditQuery, IndexRow } from './audit-index';
 import { AuditFields, AuditRecord, checkLine, GENESIS_HASH, sealRecord, verifySeal } from './audit-record';
 import { Redactor } from './redactor';
@@ -44,6 +45,7 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly config: GatewayConfig,
     private readonly redactor: Redactor,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.file = config.paths.auditLog;
     this.index = new AuditIndex(join(config.paths.dataDir, 'audit-index.db'));
@@ -62,7 +64,10 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
 
   /** Writes one record; resolves once it is in the file (and fsynced with audit_fsync). */
   append(fields: AuditFields): Promise<void> {
-    if (!this.writable) return Promise.reject(new AuditUnavailable());
+    if (!this.writable) {
+      this.metrics.auditWriteFailed(1);
+      return Promise.reject(new AuditUnavailable());
+    }
     const redacted = fields.arguments === undefined ? fields : { ...fields, arguments: this.redactor.redact(fields.arguments) };
     return new Promise((resolve, reject) => {
       this.queue.push({ fields: redacted, resolve, reject });
@@ -127,6 +132,7 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
         batch.forEach((p) => p.resolve());
       } catch (err) {
         this.writable = false;
+        this.metrics.auditWriteFailed(batch.length);
         this.logger.error({ err_code: (err as NodeJS.ErrnoException).code }, 'audit log write failed: refusing calls until restart');
         batch.forEach((p) => p.reject(new AuditUnavailable()));
       }

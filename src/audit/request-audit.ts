@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { GatewayError } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
 import { AuditFields } from './audit-record';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { AuditLog } from './audit-log.service';
 
 // Requests that leave records (API.md §7): tool calls, approvals, and audit queries.
@@ -14,7 +15,10 @@ const AUDITED_PATH = /^\/(?:api\/tools\/call|approve|api\/approvals|api\/audit)(
  */
 @Injectable()
 export class RequestAudit {
-  constructor(private readonly log: AuditLog) {}
+  constructor(
+    private readonly log: AuditLog,
+    private readonly metrics: GatewayMetrics,
+  ) {}
 
   isAudited(req: Request): boolean {
     return AUDITED_PATH.test(req.originalUrl);
@@ -34,6 +38,7 @@ export class RequestAudit {
 
   async recordSuccess(req: Request, ctx: RequestContext, httpStatus: number, body: unknown, startedAt: number): Promise<void> {
     const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
+    this.countCall(ctx, status ?? 'ok');
     await this.log.append({
       ...this.identity(req, ctx),
       event: ctx.decisionRecorded ? 'outcome' : 'request',
@@ -47,6 +52,7 @@ export class RequestAudit {
   async recordFailure(req: Request, ctx: RequestContext, error: GatewayError, startedAt: number): Promise<void> {
     // A refusal by the policy guard (rows 7–12) is a decision; before it, a refused request.
     const deniedByPolicy = !ctx.decisionRecorded && ctx.agent !== undefined && ctx.envelope !== undefined;
+    this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
     await this.log.append({
       ...this.identity(req, ctx),
       event: ctx.decisionRecorded ? 'outcome' : deniedByPolicy ? 'decision' : 'request',
@@ -61,6 +67,12 @@ export class RequestAudit {
   /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
   async recordReplay(req: Request, ctx: RequestContext, httpStatus: number): Promise<void> {
     await this.log.append({ ...this.identity(req, ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
+  }
+
+  private countCall(ctx: RequestContext, status: string, decision?: string): void {
+    if (!ctx.envelope) return; // tool calls only: a request refused before its envelope was read names no tool
+    const recorded = ctx.decision ? (ctx.decision.requiresApproval ? 'pending' : 'allow') : decision;
+    this.metrics.toolCall(ctx.envelope.tool, recorded, status);
   }
 
   private identity(req: Request, ctx: RequestContext): AuditFields {

@@ -2,6 +2,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Redactor } from '../audit/redactor';
 import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../common/errors';
 import { GatewayConfig, Tool } from '../config/gateway-config';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { SecretStore } from '../secrets/secret-store';
 import { deleteFile, listDirectory, readTextFile, writeTextFile } from './fs-tools';
 import { HttpToolRunner } from './http-tool';
@@ -34,6 +35,7 @@ export class ExecutorService implements OnApplicationShutdown {
     config: GatewayConfig,
     secrets: SecretStore,
     private readonly redactor: Redactor,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.workspace = new Workspace(config.paths.workspace);
     this.http = new HttpToolRunner(secrets);
@@ -47,6 +49,7 @@ export class ExecutorService implements OnApplicationShutdown {
 
   /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */
   async execute(tool: Tool, args: ToolArguments): Promise<ToolResult> {
+    const started = performance.now();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), tool.timeout_ms);
     const timedOut = new Promise<never>((_, reject) =>
@@ -61,6 +64,7 @@ export class ExecutorService implements OnApplicationShutdown {
       throw new ToolFailed('Tool failed');
     } finally {
       clearTimeout(timer);
+      this.metrics.toolExecution(tool.name, (performance.now() - started) / 1000);
     }
   }
 

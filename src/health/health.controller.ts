@@ -1,5 +1,6 @@
 import { access, constants } from 'node:fs/promises';
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Header, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
 import { Public } from '../auth/auth.decorators';
@@ -8,6 +9,7 @@ import { ErrorResponseDto } from '../common/dto';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { PolicyEngine } from '../policy/policy-engine';
+import { GatewayMetrics } from './gateway-metrics';
 import { SqliteDatabase } from '../database/sqlite-database';
 
 @ApiTags('health')
@@ -19,7 +21,16 @@ export class HealthController {
     private readonly audit: AuditLog,
     private readonly idempotency: IdempotencyStore,
     private readonly policy: PolicyEngine,
+    private readonly metrics: GatewayMetrics,
   ) {}
+
+  @Get('metrics')
+  @Public()
+  @Header('Cache-Control', 'no-store')
+  @ApiOkResponse({ description: 'Prometheus text format', content: { 'text/plain': {} } })
+  async prometheus(@Res() res: Response): Promise<void> {
+    res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+  }
 
   @Get('healthz')
   @Public()

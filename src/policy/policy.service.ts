@@ -3,6 +3,7 @@ import { ArgumentsInvalid, PolicyDenied } from '../common/errors';
 import type { ToolCallEnvelope } from '../common/request-context';
 import type { Agent, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { ToolRegistry } from '../registry/tool-registry';
 import { PolicyEngine } from './policy-engine';
 
@@ -25,14 +26,17 @@ export class PolicyService {
     private readonly engine: PolicyEngine,
     private readonly registry: ToolRegistry,
     private readonly executor: ExecutorService,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   async evaluate(agent: Agent, envelope: ToolCallEnvelope): Promise<AllowedCall> {
+    const started = performance.now();
     const decision = await this.engine.decide({
       agent: { id: agent.id, role: agent.role, version: envelope.agent_version },
       tool: envelope.tool,
       arguments: envelope.arguments,
     });
+    this.metrics.policyDecision((performance.now() - started) / 1000);
     if (!decision.allow) {
       const text = DENY_TEXT[decision.reason_code]?.(envelope.tool, agent.role) ?? 'Denied by policy';
       throw new PolicyDenied(decision.reason_code, text, decision.details);

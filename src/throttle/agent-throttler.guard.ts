@@ -1,8 +1,9 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerRequest } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../common/errors';
 import { contextOf } from '../common/request-context';
+import { GatewayMetrics } from '../health/gateway-metrics';
 
 export class RateLimited extends GatewayError {
   constructor(message: string) {
@@ -28,6 +29,8 @@ export function refuseWithRetryAfter(res: Response, seconds: number, message: st
  */
 @Injectable()
 export class AgentThrottlerGuard extends ThrottlerGuard {
+  @Inject(GatewayMetrics) private readonly metrics!: GatewayMetrics;
+
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
     return contextOf(context.switchToHttp().getRequest<Request>()).agent === undefined;
   }
@@ -41,7 +44,9 @@ export class AgentThrottlerGuard extends ThrottlerGuard {
   }
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    const scope = detail.key.startsWith('tool/') ? 'for this tool' : 'for this agent';
+    const perTool = detail.key.startsWith('tool/');
+    this.metrics.refused(perTool ? 'tool' : 'agent');
+    const scope = perTool ? 'for this tool' : 'for this agent';
     refuseWithRetryAfter(
       context.switchToHttp().getResponse<Response>(),
       detail.timeToBlockExpire,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { GatewayConfig } from '../config/gateway-config';
+import { GatewayMetrics } from '../health/gateway-metrics';
 import { LimitsUnavailable, refuseWithRetryAfter } from './agent-throttler.guard';
 
 /**
@@ -14,6 +15,7 @@ export class AuthFailureLimiter {
   constructor(
     @InjectThrottlerStorage() private readonly storage: ThrottlerStorage,
     private readonly config: GatewayConfig,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /** Counts one failed authentication from this client; throws 429 once its budget is spent. */
@@ -25,6 +27,8 @@ export class AuthFailureLimiter {
     } catch {
       throw new LimitsUnavailable();
     }
-    if (result.isBlocked) refuseWithRetryAfter(res, result.timeToBlockExpire, 'Too many failed authentications from this address');
+    if (!result.isBlocked) return;
+    this.metrics.refused('address');
+    refuseWithRetryAfter(res, result.timeToBlockExpire, 'Too many failed authentications from this address');
   }
 }

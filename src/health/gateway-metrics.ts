@@ -1,0 +1,88 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { GatewayConfig } from '../config/gateway-config';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Prometheus metrics (GET /metrics). Labels are bounded sets only: registered tool names (anything
+ * else is "unregistered"), decisions, statuses. No agent argument ever becomes a label.
+ */
+@Injectable()
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly calls = new Counter({
+    name: 'gateway_tool_calls_total',
+    help: 'Tool calls by tool, decision and resulting status',
+    labelNames: ['tool', 'decision', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly decisionSeconds = new Histogram({
+    name: 'gateway_policy_decision_seconds',
+    help: 'Time the policy engine took to decide',
+    labelNames: ['engine'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly executionSeconds = new Histogram({
+    name: 'gateway_tool_execution_seconds',
+    help: 'Time a tool took to run',
+    labelNames: ['tool'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly auditFailures = new Counter({
+    name: 'gateway_audit_write_failures_total',
+    help: 'Audit records that could not be written (each refused its request)',
+    registers: [this.registry],
+  });
+  private readonly rateLimited = new Counter({
+    name: 'gateway_rate_limited_total',
+    help: 'Requests refused with 429, by limit',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  private pendingSource: () => Promise<number> = async () => 0;
+
+  constructor(private readonly config: GatewayConfig) {
+    collectDefaultMetrics({ register: this.registry });
+    const metrics = this;
+    new Gauge({
+      name: 'gateway_pending_approvals',
+      help: 'Approvals waiting for a human',
+      registers: [this.registry],
+      async collect() {
+        this.set(await metrics.pendingSource());
+      },
+    });
+  }
+
+  /** Where the pending-approvals gauge reads its value (the approval module sets it). */
+  countPendingWith(source: () => Promise<number>): void {
+    this.pendingSource = source;
+  }
+
+  toolCall(tool: string | undefined, decision: string | undefined, status: string): void {
+    this.calls.inc({ tool: this.toolLabel(tool), decision: decision ?? 'none', status });
+  }
+
+  policyDecision(seconds: number): void {
+    this.decisionSeconds.observe({ engine: this.config.policy.engine }, seconds);
+  }
+
+  toolExecution(tool: string, seconds: number): void {
+    this.executionSeconds.observe({ tool: this.toolLabel(tool) }, seconds);
+  }
+
+  auditWriteFailed(records: number): void {
+    this.auditFailures.inc(records);
+  }
+
+  refused(limit: 'agent' | 'tool' | 'address'): void {
+    this.rateLimited.inc({ limit });
+  }
+
+  private toolLabel(tool: string | undefined): string {
+    return tool !== undefined && this.config.tools.has(tool) ? tool : 'unregistered';
+  }
+}
