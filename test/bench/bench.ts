@@ -1,0 +1,253 @@
+// npm run bench [-- --quick] [--out bench.json] [--cpu-prof] [--skip-scaling]
+// The gateway's overhead: the real gateway (built, audit on) against a bare NestJS app and a plain
+// node:http server doing the same file read, side by side, with autocannon. See README, Performance.
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { AuditIndex, IndexRow } from '../../src/audit/audit-index';
+import { GENESIS_HASH, sealRecord } from '../../src/audit/audit-record';
+import { signRequestHeaders } from '../../src/auth/signature';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'skip-scaling': { type: 'boolean', default: false },
+  },
+});
+const DURATION_S = values.quick ? 3 : 10;
+const WARMUP_S = values.quick ? 1 : 3;
+const CONCURRENCIES = [1, 16, 64];
+const SECRET = 'bench-agent-secret-0123456789';
+
+interface Point {
+  server: string;
+  connections: number;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non_2xx: number;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'agw-bench-'));
+const workspace = join(root, 'workspace');
+mkdirSync(workspace);
+const helloFile = join(workspace, 'hello.txt');
+writeFileSync(helloFile, 'hello from the workspace\n');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function gatewayConfig(tools: number, agents: number): string {
+  const pathArg = '{ type: object, required: [path], additionalProperties: false, properties: { path: { type: string, minLength: 1 } } }';
+  const lines = [
+    'settings: { signature_tolerance_s: 3600, idempotency_ttl_s: 7200, unauthenticated_rate_limit: { limit: 1000000, ttl_s: 60 } }',
+    'roles: { reader: { rate_limit: { limit: 100000000, ttl_s: 60 } } }',
+    'agents:',
+    ...Array.from({ length: agents }, (_, i) => `  - { id: bench_agent_${i}, role: reader, key: { alg: hmac-sha256, secret: "${SECRET}-${i}" } }`),
+    'tools:',
+    `  read_file: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`,
+    ...Array.from({ length: tools - 1 }, (_, i) => `  tool_${i}: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  startupMs: number;
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 2400; i++) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(25);
+  }
+  throw new Error(`${url} never answered`);
+}
+
+async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join(root, `data-${tag}`)): Promise<Running> {
+  const configFile = join(root, `gateway-${tag}.yaml`);
+  writeFileSync(configFile, gatewayConfig(tools, agents));
+  const port = await freePort();
+  const started = performance.now();
+  const args = values['cpu-prof'] && tag === 'main' ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', 'dist/main.js'] : ['dist/main.js'];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitFor(`http://127.0.0.1:${port}/readyz`);
+  return { child, port, startupMs: performance.now() - started };
+}
+
+async function startComparison(mode: 'baseline' | 'floor'): Promise<Running> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'test/bench/servers.ts', mode, String(port), helloFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitFor(`http://127.0.0.1:${port}/`);
+  return { child, port, startupMs: performance.now() - started };
+}
+
+async function stop(running: Running): Promise<void> {
+  const exited = new Promise((resolve) => running.child.once('exit', resolve));
+  running.child.kill('SIGTERM');
+  await exited;
+}
+
+/** Signed bodies made before the timed run, one per request: the load generator only sends. */
+interface SignedPool {
+  items: Array<{ body: string; headers: Record<string, string> }>;
+  /** Shared by every run on one gateway, so no request_id is ever sent twice (that would be a replay). */
+  next: number;
+}
+
+function presign(count: number, agents: number): SignedPool {
+  const out = new Array(count);
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < count; i++) {
+    const a = i % agents;
+    const agent = `bench_agent_${a}`;
+    const body = JSON.stringify({ agent_id: agent, agent_version: '1.0.0', request_id: `bench_${now}_${i}`, tool: 'read_file', arguments: { path: '/workspace/hello.txt' } });
+    out[i] = { body, headers: { 'content-type': 'application/json', ...signRequestHeaders(agent, { alg: 'hmac-sha256', secret: `${SECRET}-${a}` }, 'POST', '/api/tools/call', body, now) } };
+  }
+  return { items: out, next: 0 };
+}
+
+async function measure(server: string, port: number, connections: number, signed?: SignedPool): Promise<Point> {
+  const run = (duration: number) =>
+    autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections,
+      duration,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/tools/call',
+          headers: { 'content-type': 'application/json' },
+          body: '{"tool":"read_file","arguments":{"path":"/workspace/hello.txt"}}',
+          ...(signed && {
+            setupRequest: (req: autocannon.Request) => {
+              if (signed.next >= signed.items.length) throw new Error('the pre-signed pool ran out: raise its size');
+              const s = signed.items[signed.next++];
+              return { ...req, body: s.body, headers: s.headers };
+            },
+          }),
+        },
+      ],
+    });
+  await run(WARMUP_S);
+  const result = await run(DURATION_S);
+  return {
+    server,
+    connections,
+    requests_per_s: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non_2xx: result.non2xx,
+  };
+}
+
+function table(points: Point[]): string {
+  const rows = points.map((p) => `| ${p.server.padEnd(28)} | ${String(p.connections).padStart(3)} | ${String(p.requests_per_s).padStart(7)} | ${p.p50_ms.toFixed(2).padStart(7)} | ${p.p99_ms.toFixed(2).padStart(7)} | ${String(p.errors + p.non_2xx).padStart(6)} |`);
+  return ['| server                       |   c |   req/s | p50 ms  | p99 ms  | errors |', '|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** A chained audit log of about `bytes` with its index, as a long-running gateway leaves it. */
+function writeBigAuditLog(dataDir: string, bytes: number): number {
+  mkdirSync(dataDir, { recursive: true });
+  const fd = openSync(join(dataDir, 'audit.jsonl'), 'w');
+  const index = new AuditIndex(join(dataDir, 'audit-index.db'));
+  let prev = GENESIS_HASH;
+  let offset = 0;
+  let seq = 1;
+  let rows: IndexRow[] = [];
+  const args = { path: '/workspace/hello.txt', note: 'x'.repeat(200) };
+  while (offset < bytes) {
+    const lines: string[] = [];
+    for (let i = 0; i < 5000; i++, seq++) {
+      const auditId = `audit_${createHash('md5').update(String(seq)).digest('hex')}`;
+      const { line, hash } = sealRecord({ audit_id: auditId, event: 'decision', decision: 'allow', agent_id: 'bench_agent_0', tool: 'read_file', request_id: `r${seq}`, arguments: args }, seq, prev);
+      lines.push(line);
+      rows.push({ seq, audit_id: auditId, request_id: `r${seq}`, agent_id: 'bench_agent_0', hash, offset, length: line.length + 1 });
+      offset += line.length + 1;
+      prev = hash;
+    }
+    writeSync(fd, `${lines.join('\n')}\n`);
+    index.insertBatch(rows);
+    rows = [];
+  }
+  closeSync(fd);
+  index.close();
+  return seq - 1;
+}
+
+async function main(): Promise<void> {
+  const points: Point[] = [];
+  const signed = presign(Math.ceil((DURATION_S + WARMUP_S) * 8000) * CONCURRENCIES.length, 10);
+
+  const gateway = await startGateway('main');
+  for (const c of CONCURRENCIES) points.push(await measure('gateway', gateway.port, c, signed));
+  await stop(gateway);
+  for (const mode of ['baseline', 'floor'] as const) {
+    const server = await startComparison(mode);
+    for (const c of CONCURRENCIES) points.push(await measure(mode === 'baseline' ? 'baseline (bare NestJS)' : 'floor (node:http)', server.port, c));
+    await stop(server);
+  }
+  process.stdout.write(`\n${table(points)}\n`);
+
+  const scaling: Array<Point & { startup_ms: number }> = [];
+  let audit: { records: number; bytes: number; startup_ms: number; startup_empty_ms: number } | undefined;
+  if (!values['skip-scaling']) {
+    for (const [label, tools, agents] of [
+      ['10 tools, 10 agents', 10, 10],
+      ['10,000 tools, 10 agents', 10_000, 10],
+      ['10 tools, 10,000 agents', 10, 10_000],
+    ] as const) {
+      const gw = await startGateway(label.replace(/\W+/g, '-'), tools, agents);
+      scaling.push({ ...(await measure(`gateway, ${label}`, gw.port, 64, presign(Math.ceil((DURATION_S + WARMUP_S) * 8000), Math.min(agents, 10_000)))), startup_ms: Math.round(gw.startupMs) });
+      await stop(gw);
+    }
+    process.stdout.write(`\nScaling (c=64):\n${table(scaling)}\n${scaling.map((s) => `  ${s.server}: start-up ${s.startup_ms} ms`).join('\n')}\n`);
+
+    const empty = await startGateway('audit-empty');
+    await stop(empty);
+    const bigDir = join(root, 'data-audit-big');
+    const bytes = values.quick ? 100 * 1024 * 1024 : 1024 * 1024 * 1024;
+    const records = writeBigAuditLog(bigDir, bytes);
+    const big = await startGateway('audit-big', 10, 10, bigDir);
+    await stop(big);
+    audit = { records, bytes, startup_ms: Math.round(big.startupMs), startup_empty_ms: Math.round(empty.startupMs) };
+    process.stdout.write(`\nStart-up with a ${(bytes / 1024 / 1024).toFixed(0)} MiB audit log (${records} records): ${audit.startup_ms} ms (empty log: ${audit.startup_empty_ms} ms)\n`);
+  }
+
+  const at = (server: string) => points.find((p) => p.server.startsWith(server) && p.connections === 64)!;
+  const [g, b, f] = [at('gateway'), at('baseline'), at('floor')];
+  const ratio = Math.round((g.requests_per_s / b.requests_per_s) * 100) / 100;
+  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)`;
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, summary: line, duration_s: DURATION_S, points, scaling, audit_startup: audit }, null, 2)}\n`);
+  rmSync(root, { recursive: true, force: true });
+  process.stdout.write(`\n${line}\n`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.message}\n`);
+  process.exit(1);
+});
