@@ -4,7 +4,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/free-port';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,14 +42,6 @@ mkdirSync(workspace);
 const helloFile = join(workspace, 'hello.txt');
 writeFileSync(helloFile, 'hello from the workspace\n');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function gatewayConfig(tools: number, agents: number): string {
   const pathArg = '{ type: object, required: [path], additionalProperties: false, properties: { path: { type: string, minLength: 1 } } }';
