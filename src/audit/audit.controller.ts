@@ -4,6 +4,7 @@ import { ApproverAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto';
 import { InvalidRequest } from '../common/errors';
 import { parseLimit } from '../common/query';
+import { REQUEST_ID_PATTERN } from '../common/request-context';
 import { AuditLog } from './audit-log.service';
 import type { AuditRecord } from './audit-record';
 
@@ -12,7 +13,7 @@ class AuditRecordsDto {
   records!: AuditRecord[];
 }
 
-const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ID = new RegExp(REQUEST_ID_PATTERN);
 
 @ApiTags('audit')
 @Controller('api/audit')

@@ -5,9 +5,9 @@ import { Redactor } from '../audit/redactor';
 import { RequestAudit } from '../audit/request-audit';
 import { Idempotency, StoredReplay } from '../auth/idempotency.service';
 import { GatewayError, InvalidRequest } from './errors';
-import { contextOf } from './request-context';
+import { contextOf, REQUEST_ID_PATTERN } from './request-context';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 
 /**
  * The one place an error becomes a response: the body of API.md §4, never a stack trace. It also

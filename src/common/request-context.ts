@@ -3,6 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { Agent, Approver, Tool } from '../config/gateway-config';
 
+/** API.md §4: a request_id (also the shape of the ids an approver may search the audit log by). */
+export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+
 export interface ToolCallEnvelope {
   agent_id: string;
   agent_version: string;

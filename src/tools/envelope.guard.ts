@@ -5,7 +5,7 @@ import { TOOL_CALL } from '../auth/auth.decorators';
 import { InvalidRequest } from '../common/errors';
 import { bodyValidator } from '../common/json-schema.pipe';
 import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
-import { contextOf, ToolCallEnvelope } from '../common/request-context';
+import { contextOf, REQUEST_ID_PATTERN, ToolCallEnvelope } from '../common/request-context';
 
 export const envelopeSchema = {
   type: 'object',
@@ -14,7 +14,7 @@ export const envelopeSchema = {
   properties: {
     agent_id: { type: 'string', minLength: 1, maxLength: 128 },
     agent_version: { type: 'string', pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$' },
-    request_id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+    request_id: { type: 'string', pattern: REQUEST_ID_PATTERN },
     tool: { type: 'string', minLength: 1, maxLength: 128 },
     arguments: { type: 'object' },
   },

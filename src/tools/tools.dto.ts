@@ -1,9 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { REQUEST_ID_PATTERN } from '../common/request-context';
 
 export class ToolCallRequestDto {
   @ApiProperty({ example: 'agent_deploy_001', description: 'Must equal X-Agent-Id' }) agent_id!: string;
   @ApiProperty({ example: '1.2.0', description: 'semver-like, 1–64 chars' }) agent_version!: string;
-  @ApiProperty({ example: 'req_uuid_123', pattern: '^[A-Za-z0-9._:-]{1,128}$' }) request_id!: string;
+  @ApiProperty({ example: 'req_uuid_123', pattern: REQUEST_ID_PATTERN }) request_id!: string;
   @ApiProperty({ example: 'read_file', description: 'A registered tool name (exact match)' }) tool!: string;
   @ApiProperty({ type: 'object', additionalProperties: true, example: { path: '/workspace/hello.txt' } })
   arguments!: Record<string, unknown>;
