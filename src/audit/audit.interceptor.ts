@@ -20,7 +20,7 @@ export class AuditInterceptor implements NestInterceptor {
     return from(this.audit.recordDecision(req, ctx)).pipe(
       switchMap(() => next.handle()),
       concatMap(async (body: unknown) => {
-        await this.audit.recordSuccess(req, ctx, res.statusCode, body, ctx.startedAt);
+        await this.audit.recordSuccess(req, ctx, res.statusCode, body);
         return body;
       }),
     );

@@ -36,7 +36,7 @@ export class RequestAudit {
     ctx.decisionRecorded = true;
   }
 
-  async recordSuccess(req: Request, ctx: RequestContext, httpStatus: number, body: unknown, startedAt: number): Promise<void> {
+  async recordSuccess(req: Request, ctx: RequestContext, httpStatus: number, body: unknown): Promise<void> {
     const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
     this.countCall(ctx, status ?? 'ok');
     await this.log.append({
@@ -45,11 +45,11 @@ export class RequestAudit {
       status: status ?? 'ok',
       http_status: httpStatus,
       approval_id,
-      duration_ms: elapsed(startedAt),
+      duration_ms: elapsed(ctx.startedAt),
     });
   }
 
-  async recordFailure(req: Request, ctx: RequestContext, error: GatewayError, startedAt: number): Promise<void> {
+  async recordFailure(req: Request, ctx: RequestContext, error: GatewayError): Promise<void> {
     // A refusal by the policy guard (rows 7–12) is a decision; before it, a refused request.
     const deniedByPolicy = !ctx.decisionRecorded && ctx.agent !== undefined && ctx.envelope !== undefined;
     this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
@@ -60,7 +60,7 @@ export class RequestAudit {
       status: error.status,
       reason_code: error.reasonCode,
       http_status: error.httpStatus,
-      duration_ms: elapsed(startedAt),
+      duration_ms: elapsed(ctx.startedAt),
     });
   }
 

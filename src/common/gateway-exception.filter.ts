@@ -33,7 +33,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     let error = this.toGatewayError(exception);
     if (this.audit.isAudited(req)) {
       try {
-        await this.audit.recordFailure(req, ctx, error, ctx.startedAt);
+        await this.audit.recordFailure(req, ctx, error);
       } catch {
         error = new AuditUnavailable();
       }
