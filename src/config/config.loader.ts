@@ -15,8 +15,10 @@ import {
   RuntimePaths,
   SecretSource,
   Settings,
+  SECRET_REFERENCE,
   Tool,
   ToolKind,
+  URL_PLACEHOLDER,
 } from './gateway-config';
 
 export const DEFAULT_CONFIG_PATH = 'policies/gateway.yaml';
@@ -202,25 +204,23 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
 }
 
 type HttpToolConfig = Required<Pick<Tool, 'request' | 'allowed_hosts' | 'allow_private_networks' | 'input_schema'>>;
-const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-const SECRET_REF = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
 
 /** The URL template is an absolute http(s) URL whose placeholders are arguments; secrets are declared. */
 function checkHttpTool(name: string, t: HttpToolConfig, secrets: Record<string, SecretSource>, fail: (p: string, m: string) => never): void {
   const at = `tools.${name}.request`;
   let url: URL;
   try {
-    url = new URL(t.request.url.replace(PLACEHOLDER, 'x'));
+    url = new URL(t.request.url.replace(URL_PLACEHOLDER, 'x'));
   } catch {
     return fail(`${at}.url`, 'not an absolute URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${at}.url`, 'must be http or https');
   const declared = (t.input_schema.properties ?? {}) as Record<string, unknown>;
-  for (const [, arg] of t.request.url.matchAll(PLACEHOLDER)) {
+  for (const [, arg] of t.request.url.matchAll(URL_PLACEHOLDER)) {
     if (!Object.prototype.hasOwnProperty.call(declared, arg)) fail(`${at}.url`, `placeholder {${arg}} is not a property of input_schema`);
   }
   for (const [header, value] of Object.entries(t.request.headers)) {
-    for (const [, secret] of value.matchAll(SECRET_REF)) {
+    for (const [, secret] of value.matchAll(SECRET_REFERENCE)) {
       if (!Object.prototype.hasOwnProperty.call(secrets, secret)) fail(`${at}.headers.${header}`, `secret "${secret}" is not declared under secrets`);
     }
   }

@@ -40,6 +40,11 @@ export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path:
 
 export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete' | 'http';
 
+/** `{arg}` in an http tool's URL template: an argument, percent-encoded when the call runs. */
+export const URL_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** `${secret:NAME}` in an http tool's header: resolved by the executor when the call runs. */
+export const SECRET_REFERENCE = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
+
 export interface HttpRequestTemplate {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Absolute http(s) URL; `{arg}` placeholders are filled with percent-encoded arguments. */

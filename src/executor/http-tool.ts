@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Agent, fetch, Response } from 'undici';
 import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../common/errors';
-import type { Tool } from '../config/gateway-config';
+import { SECRET_REFERENCE, type Tool, URL_PLACEHOLDER } from '../config/gateway-config';
 import { SecretStore } from '../secrets/secret-store';
 import { publicOnlyLookup } from './egress';
 
@@ -9,8 +9,6 @@ export const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const RESULT_HEADERS = ['content-type', 'content-length', 'etag', 'last-modified', 'retry-after', 'location'];
-const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-const SECRET_REF = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
 
 interface PreparedRequest {
   url: URL;
@@ -36,7 +34,7 @@ export class HttpToolRunner {
   prepare(tool: Tool, args: Record<string, unknown>): PreparedRequest {
     const request = tool.request!;
     const used = new Set<string>();
-    const filled = request.url.replace(PLACEHOLDER, (_m, name: string) => {
+    const filled = request.url.replace(URL_PLACEHOLDER, (_m, name: string) => {
       const value = args[name];
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         throw new ArgumentsInvalid([{ instancePath: `/${name}`, message: 'must be a string, number or boolean (used in the URL)' }]);
@@ -100,7 +98,7 @@ export class HttpToolRunner {
     const out: Record<string, string> = {};
     for (const [name, template] of Object.entries(tool.request!.headers)) {
       let value = template;
-      for (const [ref, secret] of template.matchAll(SECRET_REF)) value = value.replace(ref, await this.secrets.resolve(secret));
+      for (const [ref, secret] of template.matchAll(SECRET_REFERENCE)) value = value.replace(ref, await this.secrets.resolve(secret));
       out[name] = value;
     }
     return out;
