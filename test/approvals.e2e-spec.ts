@@ -145,6 +145,19 @@ describe('Human approval flow', () => {
     expect(readdirSync(gw.workspace).sort()).toEqual(['race-out.txt']);
   });
 
+  it('shows approval ids as they are, even one holding a Luhn-valid digit run, and redacts what the agent sent', async () => {
+    const id = await pending('write_file', { path: 'ids.txt', content: 'mail alice@example.com' });
+    // Found by the crash test: a random hex id can contain 16 digits that pass Luhn.
+    const cardLike = 'approv_4111111111111111aaaaaaaaaaaaaaaa';
+    const db = new Database(join(gw.dataDir, 'gateway.db'));
+    db.prepare('UPDATE approvals SET id = ? WHERE id = ?').run(cardLike, id);
+    db.close();
+    const [listed] = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals;
+    expect(listed.approval_id).toBe(cardLike);
+    expect(listed.arguments.content).toMatch(/^mail \[REDACTED:email:[0-9a-f]{8}\]$/);
+    expect((await gw.asApprover().decide(cardLike, true)).status).toBe(200);
+  });
+
   it('lets only the agent that asked collect the approval', async () => {
     const id = await pending('write_file', { path: 'mine.txt', content: 'x' });
     expect((await gw.get(`/api/approvals/${id}`)).status).toBe(200);

@@ -141,26 +141,28 @@ export class ApprovalService implements OnApplicationBootstrap {
     }
   }
 
-  /** What approvers and agents see: arguments, results and errors redacted. */
+  /** What approvers and agents see. The gateway's own ids and times are shown as they are (an id is
+   * not personal data, and a redacted one could not be approved); what the agent and the tool
+   * supplied is redacted. */
   private view(r: ApprovalRecord, now: number): ApprovalViewDto {
     const { arguments: args } = JSON.parse(r.envelope) as ToolCallEnvelope;
-    return this.redactor.redact({
+    return {
       approval_id: r.id,
       status: r.status === 'pending' && r.expires_at <= now ? 'expired' : r.status,
       agent_id: r.agent_id,
       agent_version: r.agent_version,
       role: r.role,
       tool: r.tool,
-      arguments: args,
+      arguments: this.redactor.redact(args),
       request_id: r.request_id,
       created_at: iso(r.created_at)!,
       expires_at: iso(r.expires_at)!,
       decided_by: r.decided_by,
       decided_at: iso(r.decided_at),
-      comment: r.comment,
-      ...(r.result !== null && { result: JSON.parse(r.result) }),
-      ...(r.error !== null && { error: JSON.parse(r.error) }),
-    });
+      comment: r.comment === null ? null : this.redactor.redactString(r.comment),
+      ...(r.result !== null && { result: this.redactor.redact(JSON.parse(r.result)) }),
+      ...(r.error !== null && { error: this.redactor.redact(JSON.parse(r.error)) }),
+    };
   }
 }
 
