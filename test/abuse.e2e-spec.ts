@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { signRequestHeaders } from '../src/auth/signature';
 import { storesUnderTest, TEST_REDIS_URL } from './support/services';
+import { HeldUpstream } from './support/held-upstream';
 import { ED_AGENT, envelope, HMAC_AGENT, TestGateway, TestGatewayOptions } from './support/test-gateway';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -19,6 +18,9 @@ beforeAll(async () => {
 
 describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
   const gateways: TestGateway[] = [];
+  const held = new HeldUpstream();
+  beforeAll(() => held.start());
+  afterAll(() => held.stop());
   const start = async (options: TestGatewayOptions = {}) => {
     const gw = await new TestGateway({ ...options, redisUrl }).start();
     gateways.push(gw);
@@ -133,29 +135,24 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
     });
 
     it('409 request_in_progress while the first is still running, then the first answer', async () => {
-      const gw = await start();
-      const fifo = join(gw.workspace, 'pipe');
-      execFileSync('mkfifo', [fifo]);
-      // Reading a FIFO blocks until a writer opens it: a call that runs until the test lets it go.
-      const first = gw.call('slow_read', { path: 'pipe' }, { requestId: 'req_slow' }).then((r) => r);
+      const gw = await start({ extraTools: held.tool('slow_call') });
+      const first = gw.call('slow_call', {}, { requestId: 'req_slow' }).then((r) => r);
       await sleep(300);
-      const during = await gw.call('slow_read', { path: 'pipe' }, { requestId: 'req_slow' });
+      const during = await gw.call('slow_call', {}, { requestId: 'req_slow' });
       expect([during.status, during.body.status, during.body.reason_code]).toEqual([409, 'conflict', 'request_in_progress']);
-      await (await open(fifo, 'w')).close();
+      held.release();
       const answered = await first;
-      expect(answered.status).toBe(502); // a FIFO is not a regular file
-      const after = await gw.call('slow_read', { path: 'pipe' }, { requestId: 'req_slow' });
-      expect([after.status, after.headers['idempotent-replayed'], after.body]).toEqual([502, 'true', answered.body]);
+      expect([answered.status, answered.body.result.body]).toEqual([200, { released: true }]);
+      const after = await gw.call('slow_call', {}, { requestId: 'req_slow' });
+      expect([after.status, after.headers['idempotent-replayed'], after.body]).toEqual([200, 'true', answered.body]);
     });
 
     it('gives an agent that retries a timed-out call (504 tool_timeout) the first answer', async () => {
-      const gw = await start({ slowTimeoutMs: 300 });
-      const fifo = join(gw.workspace, 'pipe');
-      execFileSync('mkfifo', [fifo]);
-      const timedOut = await gw.call('slow_read', { path: 'pipe' }, { requestId: 'req_timeout' });
+      const gw = await start({ extraTools: held.tool('slow_call', 300) });
+      const timedOut = await gw.call('slow_call', {}, { requestId: 'req_timeout' });
       expect([timedOut.status, timedOut.body.status, timedOut.body.reason_code]).toEqual([504, 'tool_timeout', 'tool_timeout']);
-      await (await open(fifo, 'w')).close(); // lets the blocked read go
-      const retried = await gw.call('slow_read', { path: 'pipe' }, { requestId: 'req_timeout' });
+      held.release();
+      const retried = await gw.call('slow_call', {}, { requestId: 'req_timeout' });
       expect([retried.status, retried.headers['idempotent-replayed'], retried.body]).toEqual([504, 'true', timedOut.body]);
     });
   });

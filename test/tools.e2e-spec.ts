@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, existsSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { signRequestHeaders } from '../src/auth/signature';
 import { ED_AGENT, envelope, HMAC_AGENT, HMAC_SECRET, TestGateway } from './support/test-gateway';
 
@@ -102,6 +103,21 @@ describe('POST /api/tools/call and GET /api/tools', () => {
       expectError(await gw.call('read_file', { path: 'docs' }), 502, 'tool_error', 'tool_error');
       expectError(await gw.call('delete_now', { path: 'docs' }), 502, 'tool_error', 'tool_error');
       expect(existsSync(join(gw.workspace, 'docs'))).toBe(true);
+    });
+
+    it('reads a file larger than the synchronous read size whole', async () => {
+      const text = 'line of text ✓\n'.repeat(20_000); // ~340 KB, read through the thread pool
+      writeFileSync(join(gw.workspace, 'large.txt'), text);
+      const res = await gw.call('read_file', { path: 'large.txt' });
+      expect(res.status).toBe(200);
+      expect(res.body.result).toEqual({ path: '/workspace/large.txt', content: text, size: Buffer.byteLength(text) });
+    });
+
+    it('refuses a FIFO at once instead of waiting for a writer (one never comes)', async () => {
+      execFileSync('mkfifo', [join(gw.workspace, 'pipe')]);
+      const res = await gw.call('read_file', { path: 'pipe' }); // read_file's timeout (10 s) is over the test's (5 s)
+      expectError(res, 502, 'tool_error', 'tool_error');
+      expect(res.body.error).toBe('Not a regular file: /workspace/pipe');
     });
 
     it('refuses a file over 1 MiB', async () => {
@@ -320,7 +336,7 @@ describe('POST /api/tools/call and GET /api/tools', () => {
     it("lists the agent's tools in name order, as function definitions", async () => {
       const res = await gw.get('/api/tools');
       expect(res.status).toBe(200);
-      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual(['configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'slow_read', 'write_file', 'write_now']);
+      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual(['configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'write_file', 'write_now']);
       expect(res.body.tools.find((t: { name: string }) => t.name === 'read_file')).toEqual({
         name: 'read_file',
         description: 'Read a file',

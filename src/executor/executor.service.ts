@@ -42,9 +42,9 @@ export class ExecutorService implements OnApplicationShutdown {
   }
 
   /** API.md §4 row 12: tool-specific checks (path, host), before approval is asked and before anything runs. */
-  async preflight(tool: Tool, args: ToolArguments): Promise<void> {
+  preflight(tool: Tool, args: ToolArguments): void {
     if (tool.kind === 'http') this.http.prepare(tool, args);
-    else await this.fileTarget(tool, args);
+    else this.fileTarget(tool, args);
   }
 
   /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */
@@ -74,7 +74,7 @@ export class ExecutorService implements OnApplicationShutdown {
 
   /** Paths are confined again here, at execution. */
   private async runFileTool(tool: Tool, args: ToolArguments, signal: AbortSignal): Promise<ToolResult> {
-    const file = await this.fileTarget(tool, args);
+    const file = this.fileTarget(tool, args);
     try {
       switch (tool.kind) {
         case 'fs.read':
@@ -94,7 +94,7 @@ export class ExecutorService implements OnApplicationShutdown {
   }
 
   /** The workspace path a file tool acts on; the kind's own argument contract is checked here too. */
-  private async fileTarget(tool: Tool, args: ToolArguments): Promise<WorkspacePath> {
+  private fileTarget(tool: Tool, args: ToolArguments): WorkspacePath {
     if (typeof args.path !== 'string') throw new ArgumentsInvalid([{ instancePath: '/path', message: 'must be a string' }]);
     if (tool.kind === 'fs.write' && typeof args.content !== 'string') {
       throw new ArgumentsInvalid([{ instancePath: '/content', message: 'must be a string' }]);

@@ -1,4 +1,5 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -7,15 +8,22 @@ import type { WorkspacePath } from './workspace';
 
 export const MAX_READ_BYTES = 1024 * 1024;
 const MAX_LIST_ENTRIES = 10_000;
+const SYNC_READ_BYTES = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const readAsync = promisify(read);
 
+/**
+ * Opened without blocking (O_NONBLOCK), so a FIFO or device in the workspace is refused at once
+ * instead of holding the call. Small files are read synchronously: a page-cache read of a few KiB
+ * costs less than a hop through the libuv thread pool; larger ones go through the pool.
+ */
 export async function readTextFile(file: WorkspacePath, signal: AbortSignal) {
-  const handle = await open(file.host, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(file.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    const stat = await handle.stat();
+    const stat = fstatSync(fd);
     if (!stat.isFile()) throw new ToolFailed(`Not a regular file: ${file.display}`);
     if (stat.size > MAX_READ_BYTES) throw new ToolFailed(`File is larger than 1 MiB: ${file.display}`);
-    const bytes = await handle.readFile({ signal });
+    const bytes = stat.size <= SYNC_READ_BYTES ? readAllSync(fd, stat.size) : await readAll(fd, stat.size, signal);
     let content: string;
     try {
       content = utf8.decode(bytes);
@@ -24,8 +32,26 @@ export async function readTextFile(file: WorkspacePath, signal: AbortSignal) {
     }
     return { path: file.display, content, size: bytes.length };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
+}
+
+/** Up to `size` bytes from the start (fewer if the file shrank since fstat). */
+function readAllSync(fd: number, size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for (let n = -1; filled < size && n !== 0; filled += n) n = readSync(fd, buffer, filled, size - filled, filled);
+  return buffer.subarray(0, filled);
+}
+
+async function readAll(fd: number, size: number, signal: AbortSignal): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for (let n = -1; filled < size && n !== 0; filled += n) {
+    signal.throwIfAborted();
+    n = (await readAsync(fd, buffer, filled, size - filled, filled)).bytesRead;
+  }
+  return buffer.subarray(0, filled);
 }
 
 export async function listDirectory(dir: WorkspacePath, signal: AbortSignal) {

@@ -50,7 +50,7 @@ export class PolicyService {
         tool.validateArguments.errors!.map(({ instancePath, keyword, message, params }) => ({ instancePath, keyword, message, params })),
       );
     }
-    await this.executor.preflight(tool, envelope.arguments);
+    this.executor.preflight(tool, envelope.arguments);
     // The config's requires_approval holds even if an engine forgets it.
     return { tool, requiresApproval: decision.requires_approval || tool.requires_approval };
   }

@@ -1,19 +1,20 @@
 // The two comparison servers of the benchmark, run as child processes by bench.ts:
 //   tsx test/bench/servers.ts baseline <port> <file>   a bare NestJS app, same adapter, one route
 //   tsx test/bench/servers.ts floor <port> <file>      a plain node:http server
-// Both read the same small file per request and answer the gateway's JSON shape.
+// Both read the same small file per request, with the gateway's own fs.read code, and answer the
+// gateway's JSON shape.
 import 'reflect-metadata';
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { readTextFile } from '../../src/executor/fs-tools';
 
 const [, , mode, portText, file] = process.argv;
 const port = Number(portText);
 
 async function answer(): Promise<object> {
-  const content = await readFile(file, 'utf8');
-  return { success: true, status: 'executed', result: { path: '/workspace/hello.txt', content, size: Buffer.byteLength(content) }, audit_id: 'audit_baseline', request_id: 'req' };
+  const result = await readTextFile({ host: file, display: '/workspace/hello.txt' }, AbortSignal.timeout(10_000));
+  return { success: true, status: 'executed', result, audit_id: 'audit_baseline', request_id: 'req' };
 }
 
 @Controller()

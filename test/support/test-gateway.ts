@@ -31,8 +31,6 @@ export interface TestGatewayOptions {
   /** rate_limit of the HMAC agent, and of the `limited_read` tool. */
   agentLimit?: { limit: number; ttl_s: number };
   toolLimit?: { limit: number; ttl_s: number };
-  /** timeout_ms of the `slow_read` tool. */
-  slowTimeoutMs?: number;
   /** YAML lines added under `tools:` and under `secrets:` (indented by two spaces). */
   extraTools?: string;
   secrets?: string;
@@ -179,7 +177,6 @@ tools:
   write_now:   { kind: fs.write, roles: [deployer], requires_approval: false, input_schema: ${writeArgs} }
   delete_now:  { kind: fs.delete, roles: [deployer], requires_approval: false, input_schema: ${pathOnly} }
   limited_read: { kind: fs.read, roles: [deployer], input_schema: ${pathOnly}${options.toolLimit ? `, rate_limit: ${limit(options.toolLimit)}` : ''} }
-  slow_read: { kind: fs.read, roles: [deployer], timeout_ms: ${options.slowTimeoutMs ?? 10000}, input_schema: ${pathOnly} }
   configure:
     kind: fs.read
     roles: [deployer]
