@@ -3,13 +3,12 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { ApprovalModule } from './approval/approval.module';
-import { AuditInterceptor } from './audit/audit.interceptor';
 import { AuditModule } from './audit/audit.module';
 import { Redactor } from './audit/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
-import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
 import { ReplayGuard } from './auth/replay.guard';
+import { AuditInterceptor } from './common/audit.interceptor';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
@@ -58,9 +57,7 @@ export class AppModule {
         { provide: APP_GUARD, useExisting: ReplayGuard },
         { provide: APP_GUARD, useExisting: AgentThrottlerGuard },
         { provide: APP_GUARD, useExisting: ToolPolicyGuard },
-        // Outermost first: the answer is stored for replay after its audit records are written.
-        { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
-        { provide: APP_INTERCEPTOR, useExisting: AuditInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
       ],
     };
   }

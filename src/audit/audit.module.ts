@@ -1,6 +1,5 @@
 import { Global, Module } from '@nestjs/common';
 import { AuditController } from './audit.controller';
-import { AuditInterceptor } from './audit.interceptor';
 import { AuditLog } from './audit-log.service';
 import { RequestAudit } from './request-audit';
 import { redactorProvider } from './redactor.provider';
@@ -8,7 +7,7 @@ import { redactorProvider } from './redactor.provider';
 @Global()
 @Module({
   controllers: [AuditController],
-  providers: [AuditLog, RequestAudit, AuditInterceptor, redactorProvider],
-  exports: [AuditLog, RequestAudit, AuditInterceptor, redactorProvider],
+  providers: [AuditLog, RequestAudit, redactorProvider],
+  exports: [AuditLog, RequestAudit, redactorProvider],
 })
 export class AuditModule {}

@@ -4,7 +4,6 @@ import { ThrottleModule } from '../throttle/throttle.module';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
 import { AuthGuard } from './auth.guard';
-import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { Idempotency } from './idempotency.service';
 import { IdempotencyStore, MemoryIdempotencyStore } from './idempotency.store';
 import { RedisIdempotencyStore } from './redis-idempotency.store';
@@ -18,13 +17,12 @@ import { ReplayGuard } from './replay.guard';
     AuthGuard,
     ReplayGuard,
     Idempotency,
-    IdempotencyInterceptor,
     {
       provide: IdempotencyStore,
       inject: [GatewayConfig],
       useFactory: (config: GatewayConfig) => (config.redisUrl ? new RedisIdempotencyStore(config.redisUrl) : new MemoryIdempotencyStore()),
     },
   ],
-  exports: [AuthGuard, ReplayGuard, Idempotency, IdempotencyInterceptor, IdempotencyStore],
+  exports: [AuthGuard, ReplayGuard, Idempotency, IdempotencyStore],
 })
 export class AuthModule {}
