@@ -24,7 +24,7 @@ import { AgentThrottlerGuard } from './throttle/agent-throttler.guard';
 import { SecretsModule } from './secrets/secrets.module';
 import { ThrottleModule } from './throttle/throttle.module';
 import { ToolsModule } from './tools/tools.module';
-import { loggerOptions } from './logger.options';
+import { gatewayLogger, nestLoggerParams } from './logger.options';
 
 @Module({})
 export class AppModule {
@@ -38,7 +38,7 @@ export class AppModule {
         MetricsModule,
         SecretsModule,
         AuditModule,
-        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => loggerOptions(redactor, options.logDestination) }),
+        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => nestLoggerParams(gatewayLogger(redactor, options.logDestination)) }),
         ThrottleModule,
         AuthModule,
         RegistryModule,

@@ -2,10 +2,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
-import { Logger } from 'nestjs-pino';
+import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
 import { InvalidRequest } from './common/errors';
 import { contextOf } from './common/request-context';
 import { GatewayConfig } from './config/gateway-config';
+import { requestLogger } from './logger.options';
 
 /**
  * Everything main.ts and the e2e tests share about the HTTP app. Create the app with
@@ -15,6 +17,7 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.use(startContext);
+  app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger));
   app.use(helmet());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });

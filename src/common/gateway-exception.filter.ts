@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditUnavailable } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
@@ -16,8 +16,6 @@ const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
  */
 @Catch()
 export class GatewayExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Gateway');
-
   constructor(
     private readonly audit: RequestAudit,
     private readonly redactor: Redactor,
@@ -30,7 +28,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
     if (exception instanceof StoredReplay) return this.replay(host, exception);
-    let error = this.toGatewayError(exception);
+    let error = toGatewayError(exception, req);
     if (this.audit.isAudited(req)) {
       try {
         await this.audit.recordFailure(req, ctx, error);
@@ -39,10 +37,6 @@ export class GatewayExceptionFilter implements ExceptionFilter {
       }
     }
     if (res.headersSent) return;
-    // Refused by the body parser, before the request logger saw it: log its one line here.
-    if ((req as { log?: unknown }).log === undefined) {
-      this.logger.warn({ reqId: ctx.auditId, req: { method: req.method, url: req.originalUrl }, res: { statusCode: error.httpStatus } }, 'request refused before routing');
-    }
 
     const requestId = ctx.envelope?.request_id ?? knownRequestId(req.body);
     const body = {
@@ -69,23 +63,24 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     }
     res.status(replay.status).setHeader('Idempotent-Replayed', 'true').json(replay.body);
   }
+}
 
-  private toGatewayError(exception: unknown): GatewayError {
-    if (exception instanceof GatewayError) return exception;
-    const bodyParserType = (exception as { type?: unknown } | null)?.type;
-    if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      if (status === 404) return new GatewayError(404, 'not_found', 'not_found', 'No such endpoint');
-      // Nest turns body-parser's SyntaxError into a BadRequestException; nothing else here throws one.
-      if (status === 400) return new InvalidRequest('malformed_json', 'Request body is not valid JSON');
-      if (status < 500) return new InvalidRequest('invalid_request', exception.message, undefined, status);
-    }
-    // Name and code only: an unexpected error's message or stack may hold host paths.
-    const err = exception as { name?: string; code?: string } | null;
-    this.logger.error({ err_name: err?.name, err_code: err?.code }, 'unexpected error');
-    return new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+function toGatewayError(exception: unknown, req: Request): GatewayError {
+  if (exception instanceof GatewayError) return exception;
+  const bodyParserType = (exception as { type?: unknown } | null)?.type;
+  if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    if (status === 404) return new GatewayError(404, 'not_found', 'not_found', 'No such endpoint');
+    // Nest turns body-parser's SyntaxError into a BadRequestException; nothing else here throws one.
+    if (status === 400) return new InvalidRequest('malformed_json', 'Request body is not valid JSON');
+    if (status < 500) return new InvalidRequest('invalid_request', exception.message, undefined, status);
   }
+  // Name and code only: an unexpected error's message or stack may hold host paths.
+  const err = exception as { name?: string; code?: string } | null;
+  // The request's own logger: the line carries its reqId (= audit_id).
+  req.log.error({ err_name: err?.name, err_code: err?.code }, 'unexpected error');
+  return new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
 }
 
 function fromBodyParser(type: string): GatewayError {
