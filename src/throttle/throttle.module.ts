@@ -7,6 +7,7 @@ import { GatewayConfig } from '../config/gateway-config';
 import { agentLimit, toolLimit } from './agent-limits';
 import { AgentThrottlerGuard } from './agent-throttler.guard';
 import { AuthFailureLimiter } from './auth-failure-limiter';
+import { MemoryThrottlerStorage } from './memory-throttler.storage';
 import { REDIS_CLIENT_OPTIONS } from './redis-options';
 
 @Module({
@@ -31,7 +32,7 @@ import { REDIS_CLIENT_OPTIONS } from './redis-options';
         getTracker: (req) => contextOf(req as Request).agent!.id,
         generateKey: (ctx, agentId, name) => (name === 'tool' ? `tool/${agentId}/${contextOf(ctx.switchToHttp().getRequest<Request>()).envelope!.tool}` : `agent/${agentId}`),
         // In memory by default; with GATEWAY_REDIS_URL, shared by every instance.
-        storage: config.redisUrl ? new ThrottlerStorageRedisService(config.redisUrl, REDIS_CLIENT_OPTIONS) : undefined,
+        storage: config.redisUrl ? new ThrottlerStorageRedisService(config.redisUrl, REDIS_CLIENT_OPTIONS) : new MemoryThrottlerStorage(),
       }),
     }),
   ],
