@@ -6,10 +6,6 @@ import { pinoHttp } from 'pino-http';
 import type { Redactor } from './audit/redactor';
 import { contextOf } from './common/request-context';
 
-/**
- * The one pino logger (JSON on stdout): Nest's Logger writes through it (nestjs-pino), and so
- * does the request line (pino-http). Everything logged passes the Redactor; errors carry no stack.
- */
 // No headers, no bodies, no stacks. pino-http replaces a logger's serializers with its own
 // defaults (which include every header) unless it is given these.
 const serializers = {
@@ -19,10 +15,16 @@ const serializers = {
   err: (err: Error) => ({ type: err.name, message: err.message }),
 };
 
+/**
+ * The one pino logger (JSON on stdout): Nest's Logger writes through it (nestjs-pino), and so
+ * does the request line (pino-http). Everything logged passes the Redactor; errors carry no stack.
+ */
 export function gatewayLogger(redactor: Redactor, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: process.env.LOG_LEVEL || 'info',
     serializers,
+    // A backstop: the serializers above already leave headers out.
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-agent-signature"]'], censor: '[REDACTED]' },
     formatters: { log: (object) => redactor.redact(object) },
     hooks: {
       logMethod(args, method) {
