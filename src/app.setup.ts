@@ -5,7 +5,6 @@ import helmet from 'helmet';
 import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { InvalidRequest } from './common/errors';
-import { contextOf } from './common/request-context';
 import { GatewayConfig } from './config/gateway-config';
 import { requestLogger } from './logger.options';
 
@@ -16,7 +15,10 @@ import { requestLogger } from './logger.options';
 export function configureApp(app: NestExpressApplication, config: GatewayConfig): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.use(startContext);
+  // Answers are per call: an ETag (a SHA-1 of every body) serves no client of this API.
+  app.disable('etag');
+  // First, before anything can refuse the request: its reqId (genReqId) starts the request's
+  // context, so the audit id and the clock are those of arrival.
   app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger));
   app.use(helmet());
   app.use(requireJsonBody);
@@ -39,12 +41,6 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   );
   SwaggerModule.setup('docs', app, document);
   return app;
-}
-
-/** Starts the request's context (audit id, clock) before anything can refuse it. */
-function startContext(req: Request, _res: Response, next: NextFunction): void {
-  contextOf(req);
-  next();
 }
 
 /** API.md §4 row 1: a request that carries a body must carry JSON (415 otherwise). */

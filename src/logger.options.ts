@@ -10,8 +10,7 @@ import { contextOf } from './common/request-context';
 // defaults (which include every header) unless it is given these.
 const serializers = {
   req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-  // pino-http hands over a wrapper; the status is on the raw response.
-  res: (res: { raw?: ServerResponse; statusCode?: number }) => ({ status: res.raw?.statusCode ?? res.statusCode }),
+  res: (res: ServerResponse) => ({ status: res.statusCode }),
   err: (err: Error) => ({ type: err.name, message: err.message }),
 };
 
@@ -59,6 +58,8 @@ export function requestLogger(logger: Logger): RequestHandler {
   return pinoHttp({
     logger,
     serializers,
+    // Ours read the raw request and response; pino-http's wrappers copy every field first.
+    wrapSerializers: false,
     quietReqLogger: true,
     genReqId: (req) => contextOf(req as never).auditId,
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
