@@ -9,13 +9,14 @@ const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 
  * and its repeated classes exclude the separators that follow them, so a match attempt only scans
  * its own run of characters and never backtracks across others: the scan stays linear.
  */
-const STRING_PATTERNS: ReadonlyArray<{ kind: string; regex: RegExp; accept?: (match: string) => boolean }> = [
-  { kind: 'jwt', regex: /(?<![A-Za-z0-9_.-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
-  { kind: 'bearer', regex: /(?<![A-Za-z])[Bb]earer[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/g },
-  { kind: 'aws_access_key', regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g },
-  { kind: 'email', regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/g },
-  { kind: 'ssn', regex: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g },
-  { kind: 'card', regex: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
+// `mayMatch`: a cheap test every match passes, so most strings (ids, paths, names) skip the regex.
+const STRING_PATTERNS: ReadonlyArray<{ kind: string; regex: RegExp; mayMatch: (text: string) => boolean; accept?: (match: string) => boolean }> = [
+  { kind: 'jwt', regex: /(?<![A-Za-z0-9_.-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, mayMatch: (t) => t.includes('eyJ') },
+  { kind: 'bearer', regex: /(?<![A-Za-z])[Bb]earer[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/g, mayMatch: (t) => t.includes('earer') },
+  { kind: 'aws_access_key', regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g, mayMatch: (t) => t.length >= 20 },
+  { kind: 'email', regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/g, mayMatch: (t) => t.includes('@') },
+  { kind: 'ssn', regex: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g, mayMatch: (t) => t.includes('-') },
+  { kind: 'card', regex: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, mayMatch: (t) => t.length >= 13, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
 ];
 
 const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,32}PRIVATE KEY-----/g;
@@ -42,11 +43,6 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/**
- * The one redactor: audit records, the application log, error texts and approval listings.
- * Markers carry a short keyed hash of the value (`[REDACTED:email:1a2b3c4d]`), so a reviewer can
- * see that two records hold the same value without seeing it.
- */
 /** Secret values to scrub wherever they appear, longest first (so one containing another goes whole). */
 export interface KnownSecrets {
   values(): readonly string[];
@@ -55,6 +51,11 @@ export interface KnownSecrets {
 // Shorter values are too common to replace blindly.
 const MIN_SECRET_LENGTH = 6;
 
+/**
+ * The one redactor: audit records, the application log, error texts and approval listings.
+ * Markers carry a short keyed hash of the value (`[REDACTED:email:1a2b3c4d]`), so a reviewer can
+ * see that two records hold the same value without seeing it.
+ */
 export class Redactor {
   private readonly extraKeys: ReadonlySet<string>;
 
@@ -74,8 +75,8 @@ export class Redactor {
   redactString(text: string): string {
     let out = this.scrubSecretsIn(text);
     out = this.redactPem(out);
-    for (const { kind, regex, accept } of STRING_PATTERNS) {
-      out = out.replace(regex, (match) => (accept && !accept(match) ? match : this.marker(kind, match)));
+    for (const { kind, regex, mayMatch, accept } of STRING_PATTERNS) {
+      if (mayMatch(out)) out = out.replace(regex, (match) => (accept && !accept(match) ? match : this.marker(kind, match)));
     }
     return out;
   }
@@ -91,10 +92,13 @@ export class Redactor {
     if (Array.isArray(value)) return value.map((item) => this.redact(item, depth + 1)) as T;
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) return value;
-    // fromEntries defines own properties, so a "__proto__" key stays a plain key.
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [this.redactString(key), this.isSensitive(key) ? REDACTED : this.redact(item, depth + 1)]),
-    ) as T;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      const item = this.isSensitive(key) ? REDACTED : this.redact((value as Record<string, unknown>)[key], depth + 1);
+      // Defined, not assigned, so a "__proto__" key stays a plain key.
+      Object.defineProperty(out, this.redactString(key), { value: item, enumerable: true, writable: true, configurable: true });
+    }
+    return out as T;
   }
 
   /** Only the known secret values, at any depth: for tool results, which may carry other data as is. */
