@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
+import { Redactor } from './audit/redactor';
 import { InvalidRequest } from './common/errors';
 import { GatewayConfig } from './config/gateway-config';
 import { requestLogger } from './logger.options';
@@ -17,9 +18,8 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   app.disable('x-powered-by');
   // Answers are per call: an ETag (a SHA-1 of every body) serves no client of this API.
   app.disable('etag');
-  // First, before anything can refuse the request: its reqId (genReqId) starts the request's
-  // context, so the audit id and the clock are those of arrival.
-  app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger));
+  // First, before anything can refuse the request: it starts the request's context (audit id, clock).
+  app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger, app.get(Redactor)));
   app.use(helmet());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });

@@ -178,6 +178,8 @@ describe('Audit trail', () => {
     await gw.call('write_file', { path: 'alice@example.com.txt', content: 'x' });
     await gw.http().post('/approve').set('Authorization', 'Bearer not-the-token-alice@example.com').send({ approval_id: 'x', approved: true });
     await gw.asApprover().get('/api/approvals');
+    await gw.http().get('/api/approvals?status=alice@example.com'); // PII in a URL: 401, and its log line
+    await gw.http().post('/api/tools/call').set('Content-Type', 'application/json').send('{not json'); // refused by the body parser
     const audit = readFileSync(gw.auditFile, 'utf8');
     const log = gw.logLines.join('');
     expect(log).toContain('request completed');
@@ -191,6 +193,9 @@ describe('Audit trail', () => {
     // One line per request, with the verified agent, the tool, the status and the duration.
     const completed = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request completed');
     expect(completed[0]).toMatchObject({ agent_id: 'agent_deploy_test', tool: 'configure', res: { status: 200 }, responseTime: expect.any(Number), reqId: expect.stringMatching(/^audit_/) });
+    expect(completed).toHaveLength(7);
+    expect(completed[5]).toMatchObject({ req: { method: 'GET', url: expect.stringMatching(/^\/api\/approvals\?status=\[REDACTED:email:[0-9a-f]{8}\]$/) }, res: { status: 401 } });
+    expect(completed[6]).toMatchObject({ req: { method: 'POST', url: '/api/tools/call' }, res: { status: 400 }, reqId: expect.stringMatching(/^audit_[0-9a-f]{32}$/) });
   });
 });
 

@@ -5,7 +5,7 @@ import { Redactor } from '../audit/redactor';
 import { RequestAudit } from '../audit/request-audit';
 import { Idempotency, StoredReplay } from '../auth/idempotency.service';
 import { GatewayError, InvalidRequest } from './errors';
-import { contextOf, REQUEST_ID_PATTERN } from './request-context';
+import { contextOf, REQUEST_ID_PATTERN, RequestContext } from './request-context';
 
 const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 
@@ -28,7 +28,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
     if (exception instanceof StoredReplay) return this.replay(host, exception);
-    let error = toGatewayError(exception, req);
+    let error = toGatewayError(exception, ctx);
     if (this.audit.isAudited(req)) {
       try {
         await this.audit.recordFailure(req, ctx, error);
@@ -65,7 +65,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
   }
 }
 
-function toGatewayError(exception: unknown, req: Request): GatewayError {
+function toGatewayError(exception: unknown, ctx: RequestContext): GatewayError {
   if (exception instanceof GatewayError) return exception;
   const bodyParserType = (exception as { type?: unknown } | null)?.type;
   if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
@@ -78,8 +78,7 @@ function toGatewayError(exception: unknown, req: Request): GatewayError {
   }
   // Name and code only: an unexpected error's message or stack may hold host paths.
   const err = exception as { name?: string; code?: string } | null;
-  // The request's own logger: the line carries its reqId (= audit_id).
-  req.log.error({ err_name: err?.name, err_code: err?.code }, 'unexpected error');
+  ctx.unexpectedError = { err_name: err?.name, err_code: err?.code }; // on the request's log line
   return new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
 }
 
