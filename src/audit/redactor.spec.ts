@@ -1,6 +1,8 @@
+import { SecretMatcher } from '../secrets/secret-matcher';
 import { isSensitiveKey, luhnValid, Redactor } from './redactor';
 
-const redactor = new Redactor(Buffer.from('spec-marker-key'), { values: () => ['s3cr3t-upstream-token-value', 'hmac-agent-secret-1234'] });
+const secrets = new SecretMatcher(['s3cr3t-upstream-token-value', 'hmac-agent-secret-1234']);
+const redactor = new Redactor(Buffer.from('spec-marker-key'), { matcher: () => secrets });
 const MARK = /\[REDACTED:([a-z_]+):[0-9a-f]{8}\]/;
 const kindsIn = (text: string) => [...text.matchAll(new RegExp(MARK, 'g'))].map((m) => m[1]);
 

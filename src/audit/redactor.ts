@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { normalizeFieldName } from '../config/gateway-config';
+import { SecretMatcher } from '../secrets/secret-matcher';
 
 /** Keys whose values are never shown (normalised as normalizeFieldName does; substring match). */
 const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 'authorization', 'cookie', 'privatekey', 'credential'];
@@ -43,13 +44,12 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** Secret values to scrub wherever they appear, longest first (so one containing another goes whole). */
+/** Secret values to scrub wherever they appear. */
 export interface KnownSecrets {
-  values(): readonly string[];
+  matcher(): SecretMatcher;
 }
 
-// Shorter values are too common to replace blindly.
-const MIN_SECRET_LENGTH = 6;
+const NO_SECRETS = new SecretMatcher([]);
 
 /**
  * The one redactor: audit records, the application log, error texts and approval listings.
@@ -62,7 +62,7 @@ export class Redactor {
   /** `extraSensitiveKeys` (normalised, exact match) are redacted like the built-in ones. */
   constructor(
     private readonly markerKey: Buffer,
-    private readonly secrets: KnownSecrets = { values: () => [] },
+    private readonly secrets: KnownSecrets = { matcher: () => NO_SECRETS },
     extraSensitiveKeys: Iterable<string> = [],
   ) {
     this.extraKeys = new Set(extraSensitiveKeys);
@@ -110,11 +110,7 @@ export class Redactor {
   }
 
   private scrubSecretsIn(text: string): string {
-    let out = text;
-    for (const secret of this.secrets.values()) {
-      if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join(this.marker('secret', secret));
-    }
-    return out;
+    return this.secrets.matcher().replaceIn(text, (secret) => this.marker('secret', secret));
   }
 
   private isSensitive(key: string): boolean {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ToolFailed } from '../common/errors';
 import { GatewayConfig, SecretSource } from '../config/gateway-config';
+import { SecretMatcher } from './secret-matcher';
 
 /** Where a secret's value comes from. A vault-style HTTP provider can implement this too. */
 export interface SecretProvider {
@@ -31,20 +32,21 @@ const fileProvider: SecretProvider = {
 const MAX_KNOWN_VALUES = 1000;
 
 /**
- * Secrets by logical name, read at execution time (API.md §2). It also remembers every value it
- * has seen, and the agents' HMAC keys, so the Redactor can scrub them wherever they appear.
+ * Secrets by logical name, read at execution time (API.md §2). It also remembers the agents' HMAC
+ * keys (all of them) and every secret value it has read (the newest MAX_KNOWN_VALUES, so rotations
+ * cannot grow it without bound), so the Redactor can scrub them wherever they appear.
  */
 @Injectable()
 export class SecretStore implements OnModuleInit {
   private readonly logger = new Logger(SecretStore.name);
   private readonly providers: Record<SecretSource['from'], SecretProvider> = { env: envProvider, file: fileProvider };
+  private readonly agentKeys: readonly string[];
   private readonly known = new Set<string>();
-  private sortedKnown: readonly string[] = [];
+  private knownMatcher: SecretMatcher;
 
   constructor(private readonly config: GatewayConfig) {
-    for (const agent of config.agents.values()) {
-      if (agent.key.alg === 'hmac-sha256') this.remember(agent.key.secret.toString('utf8'));
-    }
+    this.agentKeys = [...config.agents.values()].flatMap((agent) => (agent.key.alg === 'hmac-sha256' ? [agent.key.secret.toString('utf8')] : []));
+    this.knownMatcher = new SecretMatcher(this.agentKeys);
   }
 
   /** Reads every declared secret once, so logs are scrubbed of them from the start. */
@@ -64,9 +66,9 @@ export class SecretStore implements OnModuleInit {
     return value;
   }
 
-  /** Every secret value seen so far, longest first. */
-  values(): readonly string[] {
-    return this.sortedKnown;
+  /** Finds every known secret value in a text. */
+  matcher(): SecretMatcher {
+    return this.knownMatcher;
   }
 
   private async read(name: string): Promise<string | undefined> {
@@ -81,6 +83,6 @@ export class SecretStore implements OnModuleInit {
     if (this.known.has(value)) return;
     if (this.known.size >= MAX_KNOWN_VALUES) this.known.delete(this.known.values().next().value!);
     this.known.add(value);
-    this.sortedKnown = [...this.known].sort((a, b) => b.length - a.length);
+    this.knownMatcher = new SecretMatcher([...this.agentKeys, ...this.known]);
   }
 }
