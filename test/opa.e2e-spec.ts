@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -125,6 +125,27 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id)).toEqual([
       expect.objectContaining({ status: 'policy_unavailable', reason_code: reason, http_status: 503 }),
     ]);
+  });
+
+  it('leaves an approval pending when OPA fails at approval time; it can be approved once OPA is back', async () => {
+    opa.mode = 'approval';
+    const asked = await gw.call('write_now', { path: 'after-outage.txt', content: 'approved later' });
+    expect(asked.status).toBe(202);
+    const id = asked.body.approval_id as string;
+    opa.mode = 'error';
+    const during = await gw.asApprover().decide(id, true);
+    expect([during.status, during.body.status, during.body.reason_code]).toEqual([503, 'policy_unavailable', 'opa_error_status']);
+    expect((await gw.asApprover().get(`/api/approvals/${id}`)).body).toMatchObject({ status: 'pending', decided_by: null });
+    expect(existsSync(join(gw.workspace, 'after-outage.txt'))).toBe(false);
+    opa.mode = 'allow';
+    const after = await gw.asApprover().decide(id, true);
+    expect([after.status, after.body.status]).toEqual([200, 'executed']);
+    expect(readFileSync(join(gw.workspace, 'after-outage.txt'), 'utf8')).toBe('approved later');
+    expect((await gw.asApprover().decide(id, true)).status).toBe(409);
+    // Both attempts are on record: each approver decision, then its outcome.
+    const recordsOf = (auditId: string) => gw.auditRecords().filter((r) => r.audit_id === auditId).map((r) => [r.event, r.decision, r.http_status]);
+    expect(recordsOf(during.body.audit_id)).toEqual([['approval', 'allow', undefined], ['outcome', undefined, 503]]);
+    expect(recordsOf(after.body.audit_id)).toEqual([['approval', 'allow', undefined], ['outcome', undefined, 200]]);
   });
 
   it('fails closed when OPA is down, and /readyz says so', async () => {

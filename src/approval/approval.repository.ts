@@ -53,6 +53,8 @@ export abstract class ApprovalRepository {
   abstract list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRecord[]>;
   /** pending and unexpired → approved | rejected; undefined when another state (or expiry) won. */
   abstract decide(id: string, decision: Decision): Promise<ApprovalRecord | undefined>;
+  /** approved | rejected → pending again: nothing ran (the decision could not be recorded, or the policy engine could not be asked). */
+  abstract undecide(id: string): Promise<void>;
   /** approved → executed | failed. */
   abstract complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void>;
   /** pending past expires_at → expired. */

@@ -4,7 +4,7 @@ import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/
 import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
 import { AuditLog } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
-import { Agent, GatewayConfig } from '../config/gateway-config';
+import { Agent, GatewayConfig, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
 import { GatewayMetrics } from '../health/gateway-metrics';
 import { PolicyService } from '../policy/policy.service';
@@ -99,7 +99,10 @@ export class ApprovalService implements OnApplicationBootstrap {
     return { success: true, status: 'executed', approval_id: record.id, result, audit_id: ctx.auditId };
   }
 
-  /** The approver's decision goes on record before anything runs; if it cannot, nothing runs. */
+  /**
+   * The approver's decision goes on record before anything runs; if it cannot, nothing runs and
+   * the approval is pending again (the approver may decide once the audit log is back).
+   */
   private async recordDecision(ctx: RequestContext, record: ApprovalRecord, approved: boolean): Promise<void> {
     try {
       await this.audit.append({
@@ -117,28 +120,42 @@ export class ApprovalService implements OnApplicationBootstrap {
       });
       ctx.decisionRecorded = true;
     } catch (err) {
-      if (approved) await this.repository.complete(record.id, { error: storedError(err as GatewayError) });
+      await this.repository.undecide(record.id);
       throw err;
     }
   }
 
   /** Runs exactly the stored envelope, after the current policy and workspace rules allow it again. */
   private async execute(record: ApprovalRecord): Promise<Record<string, unknown>> {
+    let allowed: { tool: Tool; envelope: ToolCallEnvelope };
     try {
-      if (sha256(record.envelope) !== record.envelope_sha256) {
-        throw new GatewayError(409, 'conflict', 'envelope_mismatch', 'The stored call does not match what was asked; not executed');
-      }
-      const envelope = JSON.parse(record.envelope) as ToolCallEnvelope;
-      const agent = this.config.agents.get(record.agent_id);
-      if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
-      const { tool } = await this.policy.evaluate(agent, envelope);
-      const result = await this.executor.execute(tool, envelope.arguments);
+      allowed = await this.recheck(record);
+    } catch (err) {
+      // Nothing ran. An outage (503: the policy engine, a store) leaves the approval pending, to be
+      // approved again once it is over; a refusal is final.
+      if (err instanceof GatewayError && err.httpStatus === 503) await this.repository.undecide(record.id);
+      else await this.repository.complete(record.id, { error: storedError(err) });
+      throw err;
+    }
+    try {
+      const result = await this.executor.execute(allowed.tool, allowed.envelope.arguments);
       await this.repository.complete(record.id, { result });
       return result;
     } catch (err) {
       await this.repository.complete(record.id, { error: storedError(err) });
       throw err;
     }
+  }
+
+  private async recheck(record: ApprovalRecord): Promise<{ tool: Tool; envelope: ToolCallEnvelope }> {
+    if (sha256(record.envelope) !== record.envelope_sha256) {
+      throw new GatewayError(409, 'conflict', 'envelope_mismatch', 'The stored call does not match what was asked; not executed');
+    }
+    const envelope = JSON.parse(record.envelope) as ToolCallEnvelope;
+    const agent = this.config.agents.get(record.agent_id);
+    if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
+    const { tool } = await this.policy.evaluate(agent, envelope);
+    return { tool, envelope };
   }
 
   /** What approvers and agents see. The gateway's own ids and times are shown as they are (an id is

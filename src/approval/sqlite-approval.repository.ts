@@ -12,6 +12,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly all: Statement<[number], ApprovalRecord>;
   private readonly byStatus: Statement<[string, number], ApprovalRecord>;
   private readonly claim: Statement<[string, string, number, string | null, string, number], ApprovalRecord>;
+  private readonly reopen: Statement<[string]>;
   private readonly finish: Statement<[string, string | null, string | null, string]>;
   private readonly expirePending: Statement<[number]>;
   private readonly failApproved: Statement<[string]>;
@@ -32,6 +33,9 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     this.claim = db.prepare(
       `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?
        WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
+    );
+    this.reopen = db.prepare(
+      "UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL WHERE id = ? AND status IN ('approved', 'rejected')",
     );
     this.finish = db.prepare("UPDATE approvals SET status = ?, result = ?, error = ? WHERE id = ? AND status = 'approved'");
     this.expirePending = db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?");
@@ -58,6 +62,10 @@ export class SqliteApprovalRepository extends ApprovalRepository {
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {
     return this.claim.get(d.approved ? 'approved' : 'rejected', d.approverId, d.now, d.comment, id, d.now);
+  }
+
+  async undecide(id: string): Promise<void> {
+    this.reopen.run(id);
   }
 
   async complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void> {
