@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { Unauthenticated } from '../common/errors';
 import { Agent, GatewayConfig } from '../config/gateway-config';
-import { stringToSign, verifySignature } from './signature';
+import { bodySha256Of } from './body-hash';
+import { stringToSignWithBodyHash, verifySignature } from './signature';
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const TIMESTAMP = /^[0-9]{1,15}$/;
@@ -36,7 +37,7 @@ export class AgentAuthenticator {
       throw new Unauthenticated('timestamp_out_of_range', `X-Agent-Timestamp is more than ${tolerance} s from the gateway's clock (Unix seconds expected)`);
     }
 
-    const payload = stringToSign(timestamp, req.method, req.originalUrl, req.rawBody ?? Buffer.alloc(0));
+    const payload = stringToSignWithBodyHash(timestamp, req.method, req.originalUrl, bodySha256Of(req));
     if (!verifySignature(agent.key, payload, Buffer.from(signature, 'base64'))) {
       throw new Unauthenticated('bad_signature', 'Signature does not match');
     }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { GatewayError } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
@@ -33,9 +32,8 @@ export class Idempotency {
   }
 
   /** Takes the call's key, or throws: the stored answer (replay), or 409 in progress / reused. */
-  async claim(ctx: RequestContext, rawBody: Buffer): Promise<void> {
+  async claim(ctx: RequestContext, bodyHash: string): Promise<void> {
     const key = `${ctx.agent!.id}/${ctx.envelope!.request_id}`;
-    const bodyHash = createHash('sha256').update(rawBody).digest('hex');
     let claim;
     try {
       claim = await this.store.claim(key, bodyHash, this.claimTtlMs);

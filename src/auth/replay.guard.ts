@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { contextOf } from '../common/request-context';
+import { bodySha256Of } from './body-hash';
 import { TOOL_CALL } from './auth.decorators';
 import { Idempotency } from './idempotency.service';
 
@@ -16,7 +17,7 @@ export class ReplayGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (!this.reflector.get<boolean>(TOOL_CALL, context.getHandler())) return true;
     const req = context.switchToHttp().getRequest<Request & { rawBody?: Buffer }>();
-    await this.idempotency.claim(contextOf(req), req.rawBody ?? Buffer.alloc(0));
+    await this.idempotency.claim(contextOf(req), bodySha256Of(req));
     return true;
   }
 }

@@ -1,10 +1,18 @@
 import { createHash, createHmac, KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
 import type { AgentKey } from '../config/gateway-config';
 
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
 /** API.md §3: what an agent signs. */
 export function stringToSign(timestamp: string, method: string, pathWithQuery: string, body: Buffer | string): string {
-  const bodyHash = createHash('sha256').update(body).digest('hex');
-  return `v1\n${timestamp}\n${method.toUpperCase()}\n${pathWithQuery}\n${bodyHash}`;
+  return stringToSignWithBodyHash(timestamp, method, pathWithQuery, sha256Hex(body));
+}
+
+/** The same, for a body whose hex SHA-256 is known already. */
+export function stringToSignWithBodyHash(timestamp: string, method: string, pathWithQuery: string, bodySha256: string): string {
+  return `v1\n${timestamp}\n${method.toUpperCase()}\n${pathWithQuery}\n${bodySha256}`;
 }
 
 export type SigningKey = { alg: 'hmac-sha256'; secret: string | Buffer } | { alg: 'ed25519'; privateKey: KeyObject };

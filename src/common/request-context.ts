@@ -31,6 +31,8 @@ export interface RequestContext {
   idempotency?: { key: string; bodyHash: string };
   /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
   decisionRecorded?: boolean;
+  /** Hex SHA-256 of the raw body: signed over (API.md §3) and the key's body check for replays. */
+  bodySha256?: string;
   /** Set by the exception filter for an error it did not expect (500): name and code only, for the request's log line. */
   unexpectedError?: { err_name?: string; err_code?: string };
 }

@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { PolicyDenied } from '../common/errors';
 
 /** A path inside the workspace: where it is on the host, and how the agent may be shown it. */
@@ -68,9 +68,10 @@ export class Workspace {
     return hostPath === this.root || hostPath.startsWith(this.root + sep);
   }
 
+  /** `hostPath` is inside the root (contains() said so): its display is what follows the root. */
   private display(hostPath: string): string {
-    const rel = relative(this.root, hostPath).split(sep).join('/');
-    return rel ? `${PREFIX}/${rel}` : PREFIX;
+    const rel = hostPath.slice(this.root.length + 1);
+    return rel ? `${PREFIX}/${sep === '/' ? rel : rel.split(sep).join('/')}` : PREFIX;
   }
 }
 
