@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out bench.json] [--cpu-prof] [--skip-scaling]
+// npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling]
 // The gateway's overhead: the real gateway (built, audit on) against a bare NestJS app and a plain
 // node:http server doing the same file read, side by side, with autocannon. See README, Performance.
 import { ChildProcess, spawn } from 'node:child_process';
@@ -19,8 +19,14 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'skip-scaling': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
   },
 });
+// The three servers take turns, round after round, and each point is the median of its rounds: on
+// a shared machine a slow minute then lands on all three instead of deciding the ratio.
+const ROUNDS = Math.max(1, Number(values.rounds));
+// Upper bound of any server's req/s here, to size the pool of pre-signed requests.
+const MAX_RATE = 6000;
 const DURATION_S = values.quick ? 3 : 10;
 const WARMUP_S = values.quick ? 1 : 3;
 const CONCURRENCIES = [1, 16, 64];
@@ -157,9 +163,31 @@ async function measure(server: string, port: number, connections: number, signed
   };
 }
 
-function table(points: Point[]): string {
-  const rows = points.map((p) => `| ${p.server.padEnd(28)} | ${String(p.connections).padStart(3)} | ${String(p.requests_per_s).padStart(7)} | ${p.p50_ms.toFixed(2).padStart(7)} | ${p.p99_ms.toFixed(2).padStart(7)} | ${String(p.errors + p.non_2xx).padStart(6)} |`);
-  return ['| server                       |   c |   req/s | p50 ms  | p99 ms  | errors |', '|---|---|---|---|---|---|', ...rows].join('\n');
+function table(points: Array<Point & { rounds_rps?: number[] }>): string {
+  const rows = points.map(
+    (p) =>
+      `| ${p.server.padEnd(28)} | ${String(p.connections).padStart(3)} | ${String(p.requests_per_s).padStart(7)} | ${p.p50_ms.toFixed(2).padStart(7)} | ${p.p99_ms.toFixed(2).padStart(7)} | ${String(p.errors + p.non_2xx).padStart(6)} |${p.rounds_rps ? ` ${p.rounds_rps.join(', ')} |` : ''}`,
+  );
+  const roundsHeader = points.some((p) => p.rounds_rps) ? ' req/s per round |' : '';
+  return [`| server                       |   c |   req/s | p50 ms  | p99 ms  | errors |${roundsHeader}`, `|---|---|---|---|---|---|${roundsHeader ? '---|' : ''}`, ...rows].join('\n');
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One point per server and concurrency: the median of its rounds (errors summed). */
+function medianOfRounds(rounds: Point[][]): Array<Point & { rounds_rps: number[] }> {
+  return rounds[0].map((first, i) => {
+    const same = rounds.map((round) => round[i]);
+    return {
+      ...first,
+      requests_per_s: median(same.map((p) => p.requests_per_s)),
+      p50_ms: median(same.map((p) => p.p50_ms)),
+      p99_ms: median(same.map((p) => p.p99_ms)),
+      errors: same.reduce((n, p) => n + p.errors, 0),
+      non_2xx: same.reduce((n, p) => n + p.non_2xx, 0),
+      rounds_rps: same.map((p) => p.requests_per_s),
+    };
+  });
 }
 
 /** A chained audit log of about `bytes` with its index, as a long-running gateway leaves it. */
@@ -192,18 +220,23 @@ function writeBigAuditLog(dataDir: string, bytes: number): number {
 }
 
 async function main(): Promise<void> {
-  const points: Point[] = [];
-  const signed = presign(Math.ceil((DURATION_S + WARMUP_S) * 8000) * CONCURRENCIES.length, 10);
+  const signed = presign((DURATION_S + WARMUP_S) * MAX_RATE * CONCURRENCIES.length * ROUNDS, 10);
 
   const gateway = await startGateway('main');
-  for (const c of CONCURRENCIES) points.push(await measure('gateway', gateway.port, c, signed));
-  await stop(gateway);
-  for (const mode of ['baseline', 'floor'] as const) {
-    const server = await startComparison(mode);
-    for (const c of CONCURRENCIES) points.push(await measure(mode === 'baseline' ? 'baseline (bare NestJS)' : 'floor (node:http)', server.port, c));
-    await stop(server);
+  const baseline = await startComparison('baseline');
+  const floor = await startComparison('floor');
+  const rounds: Point[][] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const round: Point[] = [];
+    for (const c of CONCURRENCIES) round.push(await measure('gateway', gateway.port, c, signed));
+    for (const c of CONCURRENCIES) round.push(await measure('baseline (bare NestJS)', baseline.port, c));
+    for (const c of CONCURRENCIES) round.push(await measure('floor (node:http)', floor.port, c));
+    rounds.push(round);
+    process.stderr.write(`round ${r + 1} of ${ROUNDS} done\n`);
   }
-  process.stdout.write(`\n${table(points)}\n`);
+  await Promise.all([gateway, baseline, floor].map(stop));
+  const points = medianOfRounds(rounds);
+  process.stdout.write(`\n${ROUNDS > 1 ? `Median of ${ROUNDS} rounds:\n` : ''}${table(points)}\n`);
 
   const scaling: Array<Point & { startup_ms: number }> = [];
   let audit: { records: number; bytes: number; startup_ms: number; startup_empty_ms: number } | undefined;
@@ -214,7 +247,7 @@ async function main(): Promise<void> {
       ['10 tools, 10,000 agents', 10, 10_000],
     ] as const) {
       const gw = await startGateway(label.replace(/\W+/g, '-'), tools, agents);
-      scaling.push({ ...(await measure(`gateway, ${label}`, gw.port, 64, presign(Math.ceil((DURATION_S + WARMUP_S) * 8000), Math.min(agents, 10_000)))), startup_ms: Math.round(gw.startupMs) });
+      scaling.push({ ...(await measure(`gateway, ${label}`, gw.port, 64, presign((DURATION_S + WARMUP_S) * MAX_RATE, Math.min(agents, 10_000)))), startup_ms: Math.round(gw.startupMs) });
       await stop(gw);
     }
     process.stdout.write(`\nScaling (c=64):\n${table(scaling)}\n${scaling.map((s) => `  ${s.server}: start-up ${s.startup_ms} ms`).join('\n')}\n`);
@@ -234,7 +267,7 @@ async function main(): Promise<void> {
   const [g, b, f] = [at('gateway'), at('baseline'), at('floor')];
   const ratio = Math.round((g.requests_per_s / b.requests_per_s) * 100) / 100;
   const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)`;
-  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, summary: line, duration_s: DURATION_S, points, scaling, audit_startup: audit }, null, 2)}\n`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit }, null, 2)}\n`);
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);
 }
