@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/errors';
 import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
 import { AuditLog } from '../audit/audit-log.service';
+import { sha256Hex } from '../auth/signature';
 import { Redactor } from '../audit/redactor';
 import { Agent, GatewayConfig, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
@@ -11,7 +11,6 @@ import { PolicyService } from '../policy/policy.service';
 import { APPROVAL_STATUSES, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
 import type { ApprovalDecisionDto, ApprovalDecisionResultDto, ApprovalViewDto } from './approval.dto';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
@@ -51,7 +50,7 @@ export class ApprovalService implements OnApplicationBootstrap {
       tool: envelope.tool,
       request_id: envelope.request_id,
       envelope: serialized,
-      envelope_sha256: sha256(serialized),
+      envelope_sha256: sha256Hex(serialized),
       audit_id: auditId,
       created_at: now,
       expires_at: now + this.config.settings.approval_ttl_s * 1000,
@@ -148,7 +147,7 @@ export class ApprovalService implements OnApplicationBootstrap {
   }
 
   private async recheck(record: ApprovalRecord): Promise<{ tool: Tool; envelope: ToolCallEnvelope }> {
-    if (sha256(record.envelope) !== record.envelope_sha256) {
+    if (sha256Hex(record.envelope) !== record.envelope_sha256) {
       throw new GatewayError(409, 'conflict', 'envelope_mismatch', 'The stored call does not match what was asked; not executed');
     }
     const envelope = JSON.parse(record.envelope) as ToolCallEnvelope;

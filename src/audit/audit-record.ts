@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../auth/signature';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -42,7 +42,7 @@ const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
  */
 export function sealRecord(fields: AuditFields, seq: number, prevHash: string, ts = new Date().toISOString()): { line: string; hash: string } {
   const body = JSON.stringify({ ts, seq, ...fields, prev_hash: prevHash });
-  const hash = createHash('sha256').update(body).digest('hex');
+  const hash = sha256Hex(body);
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
 }
 
@@ -51,7 +51,7 @@ export function verifySeal(line: string): string | undefined {
   const suffix = HASH_SUFFIX.exec(line);
   if (!suffix) return undefined;
   const body = `${line.slice(0, suffix.index)}}`;
-  return createHash('sha256').update(body).digest('hex') === suffix[1] ? suffix[1] : undefined;
+  return sha256Hex(body) === suffix[1] ? suffix[1] : undefined;
 }
 
 /** Parses and checks one line against the chain so far; returns the problem, or the record. */
