@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Params } from 'nestjs-pino';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import type { Redactor } from './audit/redactor';
 import { contextOf } from './common/request-context';
 
@@ -10,10 +11,20 @@ const ALREADY_REDACTED = Symbol('already redacted');
 // No stacks: an error's message and name only.
 const serializers = { err: (err: Error) => ({ type: err.name, message: err.message }) };
 
+export type LogFormat = 'json' | 'pretty';
+
+/** LOG_FORMAT when set; otherwise human-readable lines on a terminal, JSON anywhere else. */
+export function logFormat(configured: string | undefined, toTerminal: boolean): LogFormat {
+  if (!configured) return toTerminal ? 'pretty' : 'json';
+  if (configured !== 'json' && configured !== 'pretty') throw new Error('LOG_FORMAT must be json or pretty');
+  return configured;
+}
+
 /**
- * The one pino logger (JSON on stdout): Nest's Logger writes through it (nestjs-pino), and so
- * does the request line (requestLogger). Everything logged passes the Redactor, but for the request
- * line, whose fields are made safe one by one; errors carry no stack.
+ * The one pino logger (stdout, or `destination`): Nest's Logger writes through it (nestjs-pino),
+ * and so does the request line (requestLogger). Everything logged passes the Redactor, but for the
+ * request line, whose fields are made safe one by one; errors carry no stack. JSON lines, or
+ * pino-pretty's (see logFormat): both are made from the same redacted line.
  */
 export function gatewayLogger(redactor: Redactor, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
@@ -26,7 +37,21 @@ export function gatewayLogger(redactor: Redactor, destination?: DestinationStrea
       },
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  const toTerminal = !destination && process.stdout.isTTY === true;
+  if (logFormat(process.env.LOG_FORMAT, toTerminal) === 'json') return destination ? pino(options, destination) : pino(options);
+  // prettyFactory formats each finished line in the write call itself: unlike pino-pretty's
+  // stream, nothing is queued in between, so no line is lost at exit and tests read them at once.
+  const prettify = prettyFactory({
+    colorize: toTerminal,
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,req,res,responseTime',
+    // One line per event: the request line's fields as words, the rest (reqId, agent_id, tool, err…) as one object.
+    messageFormat: '{msg}{if req.method}: {req.method} {req.url} {res.status} {responseTime}ms{end}',
+    errorLikeObjectKeys: [],
+  });
+  const out = destination ?? pino.destination(1);
+  return pino(options, { write: (line: string) => out.write(prettify(line)) });
 }
 
 /**

@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { ConfigError, loadGatewayConfig } from './config/config.loader';
 import { GatewayConfig } from './config/gateway-config';
+import { configureHttpServer, httpServerLimits } from './http-server';
 
 function loadConfigOrExit(): GatewayConfig {
   try {
@@ -21,6 +22,7 @@ function loadConfigOrExit(): GatewayConfig {
 async function bootstrap(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfigOrExit();
+  const httpLimits = httpServerLimits(process.env);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     rawBody: true,
     bodyParser: false,
@@ -29,6 +31,7 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app, config);
   const logger = app.get(Logger);
+  configureHttpServer(app.getHttpServer(), httpLimits, (message) => logger.warn(message));
   if (config.demoCredentials.length > 0) {
     logger.warn(
       `Shipped demo credentials in use, for local development only: ${config.demoCredentials.join(', ')}. Set these variables (see .env.example) before exposing the gateway.`,

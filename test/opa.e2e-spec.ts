@@ -4,7 +4,20 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TestGateway } from './support/test-gateway';
 
-type Mode = 'allow' | 'deny' | 'approval' | 'slow' | 'undefined' | 'garbage' | 'error' | 'incomplete';
+type Mode =
+  | 'allow'
+  | 'deny'
+  | 'approval'
+  | 'allow_bare'
+  | 'deny_bare'
+  | 'slow'
+  | 'undefined'
+  | 'garbage'
+  | 'error'
+  | 'incomplete'
+  | 'no_allow'
+  | 'approval_not_boolean'
+  | 'bad_reason_code';
 
 /**
  * A STAND-IN FOR OPA (OPA cannot be installed on these machines): an HTTP server that answers
@@ -31,12 +44,22 @@ class OpaStandIn {
             return send(200, JSON.stringify({ result: { allow: true, requires_approval: true, reason_code: 'allowed' } }));
           case 'deny':
             return send(200, JSON.stringify({ result: { allow: false, requires_approval: false, reason_code: 'outside_business_hours' } }));
+          case 'allow_bare':
+            return send(200, JSON.stringify({ result: { allow: true } }));
+          case 'deny_bare':
+            return send(200, JSON.stringify({ result: { allow: false } }));
           case 'undefined':
             return send(200, '{}');
           case 'garbage':
             return send(200, '<html>not json');
           case 'incomplete':
             return send(200, JSON.stringify({ result: { allow: 'yes' } }));
+          case 'no_allow':
+            return send(200, JSON.stringify({ result: { requires_approval: false, reason_code: 'allowed' } }));
+          case 'approval_not_boolean':
+            return send(200, JSON.stringify({ result: { allow: true, requires_approval: 'no' } }));
+          case 'bad_reason_code':
+            return send(200, JSON.stringify({ result: { allow: false, reason_code: 'Not Allowed <b>' } }));
           case 'error':
             return send(500, JSON.stringify({ code: 'internal_error', message: 'boom' }));
           case 'slow':
@@ -99,6 +122,27 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     ]);
   });
 
+  it('executes when OPA answers only { "allow": true }, on record', async () => {
+    opa.mode = 'allow_bare';
+    const res = await gw.call('write_now', { path: 'bare-allow.txt', content: 'ran' });
+    expect([res.status, res.body.status]).toEqual([200, 'executed']);
+    expect(readFileSync(join(gw.workspace, 'bare-allow.txt'), 'utf8')).toBe('ran');
+    expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id).map((r) => [r.event, r.decision ?? r.http_status])).toEqual([
+      ['decision', 'allow'],
+      ['outcome', 200],
+    ]);
+  });
+
+  it('denies when OPA answers only { "allow": false }: 403 denied_by_policy, on record', async () => {
+    opa.mode = 'deny_bare';
+    const res = await gw.call('write_now', { path: 'bare-deny.txt', content: 'x' });
+    expect([res.status, res.body.status, res.body.reason_code, res.body.error]).toEqual([403, 'denied', 'denied_by_policy', 'Denied by policy']);
+    expect(existsSync(join(gw.workspace, 'bare-deny.txt'))).toBe(false);
+    expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id)).toEqual([
+      expect.objectContaining({ event: 'decision', decision: 'deny', reason_code: 'denied_by_policy' }),
+    ]);
+  });
+
   it('asks for approval when OPA says requires_approval (202)', async () => {
     opa.mode = 'approval';
     const res = await gw.call('write_now', { path: 'wait.txt', content: 'x' });
@@ -115,7 +159,10 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     ['slow (over the timeout)', 'slow', 'opa_timeout'],
     ['answering undefined ({})', 'undefined', 'opa_undefined_result'],
     ['answering garbage', 'garbage', 'opa_malformed_result'],
-    ['answering a result without the decision fields', 'incomplete', 'opa_malformed_result'],
+    ['answering a result whose allow is not a boolean', 'incomplete', 'opa_malformed_result'],
+    ['answering a result without allow', 'no_allow', 'opa_malformed_result'],
+    ['answering a requires_approval that is not a boolean', 'approval_not_boolean', 'opa_malformed_result'],
+    ['answering a reason_code that is not snake_case', 'bad_reason_code', 'opa_malformed_result'],
     ['answering HTTP 500', 'error', 'opa_error_status'],
   ] as const)('fails closed with OPA %s: 503 policy_unavailable, nothing runs, the audit says why', async (_name, mode, reason) => {
     opa.mode = mode;

@@ -14,8 +14,8 @@ const REASON_CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
  * Asks Open Policy Agent (API.md §9) through its Data API, on keep-alive connections. Fails
- * closed: no answer in time, a non-2xx, an undefined or malformed result → 503 policy_unavailable,
- * with the reason_code saying which.
+ * closed: no answer in time, a non-2xx, an undefined or malformed result (no boolean `allow`) →
+ * 503 policy_unavailable, with the reason_code saying which.
  */
 @Injectable()
 export class OpaPolicyEngine extends PolicyEngine implements OnApplicationShutdown {
@@ -53,9 +53,11 @@ export class OpaPolicyEngine extends PolicyEngine implements OnApplicationShutdo
     }
     const result = (body as { result?: unknown } | null)?.result;
     if (result === undefined) throw new PolicyUnavailable('opa_undefined_result', 'OPA has no decision for gateway.tools (is the policy loaded?)');
-    const { allow, requires_approval, reason_code } = (result ?? {}) as Record<string, unknown>;
+    // Only `allow` is required: a missing requires_approval is false, a missing reason_code says
+    // what allow said. A field that is present must have its type.
+    const { allow, requires_approval = false, reason_code = allow ? 'allowed' : 'denied_by_policy' } = (result ?? {}) as Record<string, unknown>;
     if (typeof allow !== 'boolean' || typeof requires_approval !== 'boolean' || typeof reason_code !== 'string' || !REASON_CODE.test(reason_code)) {
-      throw new PolicyUnavailable('opa_malformed_result', 'OPA decision lacks allow, requires_approval or reason_code');
+      throw new PolicyUnavailable('opa_malformed_result', 'OPA decision needs allow (boolean), and requires_approval (boolean) and reason_code (snake_case) when present');
     }
     return { allow, requires_approval, reason_code };
   }
