@@ -15,28 +15,32 @@ export class StoredReplay {
 // Refusals where nothing ran and a retry should be judged afresh, not replayed.
 const NOT_REPLAYED = new Set([429, 500, 503]);
 
-/** API.md §3: one (agent_id, request_id) is one call, for idempotency_ttl_s. */
+/**
+ * API.md §3: one (agent_id, request_id) is one call, for idempotency_ttl_s. The key is held that
+ * long from the claim on, answered or not: a call whose answer was never stored (the gateway
+ * stopped while it ran) must not run again either.
+ */
 @Injectable()
 export class Idempotency {
   private readonly logger = new Logger(Idempotency.name);
   private readonly ttlMs: number;
-  /** How long a claim may stay "in progress": longer than any tool may run. */
-  private readonly claimTtlMs: number;
+  /** Longer than any tool may run: a claim older than this was cut off, not still running. */
+  private readonly runningMs: number;
 
   constructor(
     private readonly store: IdempotencyStore,
     config: GatewayConfig,
   ) {
     this.ttlMs = config.settings.idempotency_ttl_s * 1000;
-    this.claimTtlMs = Math.max(0, ...[...config.tools.values()].map((t) => t.timeout_ms)) + 60_000;
+    this.runningMs = Math.max(0, ...[...config.tools.values()].map((t) => t.timeout_ms)) + 60_000;
   }
 
-  /** Takes the call's key, or throws: the stored answer (replay), or 409 in progress / reused. */
+  /** Takes the call's key, or throws: the stored answer (replay), or 409 in progress / interrupted / reused. */
   async claim(ctx: RequestContext, bodyHash: string): Promise<void> {
     const key = `${ctx.agent!.id}/${ctx.envelope!.request_id}`;
     let claim;
     try {
-      claim = await this.store.claim(key, bodyHash, this.claimTtlMs);
+      claim = await this.store.claim(key, bodyHash, this.ttlMs);
     } catch {
       throw new GatewayError(503, 'rate_limit_unavailable', 'idempotency_store_unavailable', 'The replay store cannot be reached; the call was refused');
     }
@@ -45,6 +49,14 @@ export class Idempotency {
         ctx.idempotency = { key, bodyHash };
         return;
       case 'in_progress':
+        if (Date.now() - claim.since > this.runningMs) {
+          throw new GatewayError(
+            409,
+            'conflict',
+            'request_interrupted',
+            'A call with this request_id was cut off before it answered (the gateway stopped) and will not run again; see the audit log, and use a new request_id to retry',
+          );
+        }
         throw new GatewayError(409, 'conflict', 'request_in_progress', 'A call with this request_id is still running');
       case 'reused':
         throw new GatewayError(409, 'conflict', 'request_id_reused', 'This request_id was already used for a different call');
@@ -53,17 +65,23 @@ export class Idempotency {
     }
   }
 
-  /** Keeps the answer for replays (or frees the key when nothing ran). Once per claimed call. */
-  async settle(ctx: RequestContext, status: number, body: unknown): Promise<void> {
-    const claimed = ctx.idempotency;
+  /**
+   * Keeps the answer for replays (or frees the key when nothing ran). Safe to call more than once
+   * and for a request that holds no key (it does nothing then); never throws: the answer goes out
+   * regardless. If the answer cannot be stored the key stays held, so a retry is refused (409),
+   * never run again.
+   */
+  async settle(ctx: RequestContext | undefined, status: number, body: unknown): Promise<void> {
+    const claimed = ctx?.idempotency;
     if (!claimed) return;
     ctx.idempotency = undefined;
     try {
-      if (NOT_REPLAYED.has(status)) await this.store.release(claimed.key);
+      // Once the decision is on record the tool may have run (or an approval was filed), so even
+      // a 5xx is then kept: a retry must not run the call a second time.
+      if (NOT_REPLAYED.has(status) && !ctx.decisionRecorded) await this.store.release(claimed.key);
       else await this.store.complete(claimed.key, claimed.bodyHash, status, body, this.ttlMs);
-    } catch {
-      // The answer still goes out; a retry then sees "in progress" until the claim expires.
-      this.logger.error({ status }, 'could not store the answer for replay');
+    } catch (err) {
+      this.logger.error({ status, err_name: (err as Error | null)?.name, err_code: (err as { code?: string } | null)?.code }, 'could not store the answer for replay');
     }
   }
 }
