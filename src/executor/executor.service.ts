@@ -1,12 +1,13 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Redactor } from '../audit/redactor';
 import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../common/errors';
 import { GatewayConfig, Tool } from '../config/gateway-config';
 import { GatewayMetrics } from '../health/gateway-metrics';
 import { SecretStore } from '../secrets/secret-store';
-import { deleteFile, listDirectory, readTextFile, writeTextFile } from './fs-tools';
+import { deleteEntry, listDirectory, readTextFile, writeTextFile } from './fs-tools';
 import { HttpToolRunner } from './http-tool';
-import { Workspace, WorkspacePath } from './workspace';
+import { DESCRIPTORS, lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from './workspace';
 
 export type ToolArguments = Record<string, unknown>;
 export type ToolResult = Record<string, unknown>;
@@ -27,9 +28,11 @@ const ERRNO_TEXT: Record<string, string> = {
  * place secrets are injected. Every result leaves with known secret values scrubbed.
  */
 @Injectable()
-export class ExecutorService implements OnApplicationShutdown {
+export class ExecutorService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ExecutorService.name);
   private readonly workspace: Workspace;
   private readonly http: HttpToolRunner;
+  private readonly stopping = new AbortController();
 
   constructor(
     config: GatewayConfig,
@@ -41,10 +44,18 @@ export class ExecutorService implements OnApplicationShutdown {
     this.http = new HttpToolRunner(secrets);
   }
 
-  /** API.md §4 row 12: tool-specific checks (path, host), before approval is asked and before anything runs. */
+  /**
+   * API.md §4 row 12: tool-specific checks (path, host, what fs.write and fs.delete may touch),
+   * before approval is asked and before anything runs. Execution checks again, on descriptors.
+   */
   preflight(tool: Tool, args: ToolArguments): void {
-    if (tool.kind === 'http') this.http.prepare(tool, args);
-    else this.fileTarget(tool, args);
+    if (tool.kind === 'http') {
+      this.http.prepare(tool, args);
+      return;
+    }
+    const file = this.fileTarget(tool, args);
+    if (tool.kind === 'fs.delete') refuseUndeletable(lstatIfExists(file.host), file);
+    else if (tool.kind === 'fs.write') refuseHardLinked(lstatIfExists(file.host), file.display);
   }
 
   /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */
@@ -68,7 +79,20 @@ export class ExecutorService implements OnApplicationShutdown {
     }
   }
 
+  /** Runs in the background while calls are served: it removes only files last changed before this process started. */
+  onApplicationBootstrap(): void {
+    if (!existsSync(DESCRIPTORS)) this.logger.warn('File tools need /proc/self/fd (Linux): without it every file tool call is refused');
+    this.workspace.sweepTempFiles(this.stopping.signal).then(
+      ({ removed, complete }) => {
+        if (removed > 0) this.logger.log(`Removed ${removed} temp file(s) left by an interrupted write`);
+        if (!complete && !this.stopping.signal.aborted) this.logger.warn('Temp file sweep stopped at its limit of 100,000 workspace entries');
+      },
+      (err) => this.logger.warn(`Temp file sweep failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`),
+    );
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    this.stopping.abort();
     await this.http.close();
   }
 
@@ -78,13 +102,13 @@ export class ExecutorService implements OnApplicationShutdown {
     try {
       switch (tool.kind) {
         case 'fs.read':
-          return await readTextFile(file, signal);
+          return await readTextFile(this.workspace, file, signal);
         case 'fs.list':
-          return await listDirectory(file, signal);
+          return await listDirectory(this.workspace, file, signal);
         case 'fs.write':
-          return await writeTextFile(file, args.content as string, args.create_dirs === true, signal);
+          return await writeTextFile(this.workspace, file, args.content as string, args.create_dirs === true, signal);
         default:
-          return await deleteFile(file);
+          return await deleteEntry(this.workspace, file);
       }
     } catch (err) {
       if (err instanceof GatewayError || signal.aborted) throw err;
@@ -93,12 +117,15 @@ export class ExecutorService implements OnApplicationShutdown {
     }
   }
 
-  /** The workspace path a file tool acts on; the kind's own argument contract is checked here too. */
+  /**
+   * The workspace path a file tool acts on (for fs.delete the entry itself, not a symlink's
+   * target); the kind's own argument contract is checked here too.
+   */
   private fileTarget(tool: Tool, args: ToolArguments): WorkspacePath {
     if (typeof args.path !== 'string') throw new ArgumentsInvalid([{ instancePath: '/path', message: 'must be a string' }]);
     if (tool.kind === 'fs.write' && typeof args.content !== 'string') {
       throw new ArgumentsInvalid([{ instancePath: '/content', message: 'must be a string' }]);
     }
-    return this.workspace.confine(args.path);
+    return tool.kind === 'fs.delete' ? this.workspace.confineEntry(args.path) : this.workspace.confine(args.path);
   }
 }

@@ -1,10 +1,9 @@
-import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { ToolFailed } from '../common/errors';
-import type { WorkspacePath } from './workspace';
+import { at, refuseHardLinked, refuseUndeletable, tempFileName, type Workspace, type WorkspacePath } from './workspace';
 
 export const MAX_READ_BYTES = 1024 * 1024;
 const MAX_LIST_ENTRIES = 10_000;
@@ -12,13 +11,16 @@ const SYNC_READ_BYTES = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const readAsync = promisify(read);
 
+// Everything here works through descriptors the Workspace has checked (Workspace.open), never by
+// reopening a path string that a local process could have changed since it was confined.
+
 /**
  * Opened without blocking (O_NONBLOCK), so a FIFO or device in the workspace is refused at once
  * instead of holding the call. Small files are read synchronously: a page-cache read of a few KiB
  * costs less than a hop through the libuv thread pool; larger ones go through the pool.
  */
-export async function readTextFile(file: WorkspacePath, signal: AbortSignal) {
-  const fd = openSync(file.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+export async function readTextFile(workspace: Workspace, file: WorkspacePath, signal: AbortSignal) {
+  const fd = workspace.open(file.host, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new ToolFailed(`Not a regular file: ${file.display}`);
@@ -54,45 +56,71 @@ async function readAll(fd: number, size: number, signal: AbortSignal): Promise<B
   return buffer.subarray(0, filled);
 }
 
-export async function listDirectory(dir: WorkspacePath, signal: AbortSignal) {
-  const dirents = await readdir(dir.host, { withFileTypes: true });
-  signal.throwIfAborted();
-  const wanted = dirents.filter((d) => d.isFile() || d.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const shown = wanted.slice(0, MAX_LIST_ENTRIES);
-  const entries = await Promise.all(
-    shown.map(async (d) => ({
-      name: d.name,
-      type: d.isDirectory() ? ('dir' as const) : ('file' as const),
-      size: d.isDirectory() ? 0 : (await lstat(join(dir.host, d.name))).size,
-    })),
-  );
-  return { path: dir.display, entries, ...(wanted.length > shown.length && { truncated: true }) };
+export async function listDirectory(workspace: Workspace, dir: WorkspacePath, signal: AbortSignal) {
+  const fd = workspace.open(dir.host, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    const dirents = await readdir(at(fd), { withFileTypes: true });
+    signal.throwIfAborted();
+    const wanted = dirents.filter((d) => d.isFile() || d.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const shown = wanted.slice(0, MAX_LIST_ENTRIES);
+    const entries = await Promise.all(
+      shown.map(async (d) => ({
+        name: d.name,
+        type: d.isDirectory() ? ('dir' as const) : ('file' as const),
+        size: d.isDirectory() ? 0 : (await lstat(at(fd, d.name))).size,
+      })),
+    );
+    return { path: dir.display, entries, ...(wanted.length > shown.length && { truncated: true }) };
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Atomic: the content goes to a temp file beside the target, is flushed, then renamed over it. */
-export async function writeTextFile(file: WorkspacePath, content: string, createDirs: boolean, signal: AbortSignal) {
-  const dir = dirname(file.host);
-  if (createDirs) await mkdir(dir, { recursive: true });
-  const existing = await lstat(file.host).catch(() => undefined);
-  if (existing?.isDirectory()) throw new ToolFailed(`Is a directory: ${file.display}`);
-  const temp = join(dir, `.${basename(file.host)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+/**
+ * Atomic: the content goes to a temp file created in the checked directory, is flushed, checked to
+ * still be that file with one name, then renamed over the target within the same directory.
+ */
+export async function writeTextFile(workspace: Workspace, file: WorkspacePath, content: string, createDirs: boolean, signal: AbortSignal) {
+  if (file.host === workspace.root) throw new ToolFailed(`Is a directory: ${file.display}`);
+  const dirFd = workspace.openDirectory(dirname(file.host), createDirs);
   try {
-    await handle.writeFile(content, { encoding: 'utf8', signal });
-    await handle.sync();
-    await handle.close();
-    await rename(temp, file.host);
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
-    throw err;
+    const target = at(dirFd, basename(file.host));
+    const existing = await lstat(target).catch(() => undefined);
+    if (existing?.isDirectory()) throw new ToolFailed(`Is a directory: ${file.display}`);
+    refuseHardLinked(existing, file.display);
+    const temp = at(dirFd, tempFileName());
+    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      await handle.writeFile(content, { encoding: 'utf8', signal });
+      await handle.sync();
+      const written = await handle.stat();
+      const named = await lstat(temp);
+      if (named.ino !== written.ino || named.dev !== written.dev || written.nlink !== 1) {
+        throw new ToolFailed(`The file was changed by another process during the write: ${file.display}`);
+      }
+      await handle.close();
+      await rename(temp, target);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    closeSync(dirFd);
   }
   return { path: file.display, size: Buffer.byteLength(content, 'utf8') };
 }
 
-export async function deleteFile(file: WorkspacePath) {
-  const stat = await lstat(file.host);
-  if (stat.isDirectory()) throw new ToolFailed(`Is a directory: ${file.display}`);
-  await unlink(file.host);
-  return { path: file.display, deleted: true };
+/** Removes the entry itself: a symlink is unlinked, its target is left alone. */
+export async function deleteEntry(workspace: Workspace, entry: WorkspacePath) {
+  refuseUndeletable(undefined, entry);
+  const dirFd = workspace.openDirectory(dirname(entry.host), false);
+  try {
+    const path = at(dirFd, basename(entry.host));
+    refuseUndeletable(await lstat(path), entry);
+    await unlink(path);
+  } finally {
+    closeSync(dirFd);
+  }
+  return { path: entry.display, deleted: true };
 }

@@ -19,6 +19,27 @@ function hostNotAllowed(host: string, via = ''): PolicyDenied {
   return new PolicyDenied('host_not_allowed', `${via}Host "${host}" is not allowed for this tool`);
 }
 
+// `.` or `..`, also percent-encoded: the URL parser drops such a segment or climbs one up for it.
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/** The path segments of an http(s) URL string as written (encoded values hold no slash, backslash, `?` or `#`). */
+function rawPathSegments(url: string): string[] {
+  return url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/\\?#]*/i, '').split(/[?#]/, 1)[0].split(/[/\\]/);
+}
+
+/**
+ * Each path segment with a placeholder must stay one segment in the URL that is sent: a value may
+ * not make it `.` or `..` (`owner: ".."` must not turn /repos/{owner}/{repo}/issues into /issues).
+ */
+function refuseDotSegments(template: string, fill: (segment: string) => string): void {
+  for (const segment of rawPathSegments(template)) {
+    const name = [...segment.matchAll(URL_PLACEHOLDER)][0]?.[1];
+    if (name !== undefined && DOT_SEGMENT.test(fill(segment))) {
+      throw new ArgumentsInvalid([{ instancePath: `/${name}`, message: 'must not make a "." or ".." segment of the URL path' }]);
+    }
+  }
+}
+
 /**
  * The `http` tool kind (API.md §5): a URL built from the template and the arguments, checked
  * against allowed_hosts after it is built; secrets injected into headers here, at the last moment.
@@ -30,18 +51,21 @@ export class HttpToolRunner {
 
   constructor(private readonly secrets: SecretStore) {}
 
-  /** Row 12: what would be requested, or 403 host_not_allowed. No network, no secrets. */
+  /** Row 12: what would be requested, or 403 host_not_allowed / 400 invalid_arguments. No network, no secrets. */
   prepare(tool: Tool, args: Record<string, unknown>): PreparedRequest {
     const request = tool.request!;
     const used = new Set<string>();
-    const filled = request.url.replace(URL_PLACEHOLDER, (_m, name: string) => {
-      const value = args[name];
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-        throw new ArgumentsInvalid([{ instancePath: `/${name}`, message: 'must be a string, number or boolean (used in the URL)' }]);
-      }
-      used.add(name);
-      return encodeURIComponent(String(value));
-    });
+    const fill = (template: string) =>
+      template.replace(URL_PLACEHOLDER, (_m, name: string) => {
+        const value = args[name];
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+          throw new ArgumentsInvalid([{ instancePath: `/${name}`, message: 'must be a string, number or boolean (used in the URL)' }]);
+        }
+        used.add(name);
+        return encodeURIComponent(String(value));
+      });
+    const filled = fill(request.url);
+    refuseDotSegments(request.url, fill);
     let url: URL;
     try {
       url = new URL(filled);

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyDenied } from '../common/errors';
-import { Workspace } from './workspace';
+import { at, Workspace } from './workspace';
 
 describe('Workspace.confine (path confinement)', () => {
   let root: string;
@@ -54,5 +54,46 @@ describe('Workspace.confine (path confinement)', () => {
   ])('refuses %j', (input) => {
     expect(() => ws.confine(input)).toThrow(PolicyDenied);
     expect(() => ws.confine(input)).toThrow(expect.objectContaining({ reasonCode: 'path_outside_workspace' }));
+  });
+
+  describe('what is opened is checked again (a path swapped after confine)', () => {
+    const swapped = (name: string) => {
+      mkdirSync(join(root, 'ws', name));
+      const confined = ws.confine(`${name}/f.txt`);
+      renameSync(join(root, 'ws', name), join(root, 'ws', `${name}.parked`));
+      symlinkSync(root, join(root, 'ws', name));
+      writeFileSync(join(root, 'f.txt'), 'outside');
+      return confined;
+    };
+
+    it('refuses a file opened through a directory that became a symlink', () => {
+      const confined = swapped('swap-read');
+      expect(() => ws.open(confined.host, constants.O_RDONLY)).toThrow(expect.objectContaining({ reasonCode: 'path_outside_workspace' }));
+    });
+
+    it('refuses a directory that became a symlink, and creates nothing below it', () => {
+      const confined = ws.confine('swap-mk/new/deeper/f.txt');
+      symlinkSync(root, join(root, 'ws', 'swap-mk'));
+      expect(() => ws.openDirectory(join(confined.host, '..'), true)).toThrow(expect.objectContaining({ reasonCode: 'path_outside_workspace' }));
+      expect(existsSync(join(root, 'new'))).toBe(false);
+    });
+
+    it('creates missing directories below a checked one and opens the deepest', () => {
+      const confined = ws.confine('made/a/b/f.txt');
+      const fd = ws.openDirectory(join(confined.host, '..'), true);
+      writeFileSync(at(fd, 'f.txt'), 'here');
+      closeSync(fd);
+      expect(readFileSync(join(root, 'ws', 'made', 'a', 'b', 'f.txt'), 'utf8')).toBe('here');
+    });
+  });
+
+  describe('confineEntry (what fs.delete acts on)', () => {
+    it('is the symlink itself, not its target', () => {
+      expect(ws.confineEntry('in-dir')).toEqual({ host: join(root, 'ws', 'in-dir'), display: '/workspace/in-dir' });
+    });
+
+    it('still refuses a symlink that leads out', () => {
+      expect(() => ws.confineEntry('out-link')).toThrow(expect.objectContaining({ reasonCode: 'path_outside_workspace' }));
+    });
   });
 });
