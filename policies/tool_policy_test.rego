@@ -23,7 +23,7 @@ test_deployer_deletes_a_file_after_approval if {
 
 # deployer calls the http tool
 test_deployer_calls_the_http_tool if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"pending_approvals","arguments":{"status":"pending"}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"gateway_health","arguments":{"probe":"healthz"}}
 }
 
 # unknown tool is denied
@@ -48,7 +48,7 @@ test_reader_may_not_write if {
 
 # reader may not call the http tool
 test_reader_may_not_call_the_http_tool if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"pending_approvals","arguments":{}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"gateway_health","arguments":{}}
 }
 
 # reader version 2.0.0 is allowed

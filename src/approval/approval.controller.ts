@@ -21,6 +21,9 @@ import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema,
 import { APPROVAL_STATUSES } from './approval.repository';
 import { ApprovalService, parseStatusFilter } from './approval.service';
 
+const LIST_DEFAULT = 20;
+const LIST_MAX = 100;
+
 @ApiTags('approvals')
 @Controller()
 export class ApprovalController {
@@ -48,19 +51,32 @@ export class ApprovalController {
 
   @Get('api/approvals')
   @ApproverAuth()
-  @ApiOperation({ summary: 'Approvals, newest first' })
+  @ApiOperation({ summary: 'Approvals of the tools this approver may decide, newest first, one page at a time; arguments redacted and large ones summarized' })
   @ApiQuery({ name: 'status', required: false, enum: APPROVAL_STATUSES })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: LIST_MAX, default: LIST_DEFAULT } })
+  @ApiQuery({ name: 'cursor', required: false, description: 'The next_cursor of the previous page' })
   @ApiOkResponse({ type: ApprovalListDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
-  async list(@Query('status') status?: string, @Query('limit') limit?: string): Promise<ApprovalListDto> {
-    return { approvals: await this.approvals.list(parseStatusFilter(status), parseLimit(limit, 500)) };
+  list(
+    @Ctx() ctx: RequestContext,
+    @Query('status') status?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ): Promise<ApprovalListDto> {
+    return this.approvals.list(ctx.approver!, {
+      status: parseStatusFilter(status),
+      limit: parseLimit(limit, LIST_MAX, LIST_DEFAULT),
+      cursor: cursor === '' ? undefined : cursor,
+    });
   }
 
   @Get('api/approvals/:id')
   @AgentOrApproverAuth()
-  @ApiOperation({ summary: 'One approval: for an approver, or for the agent that asked (with result once executed)' })
+  @ApiOperation({
+    summary: 'One approval: for an approver, the exact arguments that will run; for the agent that asked, redacted (with result once executed)',
+  })
   @ApiOkResponse({ type: ApprovalViewDto })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such approval (or not yours)' })
   get(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalViewDto> {
     return this.approvals.get(id, ctx);

@@ -34,6 +34,22 @@ export interface ApprovalRecord {
 
 export type NewApproval = Omit<ApprovalRecord, 'status' | 'decided_by' | 'decided_at' | 'comment' | 'result' | 'error'>;
 
+/** One page of a listing, newest first. */
+export interface ApprovalQuery {
+  status?: ApprovalStatus;
+  /** Only approvals for these tools (an approver limited by approvers[].tools); undefined: every tool. */
+  tools?: readonly string[];
+  limit: number;
+  /** The previous page's `nextCursor`: this page starts after it. */
+  cursor?: string;
+}
+
+export interface ApprovalPage {
+  records: ApprovalRecord[];
+  /** Opaque; undefined when there is nothing after this page. */
+  nextCursor?: string;
+}
+
 export interface Decision {
   approverId: string;
   approved: boolean;
@@ -49,8 +65,8 @@ export abstract class ApprovalRepository {
   /** Inserts unless the agent already holds `maxPending` unexpired pending approvals (then false). */
   abstract insertPending(record: NewApproval, maxPending: number): Promise<boolean>;
   abstract get(id: string): Promise<ApprovalRecord | undefined>;
-  /** Newest first. */
-  abstract list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRecord[]>;
+  /** Newest first. A cursor this repository did not write: 400 invalid_query. */
+  abstract list(query: ApprovalQuery): Promise<ApprovalPage>;
   /** pending and unexpired → approved | rejected; undefined when another state (or expiry) won. */
   abstract decide(id: string, decision: Decision): Promise<ApprovalRecord | undefined>;
   /** approved | rejected → pending again: nothing ran (the decision could not be recorded, or the policy engine could not be asked). */
@@ -61,6 +77,8 @@ export abstract class ApprovalRepository {
   abstract expire(now: number): Promise<void>;
   /** Unexpired pending approvals (the metrics gauge). */
   abstract countPending(now: number): Promise<number>;
+  /** executed | rejected | expired | failed, decided (or expired) before `before` → deleted. Returns how many. */
+  abstract purge(before: number): Promise<number>;
   /** approved (decided, outcome never stored: the process died mid-execution) → failed. Returns how many. */
   abstract failInterrupted(): Promise<number>;
 }

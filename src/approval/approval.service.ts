@@ -1,25 +1,56 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/errors';
 import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
 import { AuditLog } from '../audit/audit-log.service';
 import { sha256Hex } from '../auth/signature';
 import { Redactor } from '../audit/redactor';
-import { Agent, GatewayConfig, Tool } from '../config/gateway-config';
+import { Agent, Approver, GatewayConfig, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
 import { GatewayMetrics } from '../health/gateway-metrics';
 import { PolicyService } from '../policy/policy.service';
-import { APPROVAL_STATUSES, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
-import type { ApprovalDecisionDto, ApprovalDecisionResultDto, ApprovalViewDto } from './approval.dto';
+import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
+import type {
+  ApprovalDecisionDto,
+  ApprovalDecisionResultDto,
+  ApprovalListDto,
+  ApprovalListItemDto,
+  ApprovalViewDto,
+  ArgumentsShown,
+} from './approval.dto';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** In a listing, a string longer than this (UTF-8 bytes) is shown as its size only. */
+const LISTED_STRING_MAX_BYTES = 1024;
+/** In a listing, arguments whose JSON is still longer than this are omitted. */
+const LISTED_ARGUMENTS_MAX_BYTES = 8192;
+const PURGE_EVERY_MS = 60 * 60 * 1000;
+
+/** Who is looking: the approver sees what will run; the agent that asked and listings see it redacted. */
+type Audience = 'approver' | 'agent' | 'listing';
+
+/** The arguments of a stored call, exactly as they will be (or were) executed. */
+function storedArguments(record: ApprovalRecord): Record<string, unknown> {
+  return (JSON.parse(record.envelope) as ToolCallEnvelope).arguments;
+}
+
+/**
+ * The proof of what ran (API.md §6–7): hex SHA-256 of the UTF-8 bytes of JSON.stringify(arguments),
+ * compact, keys in the stored order. The approver's detail view serves `arguments` as that same JSON.
+ */
+export function argumentsDigest(args: unknown): { bytes: number; sha256: string } {
+  const json = JSON.stringify(args);
+  return { bytes: Buffer.byteLength(json), sha256: sha256Hex(json) };
+}
 
 /**
  * Calls that wait for a human (API.md §6): stored with their verified envelope, decided once by an
  * allowed approver, re-checked against the current policy and executed exactly once.
  */
 @Injectable()
-export class ApprovalService implements OnApplicationBootstrap {
+export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ApprovalService.name);
+  private purgeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -37,6 +68,21 @@ export class ApprovalService implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const interrupted = await this.repository.failInterrupted();
     if (interrupted > 0) this.logger.warn(`${interrupted} approved call(s) were interrupted by a stop before their outcome was stored; marked failed (reason_code interrupted)`);
+    await this.purge();
+    this.purgeTimer = setInterval(() => this.purge().catch((err: Error) => this.logger.error(`Purging old approvals failed: ${err.message}`)), PURGE_EVERY_MS);
+    this.purgeTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.purgeTimer);
+  }
+
+  /** Decided and expired approvals older than settings.approval_retention_s are deleted (the audit log keeps their records). */
+  private async purge(): Promise<void> {
+    const now = Date.now();
+    await this.repository.expire(now);
+    const purged = await this.repository.purge(now - this.config.settings.approval_retention_s * 1000);
+    if (purged > 0) this.logger.log(`Purged ${purged} approval(s) decided or expired more than approval_retention_s ago`);
   }
 
   async submit(agent: Agent, envelope: ToolCallEnvelope, auditId: string): Promise<ApprovalRecord> {
@@ -62,26 +108,31 @@ export class ApprovalService implements OnApplicationBootstrap {
     return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null };
   }
 
-  async list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalViewDto[]> {
+  /** Newest first, only the tools this approver may decide. */
+  async list(approver: Approver, query: Omit<ApprovalQuery, 'tools'>): Promise<ApprovalListDto> {
     const now = Date.now();
     await this.repository.expire(now);
-    return (await this.repository.list(status, limit)).map((r) => this.view(r, now));
+    const page = await this.repository.list({ ...query, tools: approver.tools });
+    return { approvals: page.records.map((r) => this.view(r, now, 'listing')), next_cursor: page.nextCursor ?? null };
   }
 
-  /** For an approver, or for the agent that asked (anyone else: 404, so ids reveal nothing). */
+  /**
+   * For an approver who may decide it: exactly what will run. For the agent that asked: redacted
+   * (it knows what it sent, and checks it against arguments_sha256). Anyone else: 404, so ids reveal nothing.
+   */
   async get(id: string, caller: RequestContext): Promise<ApprovalViewDto> {
     const record = await this.repository.get(id);
-    if (!record || (caller.agent && record.agent_id !== caller.agent.id)) throw new NotFound('No such approval');
-    return this.view(record, Date.now());
+    if (!record || (!caller.approver && record.agent_id !== caller.agent?.id)) throw new NotFound('No such approval');
+    if (caller.approver) assertMayDecide(caller.approver, record.tool);
+    const view = this.view(record, Date.now(), caller.approver ? 'approver' : 'agent');
+    return { ...view, ...(record.result !== null && { result: this.redactor.redact(JSON.parse(record.result)) }) };
   }
 
   async decide(ctx: RequestContext, decision: ApprovalDecisionDto): Promise<ApprovalDecisionResultDto> {
     const approver = ctx.approver!;
     const record = await this.repository.get(decision.approval_id);
     if (!record) throw new NotFound('No such approval');
-    if (approver.tools && !approver.tools.includes(record.tool)) {
-      throw new PolicyDenied('approver_not_allowed_for_tool', `Approver "${approver.id}" may not decide on tool "${record.tool}"`);
-    }
+    assertMayDecide(approver, record.tool);
     const now = Date.now();
     const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now });
     if (!claimed) {
@@ -103,6 +154,7 @@ export class ApprovalService implements OnApplicationBootstrap {
    * the approval is pending again (the approver may decide once the audit log is back).
    */
   private async recordDecision(ctx: RequestContext, record: ApprovalRecord, approved: boolean): Promise<void> {
+    const args = storedArguments(record);
     try {
       await this.audit.append({
         audit_id: ctx.auditId,
@@ -115,7 +167,8 @@ export class ApprovalService implements OnApplicationBootstrap {
         agent_version: record.agent_version,
         role: record.role,
         tool: record.tool,
-        arguments: (JSON.parse(record.envelope) as ToolCallEnvelope).arguments,
+        arguments: args,
+        arguments_sha256: argumentsDigest(args).sha256,
       });
       ctx.decisionRecorded = true;
     } catch (err) {
@@ -159,9 +212,10 @@ export class ApprovalService implements OnApplicationBootstrap {
 
   /** What approvers and agents see. The gateway's own ids and times are shown as they are (an id is
    * not personal data, and a redacted one could not be approved); what the agent and the tool
-   * supplied is redacted. */
-  private view(r: ApprovalRecord, now: number): ApprovalViewDto {
-    const { arguments: args } = JSON.parse(r.envelope) as ToolCallEnvelope;
+   * supplied is redacted, except the arguments in the approver's own view. */
+  private view(r: ApprovalRecord, now: number, audience: Audience): ApprovalListItemDto {
+    const args = storedArguments(r);
+    const digest = argumentsDigest(args);
     return {
       approval_id: r.id,
       status: r.status === 'pending' && r.expires_at <= now ? 'expired' : r.status,
@@ -169,17 +223,52 @@ export class ApprovalService implements OnApplicationBootstrap {
       agent_version: r.agent_version,
       role: r.role,
       tool: r.tool,
-      arguments: this.redactor.redact(args),
+      ...this.shownArguments(args, audience),
+      arguments_bytes: digest.bytes,
+      arguments_sha256: digest.sha256,
       request_id: r.request_id,
       created_at: iso(r.created_at)!,
       expires_at: iso(r.expires_at)!,
       decided_by: r.decided_by,
       decided_at: iso(r.decided_at),
       comment: r.comment === null ? null : this.redactor.redactString(r.comment),
-      ...(r.result !== null && { result: this.redactor.redact(JSON.parse(r.result)) }),
       ...(r.error !== null && { error: this.redactor.redact(JSON.parse(r.error)) }),
     };
   }
+
+  private shownArguments(args: Record<string, unknown>, audience: Audience): { arguments: Record<string, unknown> | null; arguments_shown: ArgumentsShown } {
+    if (audience === 'approver') return { arguments: args, arguments_shown: 'exact' };
+    if (audience === 'agent') return { arguments: this.redactor.redact(args), arguments_shown: 'redacted' };
+    // Summarized before redaction, so a long text is never scanned, and a summary under a sensitive key is still hidden.
+    const summary = { summarized: false };
+    const listed = this.redactor.redact(summarizeLongStrings(args, summary));
+    if (Buffer.byteLength(JSON.stringify(listed)) > LISTED_ARGUMENTS_MAX_BYTES) return { arguments: null, arguments_shown: 'omitted' };
+    return { arguments: listed, arguments_shown: summary.summarized ? 'summarized' : 'redacted' };
+  }
+}
+
+function assertMayDecide(approver: Approver, tool: string): void {
+  if (approver.tools && !approver.tools.includes(tool)) {
+    throw new PolicyDenied('approver_not_allowed_for_tool', `Approver "${approver.id}" may not decide on tool "${tool}"`);
+  }
+}
+
+/** A copy with every string over LISTED_STRING_MAX_BYTES replaced by its size; deeper than the redactor goes, left to it. */
+function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }, depth = 0): T {
+  if (typeof value === 'string') {
+    const bytes = Buffer.byteLength(value);
+    if (bytes <= LISTED_STRING_MAX_BYTES) return value;
+    summary.summarized = true;
+    return `[summarized: ${bytes} bytes]` as T;
+  }
+  if (value === null || typeof value !== 'object' || depth >= 64) return value;
+  if (Array.isArray(value)) return value.map((item) => summarizeLongStrings(item, summary, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    // Defined, not assigned, so a "__proto__" key stays a plain key.
+    Object.defineProperty(out, key, { value: summarizeLongStrings(item, summary, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
+  return out as T;
 }
 
 function storedError(err: unknown): StoredError {

@@ -1,7 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import type { Statement, Transaction } from 'better-sqlite3';
+import { InvalidRequest } from '../common/errors';
 import { SqliteDatabase } from '../database/sqlite-database';
-import { ApprovalRecord, ApprovalRepository, ApprovalStatus, Decision, NewApproval, StoredError } from './approval.repository';
+import { ApprovalPage, ApprovalQuery, ApprovalRecord, ApprovalRepository, Decision, NewApproval, StoredError } from './approval.repository';
+
+/** Where a page starts: after this (created_at, rowid), in newest-first order. */
+interface PageStart {
+  created_at: number;
+  seq: number;
+  tools: string | null;
+  limit: number;
+}
+type ListedRow = ApprovalRecord & { seq: number };
+
+const CURSOR = /^([0-9]{1,15})\.([0-9]{1,15})$/;
+const FIRST_PAGE = { created_at: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
 
 @Injectable()
 export class SqliteApprovalRepository extends ApprovalRepository {
@@ -9,13 +22,14 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly countAllPending: Statement<[number], { n: number }>;
   private readonly insert: Statement<NewApproval>;
   private readonly byId: Statement<[string], ApprovalRecord>;
-  private readonly all: Statement<[number], ApprovalRecord>;
-  private readonly byStatus: Statement<[string, number], ApprovalRecord>;
+  private readonly all: Statement<PageStart, ListedRow>;
+  private readonly byStatus: Statement<PageStart & { status: string }, ListedRow>;
   private readonly claim: Statement<[string, string, number, string | null, string, number], ApprovalRecord>;
   private readonly reopen: Statement<[string]>;
   private readonly finish: Statement<[string, string | null, string | null, string]>;
   private readonly expirePending: Statement<[number]>;
   private readonly failApproved: Statement<[string]>;
+  private readonly deleteSettled: Statement<[number]>;
   private readonly insertIfRoom: Transaction<(record: NewApproval, maxPending: number) => boolean>;
 
   constructor(database: SqliteDatabase) {
@@ -28,8 +42,11 @@ export class SqliteApprovalRepository extends ApprovalRepository {
        VALUES (@id, 'pending', @agent_id, @agent_version, @role, @tool, @request_id, @envelope, @envelope_sha256, @audit_id, @created_at, @expires_at)`,
     );
     this.byId = db.prepare('SELECT * FROM approvals WHERE id = ?');
-    this.all = db.prepare('SELECT * FROM approvals ORDER BY created_at DESC, rowid DESC LIMIT ?');
-    this.byStatus = db.prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?');
+    const page = `(created_at, rowid) < (@created_at, @seq)
+       AND (@tools IS NULL OR tool IN (SELECT value FROM json_each(@tools)))
+       ORDER BY created_at DESC, rowid DESC LIMIT @limit`;
+    this.all = db.prepare(`SELECT rowid AS seq, * FROM approvals WHERE ${page}`);
+    this.byStatus = db.prepare(`SELECT rowid AS seq, * FROM approvals WHERE status = @status AND ${page}`);
     this.claim = db.prepare(
       `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?
        WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
@@ -40,6 +57,9 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     this.finish = db.prepare("UPDATE approvals SET status = ?, result = ?, error = ? WHERE id = ? AND status = 'approved'");
     this.expirePending = db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?");
     this.failApproved = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved'");
+    this.deleteSettled = db.prepare(
+      "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed') AND COALESCE(decided_at, expires_at) < ?",
+    );
     // One transaction: the count and the insert cannot interleave with another request's.
     this.insertIfRoom = db.transaction((record: NewApproval, maxPending: number) => {
       if (this.countPendingOf.get(record.agent_id, record.created_at)!.n >= maxPending) return false;
@@ -56,8 +76,13 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     return this.byId.get(id);
   }
 
-  async list(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRecord[]> {
-    return status ? this.byStatus.all(status, limit) : this.all.all(limit);
+  async list(query: ApprovalQuery): Promise<ApprovalPage> {
+    // One row more than asked tells whether another page follows.
+    const start: PageStart = { ...parseCursor(query.cursor), tools: query.tools ? JSON.stringify(query.tools) : null, limit: query.limit + 1 };
+    const rows = query.status ? this.byStatus.all({ ...start, status: query.status }) : this.all.all(start);
+    const records = rows.slice(0, query.limit).map(({ seq: _seq, ...record }) => record);
+    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+    return { records, nextCursor: last && `${last.created_at}.${last.seq}` };
   }
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {
@@ -81,6 +106,10 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     return this.countAllPending.get(now)!.n;
   }
 
+  async purge(before: number): Promise<number> {
+    return this.deleteSettled.run(before).changes;
+  }
+
   async failInterrupted(): Promise<number> {
     const error: StoredError = {
       http_status: 500,
@@ -90,4 +119,11 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     };
     return this.failApproved.run(JSON.stringify(error)).changes;
   }
+}
+
+function parseCursor(cursor: string | undefined): { created_at: number; seq: number } {
+  if (cursor === undefined) return FIRST_PAGE;
+  const match = CURSOR.exec(cursor);
+  if (!match) throw new InvalidRequest('invalid_query', 'cursor must be the next_cursor of a previous page');
+  return { created_at: Number(match[1]), seq: Number(match[2]) };
 }

@@ -1,10 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApproverAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto';
-import { InvalidRequest } from '../common/errors';
+import { InvalidRequest, PolicyDenied } from '../common/errors';
 import { parseLimit } from '../common/query';
-import { REQUEST_ID_PATTERN } from '../common/request-context';
+import { Ctx, REQUEST_ID_PATTERN, RequestContext } from '../common/request-context';
 import { AuditLog } from './audit-log.service';
 import type { AuditRecord } from './audit-record';
 
@@ -22,19 +22,23 @@ export class AuditController {
 
   @Get()
   @ApproverAuth()
-  @ApiOperation({ summary: 'Audit records matching every given filter (the newest `limit`), from the index' })
+  @ApiOperation({ summary: 'Audit records matching every given filter (the newest `limit`), from the index; for approvers with `audit: true`' })
   @ApiQuery({ name: 'request_id', required: false })
   @ApiQuery({ name: 'agent_id', required: false })
   @ApiQuery({ name: 'audit_id', required: false })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
   @ApiOkResponse({ type: AuditRecordsDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'audit_not_allowed: this approver has no `audit: true`' })
   async find(
+    @Ctx() ctx: RequestContext,
     @Query('request_id') request_id?: string,
     @Query('agent_id') agent_id?: string,
     @Query('audit_id') audit_id?: string,
     @Query('limit') limit?: string,
   ): Promise<AuditRecordsDto> {
+    // The whole log spans every tool and agent: reading it is its own permission, not implied by deciding approvals.
+    if (!ctx.approver!.audit) throw new PolicyDenied('audit_not_allowed', `Approver "${ctx.approver!.id}" may not read the audit log`);
     for (const [name, value] of Object.entries({ request_id, agent_id, audit_id })) {
       if (value !== undefined && !ID.test(value)) throw new InvalidRequest('invalid_query', `${name} is malformed`);
     }

@@ -18,7 +18,7 @@ const problemOf = (text: string, env: Record<string, string> = {}) => {
 describe('gateway.yaml loading', () => {
   it('loads the shipped demo config with its dev defaults, and reports them', () => {
     const config = loadGatewayConfig({ GATEWAY_CONFIG: demoFile, GATEWAY_WORKSPACE: '/tmp/ws' });
-    expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'list_dir', 'pending_approvals', 'read_file', 'write_file']);
+    expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'gateway_health', 'list_dir', 'read_file', 'write_file']);
     expect([...config.agents.keys()]).toEqual(['agent_deploy_001', 'agent_reader_001']);
     expect(config.approvers.map((a) => a.id)).toEqual(['admin']);
     expect(config.paths.workspace).toBe('/tmp/ws');
@@ -53,9 +53,9 @@ describe('gateway.yaml loading', () => {
     ['a non-object input schema', demo.replace('type: object\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File', 'type: string\n      required: [path]\n      additionalProperties: false\n      properties:\n        path: { type: string, minLength: 1, maxLength: 4096, description: "File'), 'policies/gateway.yaml: tools.read_file.input_schema: must have type: object'],
     ['an approver limited to an unknown tool', demo.replace('approvers:\n  - id: admin', 'approvers:\n  - id: admin\n    tools: [launch_rockets]'), 'policies/gateway.yaml: approvers[0].tools[0]: tool "launch_rockets" is not declared under tools'],
     ['an idempotency TTL shorter than twice the signature tolerance', demo.replace('idempotency_ttl_s: 86400', 'idempotency_ttl_s: 500'), 'policies/gateway.yaml: settings.idempotency_ttl_s: must be at least twice signature_tolerance_s (600)'],
-    ['an undeclared secret in an http tool', demo.replace('${secret:DEMO_APPROVER_TOKEN}', '${secret:NOPE}'), 'policies/gateway.yaml: tools.pending_approvals.request.headers.Authorization: secret "NOPE" is not declared under secrets'],
-    ['a URL placeholder that is not an argument', demo.replace('/api/approvals"', '/api/approvals/{id}"'), 'policies/gateway.yaml: tools.pending_approvals.request.url: placeholder {id} is not a property of input_schema'],
-    ['an http tool without allowed_hosts', demo.replace('    allowed_hosts: [127.0.0.1]\n', ''), 'policies/gateway.yaml: tools.pending_approvals: missing required field "allowed_hosts"'],
+    ['an undeclared secret in an http tool', demo.replace('${secret:DEMO_UPSTREAM_KEY}', '${secret:NOPE}'), 'policies/gateway.yaml: tools.gateway_health.request.headers.X-Demo-Key: secret "NOPE" is not declared under secrets'],
+    ['a URL placeholder that is not an argument', demo.replace('/{probe}"', '/{probe}/{id}"'), 'policies/gateway.yaml: tools.gateway_health.request.url: placeholder {id} is not a property of input_schema'],
+    ['an http tool without allowed_hosts', demo.replace('    allowed_hosts: [127.0.0.1]\n', ''), 'policies/gateway.yaml: tools.gateway_health: missing required field "allowed_hosts"'],
     ['broken YAML', demo.replace('roles: [deployer]\n    requires', 'roles: [deployer\n    requires'), expect.stringMatching(/^policies\/gateway\.yaml: line \d+: /)],
   ])('names the file, the path and the problem for %s', (_name, text, message) => {
     expect(problemOf(text)).toEqual(message);
