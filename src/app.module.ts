@@ -7,20 +7,19 @@ import { AuditModule } from './audit/audit.module';
 import { Redactor } from './audit/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
-import { ReplayGuard } from './auth/replay.guard';
 import { AuditInterceptor } from './common/audit.interceptor';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
+import { RouteGuard } from './common/route.guard';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { GatewayConfig } from './config/gateway-config';
 import { ExecutorModule } from './executor/executor.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './health/metrics.module';
+import { McpModule } from './mcp/mcp.module';
 import { PolicyModule } from './policy/policy.module';
-import { ToolPolicyGuard } from './policy/tool-policy.guard';
 import { RegistryModule } from './registry/registry.module';
 import { EnvelopeGuard } from './tools/envelope.guard';
-import { AgentThrottlerGuard } from './throttle/agent-throttler.guard';
 import { SecretsModule } from './secrets/secrets.module';
 import { ThrottleModule } from './throttle/throttle.module';
 import { ToolsModule } from './tools/tools.module';
@@ -46,17 +45,17 @@ export class AppModule {
         ExecutorModule,
         ApprovalModule,
         ToolsModule,
+        McpModule,
         HealthModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
-        // The order of API.md §4: address and identity (2–3), envelope (4), replay (5),
-        // agent limits (6), policy (7–12).
+        // The REST door, in the order of API.md §4: the matched route and its body (1), address and
+        // identity (2–3), envelope (4). Rows 5–14 are the ToolCallPipeline's, the same for both doors.
+        RouteGuard,
+        { provide: APP_GUARD, useExisting: RouteGuard },
         { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useExisting: EnvelopeGuard },
-        { provide: APP_GUARD, useExisting: ReplayGuard },
-        { provide: APP_GUARD, useExisting: AgentThrottlerGuard },
-        { provide: APP_GUARD, useExisting: ToolPolicyGuard },
         { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
       ],
     };

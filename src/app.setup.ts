@@ -1,4 +1,5 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import express from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
@@ -6,11 +7,25 @@ import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { Redactor } from './audit/redactor';
 import { InvalidRequest } from './common/errors';
+import { toGatewayError } from './common/gateway-exception.filter';
+import { contextOf } from './common/request-context';
 import { GatewayConfig } from './config/gateway-config';
 import { requestLogger } from './logger.options';
 
 /**
- * Everything main.ts and the e2e tests share about the HTTP app. Create the app with
+ * The Express app under Nest, with one spelling per route: `/API/TOOLS/CALL` and
+ * `/api/tools/call/` match nothing (404). Express reads these settings when it creates its router,
+ * which Nest's adapter does at once, so they are set before the adapter exists.
+ */
+export function createHttpAdapter(): ExpressAdapter {
+  const instance = express();
+  instance.set('case sensitive routing', true);
+  instance.set('strict routing', true);
+  return new ExpressAdapter(instance);
+}
+
+/**
+ * Everything main.ts and the e2e tests share about the HTTP app. Create it on createHttpAdapter(). Create the app with
  * `{ rawBody: true, bodyParser: false }`: the JSON parser is registered here, with our limit.
  */
 export function configureApp(app: NestExpressApplication, config: GatewayConfig): NestExpressApplication {
@@ -20,15 +35,17 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   app.disable('etag');
   // First, before anything can refuse the request: it starts the request's context (audit id, clock).
   app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger, app.get(Redactor)));
+  app.use(originFormTarget);
   app.use(helmet());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });
+  app.use(deferBodyError);
 
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Agent Gateway')
-      .setDescription('Signed, policy-checked, audited tool calls for AI agents. See README and API.md.')
+      .setDescription('Signed, policy-checked, audited tool calls for AI agents: REST (signed requests, below) and MCP (POST /mcp with an agent bearer token). See the README.')
       .setVersion('0.1.0')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Agent-Id' }, 'agent_id')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Agent-Timestamp', description: 'Unix seconds' }, 'agent_timestamp')
@@ -37,18 +54,48 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
         'agent_signature',
       )
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Approver token (its SHA-256 is in gateway.yaml)' }, 'approver')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: "An agent's MCP token (agents[].mcp_tokens; its SHA-256 is in gateway.yaml)" }, 'mcp_token')
       .build(),
   );
   SwaggerModule.setup('docs', app, document);
   return app;
 }
 
+/**
+ * A request target in absolute form (`POST http://host/api/tools/call`) is taken only when it
+ * names the host the request is addressed to (its Host header), and is then rewritten to origin
+ * form, the one form routes, signatures and logs see. Anything else (`*`, another authority) → 400.
+ */
+function originFormTarget(req: Request, _res: Response, next: NextFunction): void {
+  if (req.url.startsWith('/')) return next();
+  let target: URL | undefined;
+  try {
+    target = new URL(req.url);
+  } catch {
+    // not a URL: refused below
+  }
+  const host = req.headers.host?.toLowerCase();
+  if (!target || !/^https?:$/.test(target.protocol) || host === undefined || target.host !== host || target.username || target.password) {
+    return next(new InvalidRequest('invalid_request_target', 'The request target must be a path on this server'));
+  }
+  req.url = req.originalUrl = target.pathname + target.search;
+  next();
+}
+
 /** API.md §4 row 1: a request that carries a body must carry JSON (415 otherwise). */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (hasBody && !req.is('application/json')) {
-    next(new InvalidRequest('unsupported_media_type', 'Content-Type must be application/json', undefined, 415));
-    return;
+    contextOf(req).bodyError = new InvalidRequest('unsupported_media_type', 'Content-Type must be application/json', undefined, 415);
   }
+  next();
+}
+
+/**
+ * A body the parser refused (too large, not JSON) is kept, not answered yet: RouteGuard raises it
+ * once the framework has matched the route, so the refusal is recorded for what the route is.
+ */
+function deferBodyError(err: unknown, req: Request, _res: Response, next: NextFunction): void {
+  contextOf(req).bodyError = toGatewayError(err, contextOf(req));
   next();
 }

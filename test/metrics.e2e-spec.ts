@@ -24,11 +24,11 @@ describe('GET /metrics', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text: string = res.text;
     const sample = (line: string) => expect(text.split('\n')).toContain(line);
-    sample('gateway_tool_calls_total{tool="read_file",decision="allow",status="executed"} 1');
-    sample('gateway_tool_calls_total{tool="read_file",decision="allow",status="tool_error"} 1');
-    sample('gateway_tool_calls_total{tool="read_file",decision="deny",status="denied"} 1');
-    sample('gateway_tool_calls_total{tool="write_file",decision="pending",status="pending_approval"} 1');
-    sample('gateway_tool_calls_total{tool="unregistered",decision="deny",status="denied"} 1');
+    sample('gateway_tool_calls_total{channel="rest",tool="read_file",decision="allow",status="executed"} 1');
+    sample('gateway_tool_calls_total{channel="rest",tool="read_file",decision="allow",status="tool_error"} 1');
+    sample('gateway_tool_calls_total{channel="rest",tool="read_file",decision="deny",status="denied"} 1');
+    sample('gateway_tool_calls_total{channel="rest",tool="write_file",decision="pending",status="pending_approval"} 1');
+    sample('gateway_tool_calls_total{channel="rest",tool="unregistered",decision="deny",status="denied"} 1');
     sample('gateway_pending_approvals 1');
     sample('gateway_rate_limited_total{limit="tool"} 1');
     sample('gateway_audit_write_failures_total 0');

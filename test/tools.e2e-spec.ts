@@ -84,6 +84,7 @@ describe('POST /api/tools/call and GET /api/tools', () => {
         success: false,
         status: 'pending_approval',
         approval_id: expect.stringMatching(/^approv_[0-9a-f]{32}$/),
+        expires_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         error: 'Human approval required',
         audit_id: expect.stringMatching(/^audit_/),
         request_id: 'req_pending_1',
@@ -101,7 +102,7 @@ describe('POST /api/tools/call and GET /api/tools', () => {
 
     it('refuses to read a directory or to delete one', async () => {
       expectError(await gw.call('read_file', { path: 'docs' }), 502, 'tool_error', 'tool_error');
-      expectError(await gw.call('delete_now', { path: 'docs' }), 502, 'tool_error', 'tool_error');
+      expectError(await gw.call('delete_now', { path: 'docs' }), 403, 'denied', 'directory_not_deletable');
       expect(existsSync(join(gw.workspace, 'docs'))).toBe(true);
     });
 

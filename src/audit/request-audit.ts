@@ -1,17 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import { GatewayError } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
 import { AuditFields } from './audit-record';
 import { GatewayMetrics } from '../health/gateway-metrics';
 import { AuditLog } from './audit-log.service';
 
-// Requests that leave records (API.md §7): tool calls, approvals, and audit queries.
-const AUDITED_PATH = /^\/(?:api\/tools\/call|approve|api\/approvals|api\/audit)(?:[/?]|$)/;
-
 /**
- * What one request leaves in the audit log. The interceptor calls it on the way in and out of a
- * handler; the exception filter calls it for refusals (guards run before interceptors).
+ * What one request (or one MCP tool call) leaves in the audit log. The tool-call pipeline calls it
+ * for every step of a call; the exception filter and the interceptor for the other audited routes.
  */
 @Injectable()
 export class RequestAudit {
@@ -20,15 +16,11 @@ export class RequestAudit {
     private readonly metrics: GatewayMetrics,
   ) {}
 
-  isAudited(req: Request): boolean {
-    return AUDITED_PATH.test(req.originalUrl);
-  }
-
   /** Before a tool runs or waits: the policy's decision, with the (redacted) arguments. */
-  async recordDecision(req: Request, ctx: RequestContext): Promise<void> {
+  async recordDecision(ctx: RequestContext): Promise<void> {
     if (!ctx.decision) return;
     await this.log.append({
-      ...this.identity(req, ctx),
+      ...identity(ctx),
       event: 'decision',
       decision: ctx.decision.requiresApproval ? 'pending' : 'allow',
       arguments: ctx.envelope?.arguments,
@@ -36,11 +28,11 @@ export class RequestAudit {
     ctx.decisionRecorded = true;
   }
 
-  async recordSuccess(req: Request, ctx: RequestContext, httpStatus: number, body: unknown): Promise<void> {
+  async recordSuccess(ctx: RequestContext, httpStatus: number, body: unknown): Promise<void> {
     const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
     this.countCall(ctx, status ?? 'ok');
     await this.log.append({
-      ...this.identity(req, ctx),
+      ...identity(ctx),
       event: ctx.decisionRecorded ? 'outcome' : 'request',
       status: status ?? 'ok',
       http_status: httpStatus,
@@ -49,12 +41,12 @@ export class RequestAudit {
     });
   }
 
-  async recordFailure(req: Request, ctx: RequestContext, error: GatewayError): Promise<void> {
-    // A refusal by the policy guard (rows 7–12) is a decision; before it, a refused request.
+  async recordFailure(ctx: RequestContext, error: GatewayError): Promise<void> {
+    // A tool call refused once its envelope was read (rows 5–12) is a decision; before it, a refused request.
     const deniedByPolicy = !ctx.decisionRecorded && ctx.agent !== undefined && ctx.envelope !== undefined;
     this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
     await this.log.append({
-      ...this.identity(req, ctx),
+      ...identity(ctx),
       event: ctx.decisionRecorded ? 'outcome' : deniedByPolicy ? 'decision' : 'request',
       ...(deniedByPolicy && { decision: 'deny' as const, arguments: ctx.envelope!.arguments }),
       status: error.status,
@@ -65,32 +57,35 @@ export class RequestAudit {
   }
 
   /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
-  async recordReplay(req: Request, ctx: RequestContext, httpStatus: number): Promise<void> {
-    await this.log.append({ ...this.identity(req, ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
+  async recordReplay(ctx: RequestContext, httpStatus: number): Promise<void> {
+    this.countCall(ctx, 'replayed');
+    await this.log.append({ ...identity(ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
   }
 
   private countCall(ctx: RequestContext, status: string, decision?: string): void {
     if (!ctx.envelope) return; // tool calls only: a request refused before its envelope was read names no tool
     const recorded = ctx.decision ? (ctx.decision.requiresApproval ? 'pending' : 'allow') : decision;
-    this.metrics.toolCall(ctx.envelope.tool, recorded, status);
+    this.metrics.toolCall(ctx.channel ?? 'rest', ctx.envelope.tool, recorded, status);
   }
+}
 
-  private identity(req: Request, ctx: RequestContext): AuditFields {
-    const envelope = ctx.envelope;
-    return {
-      audit_id: ctx.auditId,
-      event: 'request',
-      method: req.method,
-      path: req.path,
-      request_id: envelope?.request_id,
-      agent_id: ctx.agent?.id,
-      agent_version: envelope?.agent_version,
-      role: ctx.agent?.role,
-      tool: envelope?.tool,
-      approver_id: ctx.approver?.id,
-      client_ip: req.ip,
-    };
-  }
+function identity(ctx: RequestContext): AuditFields {
+  const envelope = ctx.envelope;
+  return {
+    audit_id: ctx.auditId,
+    event: 'request',
+    method: ctx.origin?.method,
+    path: ctx.origin?.path,
+    ...(ctx.channel && { channel: ctx.channel }),
+    ...(ctx.client && { client: ctx.client }),
+    request_id: envelope?.request_id,
+    agent_id: ctx.agent?.id,
+    agent_version: envelope?.agent_version,
+    role: ctx.agent?.role,
+    tool: envelope?.tool,
+    approver_id: ctx.approver?.id,
+    client_ip: ctx.origin?.client_ip,
+  };
 }
 
 function elapsed(startedAt: number): number {

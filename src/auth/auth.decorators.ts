@@ -2,13 +2,18 @@ import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../common/dto';
 
-export type AuthMode = 'public' | 'agent' | 'approver' | 'agent-or-approver';
+export type AuthMode = 'public' | 'agent' | 'approver' | 'agent-or-approver' | 'mcp-token';
 export const AUTH_MODE = 'gateway:auth-mode';
 export const TOOL_CALL = 'gateway:tool-call';
+/** Routes whose tool calls the ToolCallPipeline records step by step (the interceptor stays out). */
+export const PIPELINE_RECORDED = 'gateway:pipeline-recorded';
+/** Routes whose every request leaves an audit record (API.md §7), read from the matched route. */
+export const AUDITED = 'gateway:audited';
 
 /** Swagger security scheme names, registered in configureApp. */
 export const AGENT_SECURITY = { agent_id: [], agent_timestamp: [], agent_signature: [] };
 export const APPROVER_SECURITY = 'approver';
+export const MCP_SECURITY = 'mcp_token';
 
 const unauthorized = (description: string) => ApiUnauthorizedResponse({ type: ErrorResponseDto, description });
 
@@ -23,19 +28,21 @@ export function AgentAuth() {
   );
 }
 
-/** An approver with `Authorization: Bearer <token>` (API.md §6). Agent signatures are never enough. */
+/** An approver with `Authorization: Bearer <token>` (API.md §6). Agent signatures are never enough. Audited. */
 export function ApproverAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'approver' satisfies AuthMode),
+    Audited(),
     ApiBearerAuth(APPROVER_SECURITY),
     unauthorized('Missing or unknown approver token'),
   );
 }
 
-/** An approver (bearer token), or else a signed agent. */
+/** An approver (bearer token), or else a signed agent. Audited. */
 export function AgentOrApproverAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'agent-or-approver' satisfies AuthMode),
+    Audited(),
     ApiBearerAuth(APPROVER_SECURITY),
     ApiSecurity(AGENT_SECURITY),
     unauthorized('Neither a valid approver token nor a valid agent signature'),
@@ -47,7 +54,23 @@ export function Public() {
   return SetMetadata(AUTH_MODE, 'public' satisfies AuthMode);
 }
 
-/** A tool call: the envelope and policy guards apply (API.md §4 rows 4 and 7–12). */
+/** Every request to this route or controller is recorded in the audit log, refusals included. */
+export function Audited() {
+  return SetMetadata(AUDITED, true);
+}
+
+/** A tool call through the REST door: the envelope guard, then the tool-call pipeline (API.md §4). */
 export function ToolCallRoute() {
-  return applyDecorators(AgentAuth(), SetMetadata(TOOL_CALL, true));
+  return applyDecorators(AgentAuth(), Audited(), SetMetadata(TOOL_CALL, true), SetMetadata(PIPELINE_RECORDED, true));
+}
+
+/** The MCP door (API.md §12): an agent's bearer token; a refused one is recorded, its tool calls by the pipeline. */
+export function McpRoute() {
+  return applyDecorators(
+    SetMetadata(AUTH_MODE, 'mcp-token' satisfies AuthMode),
+    Audited(),
+    SetMetadata(PIPELINE_RECORDED, true),
+    ApiBearerAuth(MCP_SECURITY),
+    unauthorized('Missing, unknown or expired agent MCP token (WWW-Authenticate: Bearer error="invalid_token")'),
+  );
 }

@@ -1,11 +1,12 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
-import { Unauthenticated } from '../common/errors';
+import type { Request } from 'express';
+import { GatewayError, Unauthenticated } from '../common/errors';
 import { contextOf } from '../common/request-context';
 import { AuthFailureLimiter } from '../throttle/auth-failure-limiter';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
+import { McpTokenAuthenticator } from './mcp-token.authenticator';
 import { AUTH_MODE, AuthMode } from './auth.decorators';
 
 /**
@@ -18,6 +19,7 @@ export class AuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly agents: AgentAuthenticator,
     private readonly approvers: ApproverAuthenticator,
+    private readonly mcpTokens: McpTokenAuthenticator,
     private readonly failures: AuthFailureLimiter,
   ) {}
 
@@ -30,10 +32,11 @@ export class AuthGuard implements CanActivate {
       const asApprover = mode === 'approver' || (mode === 'agent-or-approver' && req.header('authorization') !== undefined);
       if (asApprover) ctx.approver = this.approvers.authenticate(req);
       else if (mode === 'agent' || mode === 'agent-or-approver') ctx.agent = this.agents.authenticate(req);
+      else if (mode === 'mcp-token') ({ agent: ctx.agent, agentVersion: ctx.agentVersion } = this.mcpTokens.authenticate(req));
       else throw new Unauthenticated('unauthenticated', 'This endpoint is closed');
     } catch (err) {
       // A failed authentication spends the client address's budget, never the claimed agent's.
-      if (err instanceof Unauthenticated) await this.failures.recordFailure(req, context.switchToHttp().getResponse<Response>());
+      if (err instanceof GatewayError && err.httpStatus === 401) await this.failures.recordFailure(req.ip);
       throw err;
     }
     return true;

@@ -1,28 +1,31 @@
+import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { GatewayConfig } from '../config/gateway-config';
 import { ThrottleModule } from '../throttle/throttle.module';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
 import { AuthGuard } from './auth.guard';
+import { McpTokenAuthenticator } from './mcp-token.authenticator';
 import { Idempotency } from './idempotency.service';
-import { IdempotencyStore, MemoryIdempotencyStore } from './idempotency.store';
+import { IdempotencyStore } from './idempotency.store';
 import { RedisIdempotencyStore } from './redis-idempotency.store';
-import { ReplayGuard } from './replay.guard';
+import { SqliteIdempotencyStore } from './sqlite-idempotency.store';
 
 @Module({
   imports: [ThrottleModule],
   providers: [
     AgentAuthenticator,
     ApproverAuthenticator,
+    McpTokenAuthenticator,
     AuthGuard,
-    ReplayGuard,
     Idempotency,
     {
       provide: IdempotencyStore,
       inject: [GatewayConfig],
-      useFactory: (config: GatewayConfig) => (config.redisUrl ? new RedisIdempotencyStore(config.redisUrl) : new MemoryIdempotencyStore()),
+      useFactory: (config: GatewayConfig) =>
+        config.redisUrl ? new RedisIdempotencyStore(config.redisUrl) : new SqliteIdempotencyStore(join(config.paths.dataDir, 'replay.db')),
     },
   ],
-  exports: [AuthGuard, ReplayGuard, Idempotency, IdempotencyStore],
+  exports: [AuthGuard, Idempotency, IdempotencyStore],
 })
 export class AuthModule {}

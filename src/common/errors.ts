@@ -9,6 +9,8 @@ export class GatewayError extends Error {
     readonly reasonCode: string,
     message: string,
     readonly details?: unknown[],
+    /** Response headers that belong to this refusal (`Retry-After`, `WWW-Authenticate`). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -54,5 +56,19 @@ export class ToolFailed extends GatewayError {
 export class ToolTimeout extends GatewayError {
   constructor(timeoutMs: number) {
     super(504, 'tool_timeout', 'tool_timeout', `Tool did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** 429: a limit is spent; `Retry-After` says, in whole seconds, how long to wait. */
+export class RateLimited extends GatewayError {
+  constructor(message: string, retryAfterS: number, reasonCode = 'rate_limited') {
+    super(429, 'rate_limited', reasonCode, message, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterS))) });
+  }
+}
+
+/** 503: the store behind the limits or the replay keys cannot be reached (fail closed). */
+export class LimitsUnavailable extends GatewayError {
+  constructor(reasonCode = 'rate_limit_store_unavailable', what = 'The rate-limit store') {
+    super(503, 'rate_limit_unavailable', reasonCode, `${what} cannot be reached; the call was refused`);
   }
 }

@@ -3,23 +3,23 @@ import type { Request, Response } from 'express';
 import { AuditUnavailable } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
 import { RequestAudit } from '../audit/request-audit';
-import { Idempotency, StoredReplay } from '../auth/idempotency.service';
+import { errorBody } from './error-body';
 import { GatewayError, InvalidRequest } from './errors';
 import { contextOf, REQUEST_ID_PATTERN, RequestContext } from './request-context';
 
 const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 
 /**
- * The one place an error becomes a response: the body of API.md §4, never a stack trace. It also
- * records refusals in the audit log, since guards run before the audit interceptor; a refusal that
- * cannot be recorded is answered 503 audit_unavailable.
+ * The one place an error thrown by a route becomes a response: the body of API.md §4, never a
+ * stack trace. For an audited route it also records the refusal (guards run before anything else
+ * records); a refusal that cannot be recorded is answered 503 audit_unavailable. Tool calls are
+ * answered by the pipeline, which records and shapes its own refusals the same way.
  */
 @Catch()
 export class GatewayExceptionFilter implements ExceptionFilter {
   constructor(
     private readonly audit: RequestAudit,
     private readonly redactor: Redactor,
-    private readonly idempotency: Idempotency,
   ) {}
 
   async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
@@ -27,45 +27,21 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
-    if (exception instanceof StoredReplay) return this.replay(host, exception);
     let error = toGatewayError(exception, ctx);
-    if (this.audit.isAudited(req)) {
+    if (ctx.audited) {
       try {
-        await this.audit.recordFailure(req, ctx, error);
+        await this.audit.recordFailure(ctx, error);
       } catch {
         error = new AuditUnavailable();
       }
     }
     if (res.headersSent) return;
-
-    const requestId = ctx.envelope?.request_id ?? knownRequestId(req.body);
-    const body = {
-      success: false,
-      status: error.status,
-      reason_code: error.reasonCode,
-      error: this.redactor.redactString(error.message),
-      audit_id: ctx.auditId,
-      ...(requestId !== undefined && { request_id: requestId }),
-      ...(error.details !== undefined && { details: this.redactor.redact(error.details) }),
-    };
-    await this.idempotency.settle(ctx, error.httpStatus, body);
-    res.status(error.httpStatus).json(body);
-  }
-
-  /** The first answer to this (agent_id, request_id), again; nothing runs and no quota is spent. */
-  private async replay(host: ArgumentsHost, replay: StoredReplay): Promise<void> {
-    const req = host.switchToHttp().getRequest<Request>();
-    const res = host.switchToHttp().getResponse<Response>();
-    try {
-      await this.audit.recordReplay(req, contextOf(req), replay.status);
-    } catch {
-      return this.catch(new AuditUnavailable(), host);
-    }
-    res.status(replay.status).setHeader('Idempotent-Replayed', 'true').json(replay.body);
+    if (error.headers) res.set(error.headers);
+    res.status(error.httpStatus).json(errorBody(error, ctx.auditId, ctx.envelope?.request_id ?? knownRequestId(req.body), this.redactor));
   }
 }
 
-function toGatewayError(exception: unknown, ctx: RequestContext): GatewayError {
+export function toGatewayError(exception: unknown, ctx: RequestContext): GatewayError {
   if (exception instanceof GatewayError) return exception;
   const bodyParserType = (exception as { type?: unknown } | null)?.type;
   if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
@@ -84,6 +60,8 @@ function toGatewayError(exception: unknown, ctx: RequestContext): GatewayError {
 
 function fromBodyParser(type: string): GatewayError {
   switch (type) {
+    case 'entity.parse.failed':
+      return new InvalidRequest('malformed_json', 'Request body is not valid JSON');
     case 'entity.too.large':
       return new InvalidRequest('body_too_large', 'Request body exceeds max_body_bytes', undefined, 413);
     case 'charset.unsupported':

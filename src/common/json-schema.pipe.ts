@@ -2,7 +2,8 @@ import { PipeTransform } from '@nestjs/common';
 import Ajv from 'ajv';
 import { InvalidRequest } from './errors';
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// The first error is enough to refuse a body; collecting all of them costs time an attacker chooses.
+const ajv = new Ajv({ allErrors: false, strict: true });
 
 /** Compiles `schema` once; the result returns a valid value or throws 400 invalid_request with ajv's errors. */
 export function bodyValidator<T>(schema: object, reasonCode: string, message: string): (value: unknown) => T {

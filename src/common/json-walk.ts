@@ -35,3 +35,18 @@ export function findKey(value: unknown, visit: (key: string) => boolean): string
   }
   return undefined;
 }
+
+/** How many keys and array items `value` holds, counting no further than `stopAfter` + 1. */
+export function countEntries(value: unknown, stopAfter: number): number {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0 && count <= stopAfter) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    for (const child of Object.values(node)) {
+      count += 1;
+      if (child !== null && typeof child === 'object') stack.push(child);
+    }
+  }
+  return count;
+}

@@ -14,20 +14,42 @@ export interface ToolCallEnvelope {
   arguments: Record<string, unknown>;
 }
 
-/** What the pipeline has established about one request so far; each guard adds its part. */
+export type Channel = 'rest' | 'mcp';
+
+/** Where a request came from, for its audit records: set once the framework matched its route. */
+export interface RequestOrigin {
+  method: string;
+  path: string;
+  client_ip?: string;
+}
+
+/**
+ * What the gateway has established about one request (REST) or one tool call (MCP) so far; each
+ * step adds its part.
+ */
 export interface RequestContext {
   auditId: string;
   /** performance.now() when the gateway first saw the request. */
   startedAt: number;
+  /** Set by RouteGuard from the matched route's metadata: does this request leave audit records? */
+  audited?: boolean;
+  origin?: RequestOrigin;
+  /** The door of a tool call, and the MCP client's name/version when it told us. */
+  channel?: Channel;
+  client?: string;
+  /** A body the parser refused before routing; RouteGuard raises it once the route is known. */
+  bodyError?: unknown;
   /** Set by AuthGuard once the agent's signature checks out. */
   agent?: Agent;
+  /** Set by AuthGuard from an MCP token: the agent build it was issued to. */
+  agentVersion?: string;
   /** Set by AuthGuard once an approver's bearer token checks out. */
   approver?: Approver;
   /** Set by EnvelopeGuard once the body has the envelope's shape. */
   envelope?: ToolCallEnvelope;
-  /** Set by ToolPolicyGuard once the call is allowed. */
-  decision?: { tool: Tool; requiresApproval: boolean };
-  /** Set by ReplayGuard when this request holds its (agent_id, request_id) key. */
+  /** Set by the pipeline's policy step once the call is allowed. */
+  decision?: { tool?: Tool; requiresApproval: boolean };
+  /** Set by the pipeline's replay step when this call holds its (agent_id, request_id) key. */
   idempotency?: { key: string; bodyHash: string };
   /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
   decisionRecorded?: boolean;

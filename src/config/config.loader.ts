@@ -11,6 +11,7 @@ import {
   Approver,
   GatewayConfig,
   normalizeFieldName,
+  McpToken,
   RateLimit,
   RuntimePaths,
   SecretSource,
@@ -46,8 +47,9 @@ interface RawConfig {
     key: { alg: 'hmac-sha256'; secret: string } | { alg: 'ed25519'; public_key: string };
     rate_limit?: RateLimit;
     versions?: string[];
+    mcp_tokens?: Array<{ token_sha256: string; agent_version?: string; expires_at?: string }>;
   }>;
-  approvers: Array<{ id: string; token_sha256: string; tools?: string[] }>;
+  approvers: Array<{ id: string; token_sha256: string; tools?: string[]; audit: boolean }>;
   secrets: Record<string, SecretSource>;
   tools: Record<
     string,
@@ -135,8 +137,17 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   raw.agents.forEach((a, i) => {
     if (agents.has(a.id)) fail(`agents[${i}].id`, `duplicate agent id "${a.id}"`);
     if (!roleExists(a.role)) fail(`agents[${i}].role`, `role "${a.role}" is not declared under roles`);
-    agents.set(a.id, { id: a.id, role: a.role, key: buildKey(a.key, `agents[${i}].key`, fail), rate_limit: a.rate_limit, versions: a.versions });
+    agents.set(a.id, {
+      id: a.id,
+      role: a.role,
+      key: buildKey(a.key, `agents[${i}].key`, fail),
+      rate_limit: a.rate_limit,
+      versions: a.versions,
+      mcp_tokens: (a.mcp_tokens ?? []).map((t, j) => buildMcpToken(t, a.versions, `agents[${i}].mcp_tokens[${j}]`, fail)),
+    });
   });
+  const tokenHashes = [...agents.values()].flatMap((a) => a.mcp_tokens.map((t) => t.sha256.toString('hex')));
+  if (new Set(tokenHashes).size !== tokenHashes.length) fail('agents[].mcp_tokens', 'the same token_sha256 is given more than once');
 
   const { idempotency_ttl_s, signature_tolerance_s } = raw.settings;
   if (idempotency_ttl_s < 2 * signature_tolerance_s) {
@@ -145,7 +156,8 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   }
 
   const globalForbidden = raw.settings.forbidden_fields.map(normalizeFieldName);
-  const toolAjv = new Ajv({ strict: true, allErrors: true });
+  // Stops at the first error: a call's verdict costs the same however many errors its input holds.
+  const toolAjv = new Ajv({ strict: true, allErrors: false });
   addFormats(toolAjv);
   const tools = new Map<string, Tool>();
   for (const [name, t] of Object.entries(raw.tools)) {
@@ -185,7 +197,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     a.tools?.forEach((tool, j) => {
       if (!tools.has(tool)) fail(`approvers[${i}].tools[${j}]`, `tool "${tool}" is not declared under tools`);
     });
-    return { id: a.id, token_sha256: Buffer.from(a.token_sha256, 'hex'), tools: a.tools };
+    return { id: a.id, token_sha256: Buffer.from(a.token_sha256, 'hex'), tools: a.tools, audit: a.audit };
   });
 
   return new GatewayConfig({
@@ -198,6 +210,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     tools,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
+    auditKey: auditKey(env, file),
     policy: policyEngine(env, file),
     demoCredentials,
   });
@@ -250,6 +263,30 @@ function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
     throw new ConfigError(file, '(environment) GATEWAY_OPA_URL', 'not a URL');
   }
   return { engine, opaUrl, opaTimeoutMs: Number(timeout) };
+}
+
+/**
+ * GATEWAY_AUDIT_KEY, read from the environment only so it is never stored beside the log. A short
+ * key could be guessed offline from the log itself (its records and their HMACs).
+ */
+export function auditKey(env: Env, file: string): Buffer | undefined {
+  const key = env.GATEWAY_AUDIT_KEY;
+  if (!key) return undefined;
+  if (key.length < 32) throw new ConfigError(file, '(environment) GATEWAY_AUDIT_KEY', 'must be at least 32 characters (for example: openssl rand -hex 32)');
+  return Buffer.from(key, 'utf8');
+}
+
+/** API.md §12: a bearer token issued to one build of an agent. */
+function buildMcpToken(
+  t: { token_sha256: string; agent_version?: string; expires_at?: string },
+  versions: string[] | undefined,
+  path: string,
+  fail: (path: string, problem: string) => never,
+): McpToken {
+  if (versions && t.agent_version === undefined) fail(`${path}.agent_version`, 'is required when the agent has versions');
+  const expiresAt = t.expires_at === undefined ? undefined : Date.parse(t.expires_at);
+  if (expiresAt !== undefined && Number.isNaN(expiresAt)) fail(`${path}.expires_at`, 'is not a date-time');
+  return { sha256: Buffer.from(t.token_sha256, 'hex'), agent_version: t.agent_version ?? '0.0.0', expires_at: expiresAt };
 }
 
 /** Where state lives (API.md §1); needs no config file, so the CLI tools can use it alone. */

@@ -68,6 +68,8 @@ export const gatewayConfigSchema = {
         signature_tolerance_s: { type: 'integer', minimum: 1, maximum: 3600, default: 300 },
         idempotency_ttl_s: { type: 'integer', minimum: 1, default: 86400 },
         approval_ttl_s: { type: 'integer', minimum: 1, default: 3600 },
+        // Decided and expired approvals are deleted this long after their decision or expiry (30 days).
+        approval_retention_s: { type: 'integer', minimum: 1, default: 2592000 },
         max_pending_approvals_per_agent: { type: 'integer', minimum: 1, default: 20 },
         max_body_bytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
         audit_fsync: { type: 'boolean', default: false },
@@ -75,6 +77,17 @@ export const gatewayConfigSchema = {
         forbidden_fields: {
           ...fieldList,
           default: ['password', 'passwd', 'api_key', 'apikey', 'secret', 'token', 'access_token', 'private_key', 'authorization'],
+        },
+        mcp: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            // Browser origins allowed to call /mcp (an Origin header not listed → 403). Default: none.
+            allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' }, uniqueItems: true, default: [] },
+            // How long a tools/call that needs approval waits for a human when the client asked for progress.
+            approval_wait_s: { type: 'integer', minimum: 0, maximum: 300, default: 25 },
+          },
         },
       },
     },
@@ -116,6 +129,19 @@ export const gatewayConfigSchema = {
           },
           rate_limit: rateLimit,
           versions: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[0-9xX*]+(\\.[0-9A-Za-z*-]+)*$' } },
+          mcp_tokens: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['token_sha256'],
+              properties: {
+                token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+                agent_version: { type: 'string', pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$' },
+                expires_at: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$' },
+              },
+            },
+          },
         },
       },
     },
@@ -130,6 +156,7 @@ export const gatewayConfigSchema = {
           id: identifier,
           token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
           tools: { type: 'array', items: { type: 'string' }, uniqueItems: true },
+          audit: { type: 'boolean', default: false },
         },
       },
     },
@@ -156,7 +183,8 @@ export const gatewayConfigSchema = {
     },
     tools: {
       type: 'object',
-      propertyNames: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+      // Names MCP clients and model APIs accept (API.md §12); approval_status is the gateway's own.
+      propertyNames: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', not: { const: 'approval_status' } },
       additionalProperties: {
         type: 'object',
         required: ['kind'],

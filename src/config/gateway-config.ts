@@ -10,17 +10,29 @@ export interface Settings {
   signature_tolerance_s: number;
   idempotency_ttl_s: number;
   approval_ttl_s: number;
+  /** Decided and expired approvals are deleted this many seconds after their decision or expiry. */
+  approval_retention_s: number;
   max_pending_approvals_per_agent: number;
   max_body_bytes: number;
   /** fdatasync the audit log before acknowledging (group commit: one sync per batch of records). */
   audit_fsync: boolean;
   unauthenticated_rate_limit: RateLimit;
   forbidden_fields: string[];
+  mcp: { allowed_origins: string[]; approval_wait_s: number };
 }
 
 export type AgentKey =
   | { alg: 'hmac-sha256'; secret: Buffer }
   | { alg: 'ed25519'; publicKey: KeyObject };
+
+/** A bearer token for the MCP door (API.md §12): only its SHA-256 is known. */
+export interface McpToken {
+  sha256: Buffer;
+  /** The build of the agent the token was issued to: what row 8 checks and the audit records. */
+  agent_version: string;
+  /** Unix milliseconds; none: the token does not expire. */
+  expires_at?: number;
+}
 
 export interface Agent {
   id: string;
@@ -28,12 +40,15 @@ export interface Agent {
   key: AgentKey;
   rate_limit?: RateLimit;
   versions?: string[];
+  mcp_tokens: McpToken[];
 }
 
 export interface Approver {
   id: string;
   token_sha256: Buffer;
   tools?: string[];
+  /** May read the audit log (GET /api/audit). */
+  audit: boolean;
 }
 
 export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path: string };
@@ -97,6 +112,8 @@ export class GatewayConfig {
   readonly policy!: { engine: 'builtin' | 'opa'; opaUrl: string; opaTimeoutMs: number };
   /** Credentials (agent keys, approver tokens) that came from a shipped default, not the environment. */
   readonly demoCredentials!: readonly string[];
+  /** GATEWAY_AUDIT_KEY: the audit chain's HMAC key (API.md §7). Unset: the chain proves order, not authorship. */
+  readonly auditKey?: Buffer;
 
   constructor(init: GatewayConfig) {
     Object.assign(this, init);

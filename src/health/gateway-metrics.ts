@@ -13,8 +13,8 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly calls = new Counter({
     name: 'gateway_tool_calls_total',
-    help: 'Tool calls by tool, decision and resulting status',
-    labelNames: ['tool', 'decision', 'status'] as const,
+    help: 'Tool calls by door (rest, mcp), tool, decision and resulting status',
+    labelNames: ['channel', 'tool', 'decision', 'status'] as const,
     registers: [this.registry],
   });
   private readonly decisionSeconds = new Histogram({
@@ -62,8 +62,8 @@ export class GatewayMetrics {
     this.pendingSource = source;
   }
 
-  toolCall(tool: string | undefined, decision: string | undefined, status: string): void {
-    this.calls.inc({ tool: this.toolLabel(tool), decision: decision ?? 'none', status });
+  toolCall(channel: 'rest' | 'mcp', tool: string | undefined, decision: string | undefined, status: string): void {
+    this.calls.inc({ channel, tool: this.toolLabel(tool), decision: decision ?? 'none', status });
   }
 
   policyDecision(seconds: number): void {

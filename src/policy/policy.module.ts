@@ -6,7 +6,6 @@ import { GatewayConfig } from '../config/gateway-config';
 import { OpaPolicyEngine } from './opa-policy.engine';
 import { PolicyEngine } from './policy-engine';
 import { PolicyService } from './policy.service';
-import { ToolPolicyGuard } from './tool-policy.guard';
 
 @Module({
   imports: [RegistryModule, ExecutorModule],
@@ -18,8 +17,7 @@ import { ToolPolicyGuard } from './tool-policy.guard';
       useFactory: (config: GatewayConfig) => (config.policy.engine === 'opa' ? new OpaPolicyEngine(config) : new BuiltinPolicyEngine(config)),
     },
     PolicyService,
-    ToolPolicyGuard,
   ],
-  exports: [PolicyService, ToolPolicyGuard, PolicyEngine],
+  exports: [PolicyService, PolicyEngine],
 })
 export class PolicyModule {}

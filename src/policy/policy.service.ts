@@ -4,6 +4,7 @@ import type { ToolCallEnvelope } from '../common/request-context';
 import type { Agent, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
 import { GatewayMetrics } from '../health/gateway-metrics';
+import { argumentErrors } from '../registry/argument-errors';
 import { ToolRegistry } from '../registry/tool-registry';
 import { PolicyEngine } from './policy-engine';
 
@@ -45,11 +46,7 @@ export class PolicyService {
     const tool = this.registry.get(envelope.tool);
     if (!tool) throw new PolicyDenied('tool_not_registered', DENY_TEXT.tool_not_registered(envelope.tool, agent.role));
 
-    if (!tool.validateArguments(envelope.arguments)) {
-      throw new ArgumentsInvalid(
-        tool.validateArguments.errors!.map(({ instancePath, keyword, message, params }) => ({ instancePath, keyword, message, params })),
-      );
-    }
+    if (!tool.validateArguments(envelope.arguments)) throw new ArgumentsInvalid(argumentErrors(tool, envelope.arguments));
     this.executor.preflight(tool, envelope.arguments);
     // The config's requires_approval holds even if an engine forgets it.
     return { tool, requiresApproval: decision.requires_approval || tool.requires_approval };

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -13,24 +13,37 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { AgentAuth, ToolCallRoute } from '../auth/auth.decorators';
+import { bodySha256Of } from '../auth/body-hash';
 import { ErrorResponseDto } from '../common/dto';
 import { Ctx, RequestContext } from '../common/request-context';
-import { ToolCallService } from './tool-call.service';
+import { ToolRegistry } from '../registry/tool-registry';
+import { ToolCallBody, ToolCallPipeline } from './tool-call.pipeline';
 import { ToolCallExecutedDto, ToolCallPendingDto, ToolCallRequestDto, ToolListDto } from './tools.dto';
 
 @ApiTags('tools')
 @Controller('api/tools')
 export class ToolsController {
-  constructor(private readonly calls: ToolCallService) {}
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly pipeline: ToolCallPipeline,
+  ) {}
 
   @Get()
   @AgentAuth()
   @ApiOperation({ summary: "The calling agent's tools, as function definitions for its model (API.md §4b)" })
   @ApiOkResponse({ type: ToolListDto })
   list(@Ctx() ctx: RequestContext): ToolListDto {
-    return this.calls.listFor(ctx.agent!);
+    return {
+      tools: this.registry.forRole(ctx.agent!.role).map((tool) => ({
+        name: tool.name,
+        description: tool.description,
+        input_schema: tool.input_schema,
+        requires_approval: tool.requires_approval,
+        timeout_ms: tool.timeout_ms,
+      })),
+    };
   }
 
   @Post('call')
@@ -47,9 +60,12 @@ export class ToolsController {
   @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'too_many_pending: the agent already holds max_pending_approvals_per_agent' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error' })
   @ApiGatewayTimeoutResponse({ type: ErrorResponseDto, description: 'tool_timeout' })
-  async call(@Ctx() ctx: RequestContext, @Res({ passthrough: true }) res: Response): Promise<ToolCallExecutedDto | ToolCallPendingDto> {
-    const outcome = await this.calls.run(ctx);
-    if (outcome.status === 'pending_approval') res.status(202);
-    return outcome;
+  async call(@Ctx() ctx: RequestContext, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
+    ctx.channel = 'rest';
+    const answer = await this.pipeline.run(ctx, bodySha256Of(req));
+    res.status(answer.httpStatus);
+    if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    if (answer.headers) res.set(answer.headers);
+    return answer.body;
   }
 }

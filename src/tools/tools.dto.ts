@@ -23,6 +23,7 @@ export class ToolCallPendingDto {
   @ApiProperty({ example: false }) success!: boolean;
   @ApiProperty({ example: 'pending_approval' }) status!: string;
   @ApiProperty({ example: 'approv_9b1e…' }) approval_id!: string;
+  @ApiProperty({ format: 'date-time', description: 'When the approval expires if nobody decides' }) expires_at!: string;
   @ApiProperty({ example: 'Human approval required' }) error!: string;
   @ApiProperty({ example: 'audit_4f0c…' }) audit_id!: string;
   @ApiProperty({ example: 'req_uuid_123' }) request_id!: string;

@@ -4,20 +4,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import request from 'supertest';
 import { AppModule } from '../../src/app.module';
-import { configureApp } from '../../src/app.setup';
+import { configureApp, createHttpAdapter } from '../../src/app.setup';
 import { signRequestHeaders, SigningKey } from '../../src/auth/signature';
 import { loadGatewayConfig } from '../../src/config/config.loader';
+import { configureHttpServer, httpServerLimits, HttpServerLimits } from '../../src/http-server';
 
 export const HMAC_AGENT = 'agent_deploy_test';
 export const HMAC_SECRET = 'test-deploy-secret-0123456789';
 export const ED_AGENT = 'agent_reader_test';
 export const ADMIN_TOKEN = 'admin-test-token';
 export const WRITER_TOKEN = 'writer-only-test-token';
+/** MCP bearer tokens (API.md §12): the HMAC agent's (version 1.0.0), the Ed25519 agent's (1.4.0), an expired one. */
+export const MCP_DEPLOY_TOKEN = 'mcp-deploy-test-token';
+export const MCP_READER_TOKEN = 'mcp-reader-test-token';
+export const MCP_EXPIRED_TOKEN = 'mcp-expired-test-token';
+export const AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789';
 
 export interface TestGatewayOptions {
   approvalTtlS?: number;
+  /** settings.approval_retention_s (default: the schema's). */
+  approvalRetentionS?: number;
   maxPending?: number;
   /** GATEWAY_AUDIT_LOG; default `<data dir>/audit.jsonl`. */
   auditLog?: string;
@@ -36,6 +45,12 @@ export interface TestGatewayOptions {
   secrets?: string;
   /** GATEWAY_POLICY_ENGINE=opa with this OPA URL and timeout. */
   opa?: { url: string; timeoutMs?: number };
+  /** GATEWAY_AUDIT_KEY (default AUDIT_KEY); null: no key, the chain is sealed with plain SHA-256. */
+  auditKey?: string | null;
+  /** settings.max_body_bytes (default 65536). */
+  maxBodyBytes?: number;
+  /** HTTP server limits instead of the defaults (GATEWAY_HEADERS_TIMEOUT_MS…). */
+  httpLimits?: Partial<HttpServerLimits>;
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
@@ -57,9 +72,10 @@ export class TestGateway {
     return this;
   }
 
-  /** Closes the app and starts a new one on the same config, data dir and workspace. */
-  async restart(): Promise<void> {
+  /** Closes the app and starts a new one on the same config, data dir and workspace (with `env` options changed). */
+  async restart(env: Pick<TestGatewayOptions, 'auditKey'> = {}): Promise<void> {
     await this.app.close();
+    Object.assign(this.options, env);
     await this.boot();
   }
 
@@ -84,11 +100,15 @@ export class TestGateway {
       GATEWAY_OPA_URL: this.options.opa?.url,
       GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
       TEST_DEPLOY_KEY: HMAC_SECRET,
+      GATEWAY_AUDIT_KEY: this.options.auditKey === undefined ? AUDIT_KEY : (this.options.auditKey ?? undefined),
     });
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
+    // nestjs-pino keeps the first app's logger for lines outside a request (start-up): use this app's.
+    __resetOutOfContextForTests();
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
-    this.app = moduleRef.createNestApplication<NestExpressApplication>({ rawBody: true, bodyParser: false });
+    this.app = moduleRef.createNestApplication<NestExpressApplication>(createHttpAdapter(), { rawBody: true, bodyParser: false });
     configureApp(this.app, config);
+    configureHttpServer(this.app.getHttpServer(), { ...httpServerLimits({}), ...this.options.httpLimits });
     await this.app.init();
   }
 
@@ -149,8 +169,9 @@ function testConfig(edPublicKey: KeyObject, options: TestGatewayOptions): string
   return `
 settings:
   signature_tolerance_s: 60
-  max_body_bytes: 65536
+  max_body_bytes: ${options.maxBodyBytes ?? 65536}
   approval_ttl_s: ${options.approvalTtlS ?? 3600}
+${options.approvalRetentionS ? `  approval_retention_s: ${options.approvalRetentionS}` : ''}
   max_pending_approvals_per_agent: ${options.maxPending ?? 20}
   audit_fsync: ${options.auditFsync ?? false}
   unauthenticated_rate_limit: ${limit(options.ipLimit ?? { limit: 10000, ttl_s: 60 })}
@@ -161,13 +182,17 @@ agents:
   - id: ${HMAC_AGENT}
     role: deployer
     key: { alg: hmac-sha256, secret: "\${env:TEST_DEPLOY_KEY}" }
+    mcp_tokens:
+      - { token_sha256: "${sha256(MCP_DEPLOY_TOKEN)}", agent_version: "1.0.0" }
+      - { token_sha256: "${sha256(MCP_EXPIRED_TOKEN)}", expires_at: "2020-01-01T00:00:00Z" }
 ${options.agentLimit ? `    rate_limit: ${limit(options.agentLimit)}` : ''}
   - id: ${ED_AGENT}
     role: reader
     key: { alg: ed25519, public_key: "${pem}" }
     versions: ["1.x", "2.0.0"]
+    mcp_tokens: [{ token_sha256: "${sha256(MCP_READER_TOKEN)}", agent_version: "1.4.0" }]
 approvers:
-  - { id: admin, token_sha256: "${sha256(ADMIN_TOKEN)}" }
+  - { id: admin, token_sha256: "${sha256(ADMIN_TOKEN)}", audit: true }
   - { id: writer, token_sha256: "${sha256(WRITER_TOKEN)}", tools: [write_file] }
 tools:
   read_file:   { kind: fs.read, roles: [deployer, reader], description: Read a file, input_schema: ${pathOnly} }

@@ -1,0 +1,48 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { GatewayError } from '../common/errors';
+import { Agent, GatewayConfig, McpToken } from '../config/gateway-config';
+
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
+
+/** What a bearer token on the MCP door proves: this agent, in this build. */
+export interface McpIdentity {
+  agent: Agent;
+  agentVersion: string;
+}
+
+/** An MCP 401: the error body of API.md §4 plus `WWW-Authenticate`, before any JSON-RPC is read. */
+export class McpUnauthenticated extends GatewayError {
+  constructor(reasonCode: string, message: string) {
+    super(401, 'unauthenticated', reasonCode, message, undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+  }
+}
+
+/**
+ * API.md §12: `Authorization: Bearer <token>` against every agent's `mcp_tokens[].token_sha256`,
+ * each compared in constant time and without stopping early. Approver tokens are not agent tokens.
+ */
+@Injectable()
+export class McpTokenAuthenticator {
+  private readonly tokens: ReadonlyArray<{ agent: Agent; token: McpToken }>;
+
+  constructor(config: GatewayConfig) {
+    this.tokens = [...config.agents.values()].flatMap((agent) => agent.mcp_tokens.map((token) => ({ agent, token })));
+  }
+
+  authenticate(req: Request): McpIdentity {
+    const header = req.header('authorization');
+    if (!header) throw new McpUnauthenticated('missing_token', 'Authorization: Bearer <agent MCP token> is required');
+    const match = BEARER.exec(header);
+    if (!match) throw new McpUnauthenticated('invalid_token', 'Authorization must be "Bearer <token>"');
+    const digest = createHash('sha256').update(match[1]).digest();
+    let found: { agent: Agent; token: McpToken } | undefined;
+    for (const entry of this.tokens) {
+      if (timingSafeEqual(digest, entry.token.sha256)) found ??= entry;
+    }
+    if (!found) throw new McpUnauthenticated('invalid_token', 'Unknown token');
+    if (found.token.expires_at !== undefined && found.token.expires_at <= Date.now()) throw new McpUnauthenticated('token_expired', 'This token has expired');
+    return { agent: found.agent, agentVersion: found.token.agent_version };
+  }
+}

@@ -1,0 +1,27 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { AUDITED, AUTH_MODE, AuthMode } from '../auth/auth.decorators';
+import { contextOf } from './request-context';
+
+/**
+ * The first guard: the framework has matched a route, so what the request is follows from that
+ * route's metadata, never from how its URL was spelled. It also raises a body error the parser met
+ * before routing (API.md §4 row 1), now that the refusal can be recorded for the right route.
+ */
+@Injectable()
+export class RouteGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<Request>();
+    const ctx = contextOf(req);
+    ctx.audited = this.reflector.getAllAndOverride<boolean>(AUDITED, [context.getHandler(), context.getClass()]) === true;
+    ctx.origin = { method: req.method, path: req.path, client_ip: req.ip };
+    // The MCP door proves the token first (a 401 before anything about the body) and answers a bad
+    // body as JSON-RPC itself.
+    const authMode = this.reflector.getAllAndOverride<AuthMode>(AUTH_MODE, [context.getHandler(), context.getClass()]);
+    if (ctx.bodyError !== undefined && authMode !== 'mcp-token') throw ctx.bodyError;
+    return true;
+  }
+}

@@ -1,0 +1,32 @@
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { ErrorBody } from '../common/error-body';
+import type { ToolCallBody } from '../tools/tool-call.pipeline';
+import type { ToolCallExecutedDto, ToolCallPendingDto } from '../tools/tools.dto';
+
+/**
+ * A tool call's answer as MCP's CallToolResult (API.md §12): executed → the result; refused,
+ * failed or waiting for a human → `isError: true` (the call did not run) with the same fields
+ * the REST body has, and one line of text a model can act on.
+ */
+export function toCallToolResult(body: ToolCallBody): CallToolResult {
+  if (body.status === 'executed') {
+    const { result } = body as ToolCallExecutedDto;
+    return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result, isError: false };
+  }
+  if (body.status === 'pending_approval') {
+    const { approval_id, expires_at, audit_id, request_id } = body as ToolCallPendingDto;
+    return {
+      content: [
+        {
+          type: 'text',
+          text: `This call waits for a human approver (approval_id ${approval_id}, until ${expires_at}). It has not run. Call the tool approval_status with {"approval_id":"${approval_id}"} later to learn the outcome.`,
+        },
+      ],
+      structuredContent: { status: 'pending_approval', approval_id, expires_at, audit_id, request_id },
+      isError: true,
+    };
+  }
+  const { status, reason_code, error, audit_id, request_id, details, details_total } = body as ErrorBody;
+  const structured = { status, reason_code, error, audit_id, request_id, ...(details && { details }), ...(details_total && { details_total }) };
+  return { content: [{ type: 'text', text: `${status} (${reason_code}): ${error}` }], structuredContent: structured, isError: true };
+}

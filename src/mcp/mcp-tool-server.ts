@@ -1,0 +1,179 @@
+import { Injectable } from '@nestjs/common';
+import {
+  CLIENT_INFO_META_KEY,
+  Server,
+  type CallToolRequest,
+  type CallToolResult,
+  type McpRequestContext,
+  type ServerContext,
+  type Tool as McpTool,
+  type ToolAnnotations,
+} from '@modelcontextprotocol/server';
+import { ApprovalService } from '../approval/approval.service';
+import { sha256Hex } from '../auth/signature';
+import { ArgumentsInvalid, InvalidRequest } from '../common/errors';
+import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
+import { newAuditId, REQUEST_ID_PATTERN, RequestContext } from '../common/request-context';
+import { GatewayConfig, Tool } from '../config/gateway-config';
+import { ToolRegistry } from '../registry/tool-registry';
+import { BuiltinTool, ToolCallAnswer, ToolCallPipeline } from '../tools/tool-call.pipeline';
+import type { ToolCallPendingDto } from '../tools/tools.dto';
+import { toCallToolResult } from './call-tool-result';
+
+/** `params._meta` key under which an MCP client may name its call (then replays apply, API.md §3). */
+export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
+export const APPROVAL_STATUS = 'approval_status';
+
+const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
+const POLL_MS = 1000;
+const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
+
+/** What the controller hands the SDK for one HTTP request: the door's context (agent, origin, client). */
+export interface McpHttpAuth {
+  ctx: RequestContext;
+}
+
+const approvalStatusDefinition: McpTool = {
+  name: APPROVAL_STATUS,
+  description: 'The state of an approval this agent asked for (pending, executed with its result, rejected, expired, failed).',
+  inputSchema: {
+    type: 'object',
+    required: ['approval_id'],
+    additionalProperties: false,
+    properties: { approval_id: { type: 'string', minLength: 1, maxLength: 128, description: 'The approval_id of a call that waits for approval' } },
+  },
+  annotations: { readOnlyHint: true, destructiveHint: false, openWorldHint: false },
+};
+
+/**
+ * The MCP door's tools (API.md §12): one low-level SDK `Server` per HTTP request (the SDK needs a
+ * fresh one per request in stateless mode; building one costs microseconds), whose handlers shape
+ * MCP messages into envelopes for the ToolCallPipeline and its answers into CallToolResults.
+ */
+@Injectable()
+export class McpToolServer {
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly registry: ToolRegistry,
+    private readonly pipeline: ToolCallPipeline,
+    private readonly approvals: ApprovalService,
+  ) {}
+
+  build(request: McpRequestContext): Server {
+    const { ctx } = request.authInfo!.extra as unknown as McpHttpAuth;
+    const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
+    server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
+    server.setRequestHandler('tools/call', (call, sctx) => this.call(ctx, call, sctx));
+    return server;
+  }
+
+  /** The tools of the agent's role (the set of GET /api/tools), in name order, and approval_status. */
+  private toolsFor(ctx: RequestContext): McpTool[] {
+    const tools = this.registry.forRole(ctx.agent!.role).map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      inputSchema: tool.input_schema as McpTool['inputSchema'],
+      annotations: annotationsOf(tool),
+    }));
+    return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private async call(http: RequestContext, call: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
+    const name = call.params.name;
+    const args = (call.params.arguments ?? {}) as Record<string, unknown>;
+    const meta = sctx.mcpReq._meta as Record<string, unknown> | undefined;
+    const ctx: RequestContext = {
+      auditId: newAuditId(),
+      startedAt: performance.now(),
+      audited: true,
+      origin: http.origin,
+      channel: 'mcp',
+      client: clientOf(sctx) ?? http.client,
+      agent: http.agent,
+    };
+    const requestId = meta?.[REQUEST_ID_META_KEY];
+    if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID.test(requestId))) {
+      return this.refuse(ctx, new InvalidRequest('invalid_request_id', `_meta["${REQUEST_ID_META_KEY}"] must match ${REQUEST_ID_PATTERN}`));
+    }
+    if (exceedsDepth(args, MAX_ARGUMENT_DEPTH)) {
+      return this.refuse(ctx, new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`));
+    }
+    ctx.envelope = {
+      agent_id: http.agent!.id,
+      agent_version: http.agentVersion!,
+      request_id: (requestId as string | undefined) ?? `mcp_${ctx.auditId.slice('audit_'.length)}`,
+      tool: name,
+      arguments: args,
+    };
+    const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
+    const answer = await this.pipeline.run(ctx, sha256Hex(JSON.stringify({ tool: name, arguments: args })), builtin);
+    const waitS = this.config.settings.mcp.approval_wait_s;
+    const progressToken = meta?.progressToken as string | number | undefined;
+    if (answer.body.status === 'pending_approval' && progressToken !== undefined && waitS > 0) {
+      return this.awaitDecision(ctx, answer, progressToken, waitS, sctx);
+    }
+    return toCallToolResult(answer.body);
+  }
+
+  private async refuse(ctx: RequestContext, error: InvalidRequest): Promise<CallToolResult> {
+    return toCallToolResult((await this.pipeline.refuse(ctx, error)).body);
+  }
+
+  /** API.md §12: the built-in tool that collects an approval's outcome; another agent's id is not_found. */
+  private approvalStatus(): BuiltinTool {
+    return {
+      validate: (args) => {
+        const id = args.approval_id;
+        const extra = Object.keys(args).filter((key) => key !== 'approval_id');
+        if (typeof id !== 'string' || id.length === 0 || id.length > 128 || extra.length > 0) {
+          throw new ArgumentsInvalid([{ instancePath: '/approval_id', message: 'approval_id (a string) is the only argument' }]);
+        }
+      },
+      run: async (ctx) => ({ ...(await this.approvals.get(ctx.envelope!.arguments.approval_id as string, ctx)) }),
+    };
+  }
+
+  /**
+   * The client asked for progress: wait up to approval_wait_s for a human, telling it we are still
+   * waiting, and answer with the outcome if it came in time (else the pending answer).
+   */
+  private async awaitDecision(ctx: RequestContext, pending: ToolCallAnswer, progressToken: string | number, waitS: number, sctx: ServerContext): Promise<CallToolResult> {
+    const { approval_id } = pending.body as ToolCallPendingDto;
+    const deadline = Date.now() + waitS * 1000;
+    for (let tick = 1; Date.now() < deadline && !sctx.mcpReq.signal.aborted; tick++) {
+      await sctx.mcpReq
+        .notify({ method: 'notifications/progress', params: { progressToken, progress: tick, message: `waiting for a human to decide ${approval_id}` } })
+        .catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
+      const view = await this.approvals.get(approval_id, ctx).catch(() => undefined);
+      if (!view || view.status === 'pending' || view.status === 'approved') continue;
+      if (view.status === 'executed') return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, audit_id: ctx.auditId, request_id: ctx.envelope!.request_id });
+      const reason = (view.error as { reason_code?: string } | undefined)?.reason_code ?? view.status;
+      return toCallToolResult({
+        success: false,
+        status: view.status,
+        reason_code: reason,
+        error: `The approval ended ${view.status}; the call did not complete`,
+        audit_id: ctx.auditId,
+        request_id: ctx.envelope!.request_id,
+      });
+    }
+    return toCallToolResult(pending.body);
+  }
+}
+
+function annotationsOf(tool: Tool): ToolAnnotations {
+  const readOnly = tool.kind === 'fs.read' || tool.kind === 'fs.list';
+  return { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' };
+}
+
+/** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */
+function clientOf(sctx: ServerContext): string | undefined {
+  const info = (sctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
+  return describeClient(info);
+}
+
+export function describeClient(info: { name?: unknown; version?: unknown } | undefined): string | undefined {
+  if (!info || typeof info.name !== 'string') return undefined;
+  return `${info.name}/${typeof info.version === 'string' ? info.version : '?'}`.slice(0, 128);
+}
