@@ -27,6 +27,8 @@ export interface TestGatewayOptions {
   approvalTtlS?: number;
   /** settings.approval_retention_s (default: the schema's). */
   approvalRetentionS?: number;
+  /** settings.mcp (API.md §12): how long a tools/call waits for a human, and the allowed browser origins. */
+  mcp?: { approvalWaitS?: number; allowedOrigins?: string[] };
   maxPending?: number;
   /** GATEWAY_AUDIT_LOG; default `<data dir>/audit.jsonl`. */
   auditLog?: string;
@@ -175,6 +177,7 @@ ${options.approvalRetentionS ? `  approval_retention_s: ${options.approvalRetent
   max_pending_approvals_per_agent: ${options.maxPending ?? 20}
   audit_fsync: ${options.auditFsync ?? false}
   unauthenticated_rate_limit: ${limit(options.ipLimit ?? { limit: 10000, ttl_s: 60 })}
+  mcp: { approval_wait_s: ${options.mcp?.approvalWaitS ?? 25}, allowed_origins: ${JSON.stringify(options.mcp?.allowedOrigins ?? [])} }
 roles:
   deployer: {}
   reader: {}

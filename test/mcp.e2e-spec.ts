@@ -1,0 +1,244 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ADMIN_TOKEN, ED_AGENT, HMAC_AGENT, MCP_DEPLOY_TOKEN, MCP_EXPIRED_TOKEN, MCP_READER_TOKEN, TestGateway } from './support/test-gateway';
+
+type Era = 'v2 client (2026-07-28)' | 'v1.32 client (2025-11-25)';
+type CallResult = { isError?: boolean; structuredContent?: Record<string, unknown>; content?: Array<{ type: string; text?: string }> };
+
+/** A real MCP client of either SDK line, over Streamable HTTP to the gateway's /mcp. */
+interface McpAgent {
+  listTools(): Promise<Array<{ name: string; annotations?: Record<string, unknown> }>>;
+  call(name: string, args: Record<string, unknown>, opts?: { requestId?: string; onprogress?: (p: unknown) => void }): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+async function connect(url: string, token: string, era: Era): Promise<McpAgent> {
+  const requestInit = { headers: { Authorization: `Bearer ${token}` } };
+  const meta = (requestId?: string) => (requestId ? { _meta: { 'io.agent-gateway/request_id': requestId } } : {});
+  if (era === 'v2 client (2026-07-28)') {
+    const client = new Client({ name: 'gateway-test-v2', version: '2.4.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit }));
+    return {
+      listTools: async () => (await client.listTools()).tools as never,
+      call: async (name, args, opts = {}) =>
+        (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, { onprogress: opts.onprogress, timeout: 30_000 })) as CallResult,
+      close: () => client.close(),
+    };
+  }
+  const client = new V1Client({ name: 'gateway-test-v1', version: '1.32.2' });
+  await client.connect(new V1Transport(new URL(url), { requestInit }));
+  return {
+    listTools: async () => (await client.listTools()).tools as never,
+    call: async (name, args, opts = {}) =>
+      (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, CallToolResultSchema, { onprogress: opts.onprogress, timeout: 30_000 })) as CallResult,
+    close: () => client.close(),
+  };
+}
+
+describe('POST /mcp: the MCP door', () => {
+  let gw: TestGateway;
+  let url: string;
+
+  beforeAll(async () => {
+    gw = await new TestGateway({ agentLimit: { limit: 1000, ttl_s: 60 }, mcp: { approvalWaitS: 10, allowedOrigins: ['https://ide.example'] } }).start();
+    await gw.app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
+    writeFileSync(join(gw.workspace, 'hello.txt'), 'hello, agent\n');
+  });
+  afterAll(() => gw.stop());
+
+  const post = (headers: Record<string, string>, body: unknown = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body) });
+
+  describe('authentication, before any JSON-RPC is read', () => {
+    it.each([
+      ['no token', {}, 'missing_token'],
+      ['an unknown token', { authorization: 'Bearer not-a-token' }, 'invalid_token'],
+      ['an expired token', { authorization: `Bearer ${MCP_EXPIRED_TOKEN}` }, 'token_expired'],
+      ["an approver's token", { authorization: `Bearer ${ADMIN_TOKEN}` }, 'invalid_token'],
+      ['a signature instead of a token', { 'x-agent-id': HMAC_AGENT, 'x-agent-timestamp': '1', 'x-agent-signature': 'AAAA' }, 'missing_token'],
+    ])('answers %s with 401, WWW-Authenticate and a recorded refusal', async (_what, headers, reason) => {
+      const res = await post(headers as Record<string, string>);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ success: false, status: 'unauthenticated', reason_code: reason });
+      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', path: '/mcp', reason_code: reason, http_status: 401 });
+    });
+
+    it('answers malformed JSON without a token with 401, and with a token as a JSON-RPC parse error', async () => {
+      const bad = (headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"jsonrpc":' });
+      expect((await bad({})).status).toBe(401);
+      const res = await bad({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}` });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 } });
+    });
+
+    it('refuses an Origin that is not in settings.mcp.allowed_origins (403) and serves a listed one', async () => {
+      const refused = await post({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}`, origin: 'https://evil.example' });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ status: 'denied', reason_code: 'origin_not_allowed' });
+      const allowed = await post({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}`, origin: 'https://ide.example', 'mcp-protocol-version': '2025-11-25' });
+      expect(allowed.status).toBe(200);
+    });
+
+    it('answers GET and DELETE with 405', async () => {
+      for (const method of ['GET', 'DELETE']) expect((await fetch(url, { method, headers: { authorization: `Bearer ${MCP_DEPLOY_TOKEN}` } })).status).toBe(405);
+    });
+  });
+
+  describe.each<Era>(['v2 client (2026-07-28)', 'v1.32 client (2025-11-25)'])('with the SDK %s', (era) => {
+    let deployer: McpAgent;
+    let reader: McpAgent;
+    beforeAll(async () => {
+      deployer = await connect(url, MCP_DEPLOY_TOKEN, era);
+      reader = await connect(url, MCP_READER_TOKEN, era);
+    });
+    afterAll(async () => {
+      await deployer.close();
+      await reader.close();
+    });
+
+    it("lists exactly the tools of the agent's role, with annotations, and approval_status", async () => {
+      const names = (await reader.listTools()).map((t) => t.name);
+      expect(names).toEqual(['approval_status', 'list_dir', 'read_file']);
+      const tools = await deployer.listTools();
+      expect(tools.map((t) => t.name)).toEqual(['approval_status', 'configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'write_file', 'write_now']);
+      expect(tools.find((t) => t.name === 'read_file')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+      expect(tools.find((t) => t.name === 'delete_file')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    });
+
+    it('replays a call named by _meta request_id: the stored result, nothing runs twice, one replay record', async () => {
+      const requestId = `mcp-replay-${era.slice(0, 2)}`;
+      const path = `replayed-${era.slice(0, 2)}.txt`;
+      const first = await deployer.call('write_now', { path, content: 'once' }, { requestId });
+      expect(first).toMatchObject({ isError: false, structuredContent: { path: `/workspace/${path}`, size: 4 } });
+      writeFileSync(join(gw.workspace, path), 'changed by someone else');
+      const again = await deployer.call('write_now', { path, content: 'once' }, { requestId });
+      expect(again.structuredContent).toEqual(first.structuredContent);
+      expect(readFileSync(join(gw.workspace, path), 'utf8')).toBe('changed by someone else');
+      expect(gw.auditRecords().filter((r) => r.request_id === requestId).map((r) => r.event)).toEqual(['decision', 'outcome', 'replay']);
+      const reused = await deployer.call('write_now', { path, content: 'other' }, { requestId });
+      expect(reused).toMatchObject({ isError: true, structuredContent: { status: 'conflict', reason_code: 'request_id_reused' } });
+    });
+
+    it('waits for a human when the client asks for progress, and answers with the outcome', async () => {
+      const progress: unknown[] = [];
+      const path = `awaited-${era.slice(0, 2)}.txt`;
+      const call = deployer.call('write_file', { path, content: 'approved while waiting' }, { onprogress: (p) => progress.push(p) });
+      let pending: Array<{ approval_id: string; tool: string; arguments: { path: string } }> = [];
+      for (let i = 0; i < 50 && pending.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        pending = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals.filter((a: { arguments: { path: string } }) => a.arguments.path === path);
+      }
+      expect(pending).toHaveLength(1);
+      expect((await gw.asApprover().decide(pending[0].approval_id, true)).status).toBe(200);
+      const result = await call;
+      expect(result).toMatchObject({ isError: false, structuredContent: { path: `/workspace/${path}` } });
+      expect(progress.length).toBeGreaterThanOrEqual(1);
+      expect(readFileSync(join(gw.workspace, path), 'utf8')).toBe('approved while waiting');
+    });
+
+    it('records the MCP client it was told about on each decision (2026-07-28 every request, 2025-11-25 from initialize)', async () => {
+      const requestId = `mcp-client-${era.slice(0, 2)}`;
+      await reader.call('read_file', { path: 'hello.txt' }, { requestId });
+      const decision = gw.auditRecords().find((r) => r.request_id === requestId && r.event === 'decision');
+      expect(decision).toMatchObject({ channel: 'mcp', agent_id: ED_AGENT, agent_version: '1.4.0', path: '/mcp' });
+      expect(decision!.client).toBe(era.startsWith('v2') ? 'gateway-test-v2/2.4.0' : 'gateway-test-v1/1.32.2');
+    });
+  });
+});
+
+/** One case, answered the same through both doors (DESIGN: one pipeline, two doors). */
+describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through the %s door', (door) => {
+  let gw: TestGateway;
+  let mcp: McpAgent | undefined;
+
+  beforeAll(async () => {
+    gw = await new TestGateway({ toolLimit: { limit: 2, ttl_s: 60 } }).start();
+    writeFileSync(join(gw.workspace, 'hello.txt'), 'hello, agent\n');
+    if (door === 'mcp') {
+      await gw.app.listen(0, '127.0.0.1');
+      mcp = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+    }
+  });
+  afterAll(async () => {
+    await mcp?.close();
+    await gw.stop();
+  });
+
+  /** What the agent learns, whichever door: the status, the reason, the result or approval. */
+  async function call(tool: string, args: Record<string, unknown>, requestId?: string): Promise<Record<string, unknown>> {
+    if (door === 'rest') {
+      const res = await gw.call(tool, args, { requestId });
+      const { status, reason_code, result, approval_id, audit_id } = res.body;
+      return { status, reason_code, result, approval_id, audit_id };
+    }
+    const res = await mcp!.call(tool, args, { requestId });
+    const s = res.structuredContent ?? {};
+    if (!res.isError) return { status: 'executed', reason_code: undefined, result: s, approval_id: undefined, audit_id: undefined };
+    return { status: s.status, reason_code: s.reason_code, result: undefined, approval_id: s.approval_id, audit_id: s.audit_id };
+  }
+
+  const lastDecision = (tool: string) => gw.auditRecords().filter((r) => r.tool === tool && (r.event === 'decision' || r.event === 'request')).pop();
+
+  it.each([
+    ['an allowed read', 'read_file', { path: 'hello.txt' }, 'executed', undefined],
+    ['a forbidden field', 'configure', { path: 'x', webhook_url: 'https://x.example' }, 'denied', 'forbidden_field'],
+    ['arguments against the schema', 'read_file', { path: 3 }, 'invalid_arguments', 'invalid_arguments'],
+    ['an unregistered tool', 'rm_rf', {}, 'denied', 'tool_not_registered'],
+    ['a path out of the workspace', 'read_file', { path: '../etc/passwd' }, 'denied', 'path_outside_workspace'],
+    ['a missing file', 'read_file', { path: 'nope.txt' }, 'tool_error', 'tool_error'],
+    ['a call that needs approval', 'write_file', { path: 'later.txt', content: 'x' }, 'pending_approval', undefined],
+  ])('%s', async (_what, tool, args, status, reason) => {
+    const answer = await call(tool, args as Record<string, unknown>);
+    expect({ status: answer.status, reason_code: answer.reason_code }).toEqual({ status, reason_code: reason });
+    const record = lastDecision(tool);
+    expect(record).toMatchObject({ channel: door, tool, agent_id: HMAC_AGENT });
+    if (status === 'executed') expect((answer.result as { content: string }).content).toBe('hello, agent\n');
+    if (status === 'pending_approval') {
+      expect(answer.approval_id).toMatch(/^approv_/);
+      expect(existsSync(join(gw.workspace, 'later.txt'))).toBe(false);
+    }
+  });
+
+  it("spends the same per-tool rate limit (2 a minute) and answers rate_limited after", async () => {
+    expect((await call('limited_read', { path: 'hello.txt' })).status).toBe('executed');
+    expect((await call('limited_read', { path: 'hello.txt' })).status).toBe('executed');
+    expect(await call('limited_read', { path: 'hello.txt' })).toMatchObject({ status: 'rate_limited', reason_code: 'rate_limited' });
+  });
+});
+
+describe('shared state across the doors', () => {
+  let gw: TestGateway;
+  let mcp: McpAgent;
+  beforeAll(async () => {
+    gw = await new TestGateway({ agentLimit: { limit: 3, ttl_s: 60 }, maxPending: 1 }).start();
+    await gw.app.listen(0, '127.0.0.1');
+    mcp = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+  });
+  afterAll(async () => {
+    await mcp.close();
+    await gw.stop();
+  });
+
+  it('counts one agent limit, one pending cap and one approval record whichever door is used; approval_status collects the outcome', async () => {
+    const rest = await gw.call('write_file', { path: 'a.txt', content: 'via rest' });
+    expect(rest.status).toBe(202);
+    const second = await mcp.call('write_file', { path: 'b.txt', content: 'via mcp' });
+    expect(second.structuredContent).toMatchObject({ status: 'rate_limited', reason_code: 'too_many_pending' });
+
+    expect((await gw.asApprover().decide(rest.body.approval_id, true)).status).toBe(200);
+    const status = await mcp.call('approval_status', { approval_id: rest.body.approval_id });
+    expect(status).toMatchObject({ isError: false, structuredContent: { approval_id: rest.body.approval_id, status: 'executed', result: { path: '/workspace/a.txt' } } });
+
+    // Three calls in all used the agent's limit of 3: the next one, through either door, is refused.
+    expect((await mcp.call('approval_status', { approval_id: 'approv_nope' })).structuredContent).toMatchObject({ status: 'rate_limited' });
+    expect((await gw.call('read_file', { path: 'a.txt' })).status).toBe(429);
+  });
+});
