@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { verifyAuditLog } from '../src/audit/audit-verify';
-import { ED_AGENT, HMAC_SECRET, TestGateway } from './support/test-gateway';
+import { rebuildAuditIndex, verifyAuditLog } from '../src/audit/audit-verify';
+import { AUDIT_KEY, ED_AGENT, HMAC_SECRET, TestGateway } from './support/test-gateway';
 
 const run = promisify(execFile);
+const key = Buffer.from(AUDIT_KEY);
 
 describe('Audit trail', () => {
   let gw: TestGateway;
@@ -119,15 +120,15 @@ describe('Audit trail', () => {
       Array.from({ length: 200 }, (_, i) => (i % 2 ? gw.call('read_file', { path: 'hello.txt' }) : gw.call('list_dir', { path: '.' }, { agent: ED_AGENT }))),
     );
     expect(answers.every((r) => r.status === 200)).toBe(true);
-    await expect(verifyAuditLog(gw.auditFile, join(gw.dataDir, 'audit-index.db'))).resolves.toMatchObject({ ok: true, count: 400, head: { seq: 400 } });
+    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({ ok: true, count: 400, head: { seq: 400 } });
     const records = gw.auditRecords();
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
     for (const answer of answers) {
       expect(records.filter((r) => r.audit_id === answer.body.audit_id).map((r) => r.event)).toEqual(['decision', 'outcome']);
     }
-    const env = { ...process.env, GATEWAY_DATA_DIR: gw.dataDir, GATEWAY_AUDIT_LOG: gw.auditFile };
+    const env = { ...process.env, GATEWAY_DATA_DIR: gw.dataDir, GATEWAY_AUDIT_LOG: gw.auditFile, GATEWAY_AUDIT_KEY: AUDIT_KEY };
     const ok = await run('npx', ['tsx', 'src/cli/audit-verify.ts'], { env });
-    expect(ok.stdout).toMatch(/^OK .*: 400 records, hash chain intact; matches the head kept in the database \(seq 400\)/);
+    expect(ok.stdout).toMatch(/^OK .*: 400 records, hash chain intact; matches the head kept in the database \(seq 400\); sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\)\n$/);
     const lines = readFileSync(gw.auditFile, 'utf8').split('\n');
     writeFileSync(gw.auditFile, lines.slice(0, 397).join('\n') + '\n');
     await expect(run('npx', ['tsx', 'src/cli/audit-verify.ts'], { env })).rejects.toMatchObject({
@@ -136,16 +137,19 @@ describe('Audit trail', () => {
     });
   }, 30_000);
 
-  it('resumes the chain after a restart, rebuilds a lost index, and refuses to start on a truncated log', async () => {
+  it('resumes the chain after a restart, starts on a lost index only once it is rebuilt, and refuses to start on a truncated log', async () => {
     gw = await new TestGateway().start();
     await gw.call('list_dir', { path: '.' }, { requestId: 'req_before_restart' });
     await gw.restart();
     await gw.call('list_dir', { path: '.' });
     expect(gw.auditRecords().map((r) => r.seq)).toEqual([1, 2, 3, 4]);
-    await expect(verifyAuditLog(gw.auditFile, join(gw.dataDir, 'audit-index.db'))).resolves.toMatchObject({ ok: true, count: 4 });
+    const indexFile = join(gw.dataDir, 'audit-index.db');
+    await expect(verifyAuditLog(gw.auditFile, { indexFile, key })).resolves.toMatchObject({ ok: true, count: 4 });
 
     await gw.app.close();
     for (const f of ['audit-index.db', 'audit-index.db-wal', 'audit-index.db-shm']) rmSync(join(gw.dataDir, f), { force: true });
+    await expect(gw.restart()).rejects.toThrow(/holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index/);
+    expect(rebuildAuditIndex(gw.auditFile, indexFile, key)).toMatchObject({ ok: true, count: 4, head: { seq: 4 } });
     await gw.restart();
     const found = await gw.asApprover().get('/api/audit?request_id=req_before_restart');
     expect(found.body.records.map((r: { seq: number }) => r.seq)).toEqual([1, 2]);
@@ -214,11 +218,11 @@ describe('Audit tamper evidence (audit:verify)', () => {
 
   const verifyWith = async (tampered: string[], withIndex = false) => {
     writeFileSync(copy, tampered.join('\n') + '\n');
-    return verifyAuditLog(copy, withIndex ? join(gw.dataDir, 'audit-index.db') : undefined);
+    return verifyAuditLog(copy, { indexFile: withIndex ? join(gw.dataDir, 'audit-index.db') : undefined, key });
   };
 
   it('passes the untouched file', async () => {
-    await expect(verifyWith(lines, true)).resolves.toEqual({ ok: true, count: 10, head: { seq: 10, hash: JSON.parse(lines[9]).hash } });
+    await expect(verifyWith(lines, true)).resolves.toEqual({ ok: true, count: 10, seal: 'hmac-sha256', head: { seq: 10, hash: JSON.parse(lines[9]).hash } });
   });
 
   it('catches an edited line', async () => {

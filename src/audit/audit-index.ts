@@ -38,7 +38,8 @@ export interface AuditQuery {
 /**
  * Where each audit record sits in the file, by seq, with its hash. Its newest row is the chain's
  * head kept outside the file, so records removed from the end of the file are noticed.
- * A separate SQLite file beside gateway.db: it is rebuilt from the audit log when missing.
+ * A separate SQLite file beside gateway.db. When it is lost, the gateway refuses to start until
+ * `npm run audit:verify -- --rebuild-index` has checked the whole chain and rebuilt it.
  */
 export class AuditIndex {
   private readonly db: Database.Database;
@@ -56,6 +57,25 @@ export class AuditIndex {
     this.insertBatch = this.db.transaction((rows: IndexRow[]) => {
       for (const r of rows) this.insertRow.run(r.seq, r.audit_id, r.request_id, r.agent_id, r.hash, r.offset, r.length);
     });
+  }
+
+  /**
+   * Replaces every row with the ones `fill` inserts, in one transaction that is committed only
+   * when `fill` answers ok: otherwise the index is left as it was.
+   */
+  replaceAll<T extends { ok: boolean }>(fill: (insert: (rows: IndexRow[]) => void) => T): T {
+    let outcome: T | undefined;
+    const keep = new Error('keep the index as it was');
+    try {
+      this.db.transaction(() => {
+        this.db.exec('DELETE FROM records');
+        outcome = fill((rows) => rows.forEach((r) => this.insertRow.run(r.seq, r.audit_id, r.request_id, r.agent_id, r.hash, r.offset, r.length)));
+        if (!outcome.ok) throw keep;
+      })();
+    } catch (err) {
+      if (err !== keep) throw err;
+    }
+    return outcome!;
   }
 
   head(): IndexRow | undefined {

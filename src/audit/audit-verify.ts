@@ -1,41 +1,117 @@
-import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { checkLine, GENESIS_HASH } from './audit-record';
+import { AuditIndex, IndexRow } from './audit-index';
+import { AuditSeal, checkLine, GENESIS_HASH, SealKind } from './audit-record';
 
-export type VerifyResult =
-  | { ok: true; count: number; head?: { seq: number; hash: string } }
-  | { ok: false; line: number; problem: string };
+/** The last record read: its seq (0 before the first), its hash, and the byte offset just after it. */
+export interface ChainPosition {
+  seq: number;
+  hash: string;
+  offset: number;
+}
+
+export const CHAIN_START: ChainPosition = { seq: 0, hash: GENESIS_HASH, offset: 0 };
+
+export type ScanResult = { ok: true; end: ChainPosition; tornBytes: number } | { ok: false; seq: number; problem: string };
+
+const CHUNK = 1 << 20;
 
 /**
- * Walks the whole chain once, in a stream. Catches a record edited, removed, inserted or
- * reordered (the first bad line is named) and, given the audit index, records removed from the end.
+ * Reads the complete lines of `fd` after `from`, checks each against the chain under `seal`, and
+ * hands their index rows to `onRows`, a chunk at a time. A last line without its newline (a write
+ * cut short) is not checked; its size is returned.
  */
-export async function verifyAuditLog(file: string, indexFile?: string): Promise<VerifyResult> {
-  const head = indexFile && existsSync(indexFile) ? readHead(indexFile) : undefined;
-  let count = 0;
-  let prev = GENESIS_HASH;
-  let hashAtHead: string | undefined;
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  for await (const line of lines) {
-    const checked = checkLine(line, count + 1, prev);
-    if (!('record' in checked)) {
-      lines.close();
-      return { ok: false, line: count + 1, problem: checked.problem };
+export function scanChain(fd: number, from: ChainPosition, seal: AuditSeal, onRows: (rows: IndexRow[]) => void): ScanResult {
+  const size = fstatSync(fd).size;
+  // latin1 keeps one character per byte, so string lengths are byte offsets.
+  let carry = '';
+  const at = { ...from };
+  for (let pos = from.offset; pos < size; pos += CHUNK) {
+    const buffer = Buffer.alloc(Math.min(CHUNK, size - pos));
+    const read = readSync(fd, buffer, 0, buffer.length, pos);
+    const parts = (carry + buffer.toString('latin1', 0, read)).split('\n');
+    carry = parts.pop()!;
+    const rows: IndexRow[] = [];
+    for (const part of parts) {
+      const checked = checkLine(Buffer.from(part, 'latin1').toString('utf8'), at.seq + 1, at.hash, seal);
+      if (!('record' in checked)) return { ok: false, seq: at.seq + 1, problem: checked.problem };
+      const r = checked.record;
+      rows.push({ seq: r.seq, audit_id: r.audit_id, request_id: r.request_id ?? null, agent_id: r.agent_id ?? null, hash: r.hash, offset: at.offset, length: part.length + 1 });
+      at.seq = r.seq;
+      at.hash = r.hash;
+      at.offset += part.length + 1;
     }
-    count += 1;
-    prev = checked.record.hash;
-    if (head && count === head.seq) hashAtHead = prev;
+    onRows(rows);
   }
-  if (head) {
-    if (count < head.seq) {
-      return { ok: false, line: count + 1, problem: `the file ends at seq ${count}, but the audit index recorded seq ${head.seq}: records were removed from the end` };
+  return { ok: true, end: at, tornBytes: carry.length };
+}
+
+export type VerifyResult =
+  | {
+      ok: true;
+      count: number;
+      seal: SealKind;
+      head?: { seq: number; hash: string };
+      /** Bytes of an incomplete last line: a write cut short, never acknowledged, which the gateway drops at start. */
+      tornBytes?: number;
     }
-    if (hashAtHead !== head.hash) {
-      return { ok: false, line: head.seq, problem: `record seq ${head.seq} differs from the one the audit index recorded` };
-    }
+  | { ok: false; line: number; problem: string };
+
+export interface VerifyOptions {
+  /** The audit index: the head it holds must still be in the file (catches records removed from the end). */
+  indexFile?: string;
+  /** GATEWAY_AUDIT_KEY: every record must carry its HMAC under this key. Without it, plain SHA-256 seals are checked. */
+  key?: Buffer;
+}
+
+/**
+ * Walks the whole chain once. Catches a record edited, removed, inserted, reordered or resealed
+ * without the key (the first bad line is named) and, given the audit index, records removed from the end.
+ */
+export async function verifyAuditLog(file: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const head = options.indexFile && existsSync(options.indexFile) ? readHead(options.indexFile) : undefined;
+  return checkChain(file, head, new AuditSeal(options.key), () => undefined);
+}
+
+/**
+ * `npm run audit:verify -- --rebuild-index`: checks the whole chain under `key` (and against the
+ * head the old index holds, if any), and only then replaces the index with one built from the file.
+ */
+export function rebuildAuditIndex(file: string, indexFile: string, key?: Buffer): VerifyResult {
+  const index = new AuditIndex(indexFile);
+  try {
+    const oldHead = index.head();
+    const result = index.replaceAll((insert) => checkChain(file, oldHead, new AuditSeal(key), insert));
+    if (!result.ok) return result;
+    const head = index.head();
+    return { ...result, head: head && { seq: head.seq, hash: head.hash } };
+  } finally {
+    index.close();
   }
-  return { ok: true, count, head };
+}
+
+function checkChain(file: string, head: { seq: number; hash: string } | undefined, seal: AuditSeal, onRows: (rows: IndexRow[]) => void): VerifyResult {
+  const fd = openSync(file, 'r');
+  try {
+    let hashAtHead: string | undefined;
+    const scanned = scanChain(fd, CHAIN_START, seal, (rows) => {
+      if (head) hashAtHead ??= rows.find((r) => r.seq === head.seq)?.hash;
+      onRows(rows);
+    });
+    if (!scanned.ok) return { ok: false, line: scanned.seq, problem: scanned.problem };
+    const count = scanned.end.seq;
+    if (head) {
+      if (count < head.seq) {
+        return { ok: false, line: count + 1, problem: `the file ends at seq ${count}, but the audit index recorded seq ${head.seq}: records were removed from the end` };
+      }
+      if (hashAtHead !== head.hash) {
+        return { ok: false, line: head.seq, problem: `record seq ${head.seq} differs from the one the audit index recorded` };
+      }
+    }
+    return { ok: true, count, seal: seal.kind, head, ...(scanned.tornBytes > 0 && { tornBytes: scanned.tornBytes }) };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readHead(indexFile: string): { seq: number; hash: string } | undefined {

@@ -24,7 +24,9 @@ describe('gateway.yaml loading', () => {
     expect(config.paths.workspace).toBe('/tmp/ws');
     expect(config.demoCredentials).toEqual([
       'agents[0].key.secret (AGENT_DEPLOY_001_KEY)',
+      'agents[0].mcp_tokens[0].token_sha256 (AGENT_DEPLOY_001_MCP_TOKEN_SHA256)',
       'agents[1].key.public_key (AGENT_READER_001_PUBLIC_KEY)',
+      'agents[1].mcp_tokens[0].token_sha256 (AGENT_READER_001_MCP_TOKEN_SHA256)',
       'approvers[0].token_sha256 (ADMIN_TOKEN_SHA256)',
     ]);
   });
@@ -56,6 +58,10 @@ describe('gateway.yaml loading', () => {
     ['an undeclared secret in an http tool', demo.replace('${secret:DEMO_UPSTREAM_KEY}', '${secret:NOPE}'), 'policies/gateway.yaml: tools.gateway_health.request.headers.X-Demo-Key: secret "NOPE" is not declared under secrets'],
     ['a URL placeholder that is not an argument', demo.replace('/{probe}"', '/{probe}/{id}"'), 'policies/gateway.yaml: tools.gateway_health.request.url: placeholder {id} is not a property of input_schema'],
     ['an http tool without allowed_hosts', demo.replace('    allowed_hosts: [127.0.0.1]\n', ''), 'policies/gateway.yaml: tools.gateway_health: missing required field "allowed_hosts"'],
+    ['a tool name MCP clients refuse (a dot)', demo.replace('  read_file:\n', '  read.file:\n'), 'policies/gateway.yaml: tools: name "read.file" must match pattern "^[A-Za-z0-9_-]{1,64}$"'],
+    ['a tool named like the built-in approval_status', demo.replace('  read_file:\n', '  approval_status:\n'), 'policies/gateway.yaml: tools: name "approval_status" is reserved'],
+    ['an MCP token without agent_version for an agent with versions', demo.replace(/(AGENT_READER_001_MCP_TOKEN_SHA256:-[0-9a-f]+}"), agent_version: "1.0.0"/, '$1'), 'policies/gateway.yaml: agents[1].mcp_tokens[0].agent_version: is required when the agent has versions'],
+    ['an MCP token with a bad expiry', demo.replace('agent_version: "1.0.0" }\n  - id: agent_reader_001', 'agent_version: "1.0.0", expires_at: "2027-13-45T00:00:00Z" }\n  - id: agent_reader_001'), 'policies/gateway.yaml: agents[0].mcp_tokens[0].expires_at: is not a date-time'],
     ['broken YAML', demo.replace('roles: [deployer]\n    requires', 'roles: [deployer\n    requires'), expect.stringMatching(/^policies\/gateway\.yaml: line \d+: /)],
   ])('names the file, the path and the problem for %s', (_name, text, message) => {
     expect(problemOf(text)).toEqual(message);

@@ -325,6 +325,8 @@ function describePath(instancePath: string): string {
 
 function describeAjvError(error: ErrorObject): string {
   const p = error.params as Record<string, unknown>;
+  // A key refused by propertyNames (a tool name): say which, and why.
+  if (error.propertyName !== undefined) return `name "${error.propertyName}" ${error.keyword === 'not' ? 'is reserved' : error.message}`;
   switch (error.keyword) {
     case 'additionalProperties':
       return `unknown field "${p.additionalProperty}"`;

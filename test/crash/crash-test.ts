@@ -25,6 +25,7 @@ const ROUNDS = Math.max(2, Number(values.rounds));
 const CONCURRENCY = Number(values.concurrency);
 const AGENTS = Array.from({ length: 8 }, (_, i) => ({ id: `crash_agent_${i}`, secret: `crash-secret-${i}-${randomBytes(8).toString('hex')}` }));
 const APPROVER_TOKEN = `approver-${randomBytes(8).toString('hex')}`;
+const AUDIT_KEY = randomBytes(32).toString('hex');
 
 const root = mkdtempSync(join(tmpdir(), 'agw-crash-'));
 const workspace = join(root, 'workspace');
@@ -67,7 +68,7 @@ let base = '';
 
 function startGateway(): ChildProcess {
   const child = spawn(process.execPath, ['dist/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'error' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, GATEWAY_AUDIT_KEY: AUDIT_KEY, LOG_LEVEL: 'error' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return child;
@@ -141,7 +142,7 @@ async function load(acked: Acked[], stop: { now: boolean }): Promise<void> {
 
 async function check(round: number, acked: Acked[]): Promise<void> {
   const auditFile = join(dataDir, 'audit.jsonl');
-  const verified = await verifyAuditLog(auditFile, join(dataDir, 'audit-index.db'));
+  const verified = await verifyAuditLog(auditFile, { indexFile: join(dataDir, 'audit-index.db'), key: Buffer.from(AUDIT_KEY) });
   if (!verified.ok) {
     problem(round, `audit:verify failed at line ${verified.line}: ${verified.problem}`);
     return;
