@@ -1,0 +1,34 @@
+// npm run token -- --agent <id> [--agent-version 1.0.0] [--expires 2027-06-30T00:00:00Z]
+// Mints a bearer token for an agent's MCP door (API.md §12): prints the token once, and the line for
+// agents[].mcp_tokens in gateway.yaml, which holds only its SHA-256.
+import { createHash, randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+const USAGE = 'usage: npm run token -- --agent <id> [--agent-version 1.0.0] [--expires <ISO-8601 date-time>]';
+
+function main(): number {
+  const { values } = parseArgs({ options: { agent: { type: 'string' }, 'agent-version': { type: 'string', default: '1.0.0' }, expires: { type: 'string' } } });
+  if (!values.agent || (values.expires !== undefined && Number.isNaN(Date.parse(values.expires)))) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const token = `agw_${randomBytes(32).toString('base64url')}`;
+  const sha256 = createHash('sha256').update(token).digest('hex');
+  const expires = values.expires ? `, expires_at: "${new Date(values.expires).toISOString()}"` : '';
+  process.stdout.write(
+    [
+      `MCP token for ${values.agent} (shown once; give it to the agent, e.g. as Authorization: Bearer <token>):`,
+      '',
+      `  ${token}`,
+      '',
+      `Add under agents: - id: ${values.agent} in gateway.yaml, then restart the gateway:`,
+      '',
+      '    mcp_tokens:',
+      `      - { token_sha256: "${sha256}", agent_version: "${values['agent-version']}"${expires} }`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+process.exitCode = main();
