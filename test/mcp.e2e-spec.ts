@@ -5,7 +5,10 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { ADMIN_TOKEN, ED_AGENT, HMAC_AGENT, MCP_DEPLOY_TOKEN, MCP_EXPIRED_TOKEN, MCP_READER_TOKEN, TestGateway } from './support/test-gateway';
+import { verifyAuditLog } from '../src/audit/audit-verify';
+import { freePort } from './support/free-port';
+import { HeldUpstream } from './support/held-upstream';
+import { ADMIN_TOKEN, AUDIT_KEY, ED_AGENT, HMAC_AGENT, HMAC_SECRET, MCP_DEPLOY_TOKEN, MCP_EXPIRED_TOKEN, MCP_READER_TOKEN, TestGateway } from './support/test-gateway';
 
 type Era = 'v2 client (2026-07-28)' | 'v1.32 client (2025-11-25)';
 type CallResult = { isError?: boolean; structuredContent?: Record<string, unknown>; content?: Array<{ type: string; text?: string }> };
@@ -157,60 +160,115 @@ describe('POST /mcp: the MCP door', () => {
 /** One case, answered the same through both doors (DESIGN: one pipeline, two doors). */
 describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through the %s door', (door) => {
   let gw: TestGateway;
-  let mcp: McpAgent | undefined;
+  let held: HeldUpstream;
+  const agents: Partial<Record<'deployer' | 'reader', McpAgent>> = {};
 
   beforeAll(async () => {
-    gw = await new TestGateway({ toolLimit: { limit: 2, ttl_s: 60 } }).start();
+    held = await new HeldUpstream().start();
+    gw = await new TestGateway({ toolLimit: { limit: 2, ttl_s: 60 }, extraTools: held.tool('slow_upstream', 300), captureLogs: true }).start();
     writeFileSync(join(gw.workspace, 'hello.txt'), 'hello, agent\n');
     if (door === 'mcp') {
       await gw.app.listen(0, '127.0.0.1');
-      mcp = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+      const url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
+      agents.deployer = await connect(url, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+      agents.reader = await connect(url, MCP_READER_TOKEN, 'v1.32 client (2025-11-25)');
     }
   });
   afterAll(async () => {
-    await mcp?.close();
+    await agents.deployer?.close();
+    await agents.reader?.close();
     await gw.stop();
+    await held.stop();
   });
 
+  let counter = 0;
   /** What the agent learns, whichever door: the status, the reason, the result or approval. */
-  async function call(tool: string, args: Record<string, unknown>, requestId?: string): Promise<Record<string, unknown>> {
+  async function call(tool: string, args: Record<string, unknown>, as: 'deployer' | 'reader' = 'deployer') {
+    const requestId = `table-${door}-${++counter}`;
     if (door === 'rest') {
-      const res = await gw.call(tool, args, { requestId });
-      const { status, reason_code, result, approval_id, audit_id } = res.body;
-      return { status, reason_code, result, approval_id, audit_id };
+      const res = await gw.call(tool, args, { requestId, agent: as === 'reader' ? ED_AGENT : HMAC_AGENT, version: as === 'reader' ? '1.4.0' : '1.0.0' });
+      const { status, reason_code, result, approval_id } = res.body;
+      return { requestId, status, reason_code, result, approval_id };
     }
-    const res = await mcp!.call(tool, args, { requestId });
+    const res = await agents[as]!.call(tool, args, { requestId });
     const s = res.structuredContent ?? {};
-    if (!res.isError) return { status: 'executed', reason_code: undefined, result: s, approval_id: undefined, audit_id: undefined };
-    return { status: s.status, reason_code: s.reason_code, result: undefined, approval_id: s.approval_id, audit_id: s.audit_id };
+    if (!res.isError) return { requestId, status: 'executed', reason_code: undefined, result: s, approval_id: undefined };
+    return { requestId, status: s.status, reason_code: s.reason_code, result: undefined, approval_id: s.approval_id as string | undefined };
   }
 
-  const lastDecision = (tool: string) => gw.auditRecords().filter((r) => r.tool === tool && (r.event === 'decision' || r.event === 'request')).pop();
+  /** The approval as the agent collects it: GET /api/approvals/{id} (REST) or approval_status (MCP). */
+  async function collect(approvalId: string) {
+    if (door === 'rest') return (await gw.get(`/api/approvals/${approvalId}`)).body;
+    return (await agents.deployer!.call('approval_status', { approval_id: approvalId })).structuredContent!;
+  }
+
+  const eventsOf = (requestId: string) => gw.auditRecords().filter((r) => r.request_id === requestId).map((r) => [r.event, r.channel, r.status ?? r.decision]);
 
   it.each([
-    ['an allowed read', 'read_file', { path: 'hello.txt' }, 'executed', undefined],
-    ['a forbidden field', 'configure', { path: 'x', webhook_url: 'https://x.example' }, 'denied', 'forbidden_field'],
-    ['arguments against the schema', 'read_file', { path: 3 }, 'invalid_arguments', 'invalid_arguments'],
-    ['an unregistered tool', 'rm_rf', {}, 'denied', 'tool_not_registered'],
-    ['a path out of the workspace', 'read_file', { path: '../etc/passwd' }, 'denied', 'path_outside_workspace'],
-    ['a missing file', 'read_file', { path: 'nope.txt' }, 'tool_error', 'tool_error'],
-    ['a call that needs approval', 'write_file', { path: 'later.txt', content: 'x' }, 'pending_approval', undefined],
-  ])('%s', async (_what, tool, args, status, reason) => {
-    const answer = await call(tool, args as Record<string, unknown>);
+    ['an allowed read', 'deployer', 'read_file', { path: 'hello.txt' }, 'executed', undefined, [['decision', 'allow'], ['outcome', 'executed']]],
+    ['a role not allowed', 'reader', 'write_now', { path: 'r.txt', content: 'x' }, 'denied', 'tool_not_allowed_for_role', [['decision', 'denied']]],
+    ['a forbidden field at depth', 'deployer', 'configure', { path: 'x', a: { b: [{ c: { webhook_url: 'https://x.example' } }] } }, 'denied', 'forbidden_field', [['decision', 'denied']]],
+    ['arguments against the schema', 'deployer', 'read_file', { path: 3 }, 'invalid_arguments', 'invalid_arguments', [['decision', 'invalid_arguments']]],
+    ['an unregistered tool', 'deployer', 'rm_rf', {}, 'denied', 'tool_not_registered', [['decision', 'denied']]],
+    ['a path out of the workspace', 'deployer', 'read_file', { path: '../etc/passwd' }, 'denied', 'path_outside_workspace', [['decision', 'denied']]],
+    ['a missing file', 'deployer', 'read_file', { path: 'nope.txt' }, 'tool_error', 'tool_error', [['decision', 'allow'], ['outcome', 'tool_error']]],
+    ['an upstream that does not answer in time', 'deployer', 'slow_upstream', {}, 'tool_timeout', 'tool_timeout', [['decision', 'allow'], ['outcome', 'tool_timeout']]],
+  ])('%s', async (_what, as, tool, args, status, reason, events) => {
+    const answer = await call(tool as string, args as Record<string, unknown>, as as 'deployer' | 'reader');
     expect({ status: answer.status, reason_code: answer.reason_code }).toEqual({ status, reason_code: reason });
-    const record = lastDecision(tool);
-    expect(record).toMatchObject({ channel: door, tool, agent_id: HMAC_AGENT });
+    expect(eventsOf(answer.requestId)).toEqual((events as string[][]).map(([event, state]) => [event, door, state]));
     if (status === 'executed') expect((answer.result as { content: string }).content).toBe('hello, agent\n');
-    if (status === 'pending_approval') {
-      expect(answer.approval_id).toMatch(/^approv_/);
-      expect(existsSync(join(gw.workspace, 'later.txt'))).toBe(false);
-    }
   });
 
-  it("spends the same per-tool rate limit (2 a minute) and answers rate_limited after", async () => {
+  it('waits for approval, runs once approved, and the agent collects the result', async () => {
+    const asked = await call('write_file', { path: 'approved.txt', content: 'yes' });
+    expect(asked.status).toBe('pending_approval');
+    expect(existsSync(join(gw.workspace, 'approved.txt'))).toBe(false);
+    expect((await gw.asApprover().decide(asked.approval_id!, true)).status).toBe(200);
+    expect(await collect(asked.approval_id!)).toMatchObject({ status: 'executed', result: { path: '/workspace/approved.txt', size: 3 } });
+    expect(readFileSync(join(gw.workspace, 'approved.txt'), 'utf8')).toBe('yes');
+    // The approver's decision is recorded under the same request_id (an approver's request has no door).
+    expect(eventsOf(asked.requestId)).toEqual([['decision', door, 'pending'], ['outcome', door, 'pending_approval'], ['approval', undefined, 'allow']]);
+  });
+
+  it('waits for approval and runs nothing when rejected', async () => {
+    const asked = await call('delete_file', { path: 'hello.txt' });
+    expect((await gw.asApprover().decide(asked.approval_id!, false, 'no')).status).toBe(200);
+    expect(await collect(asked.approval_id!)).toMatchObject({ status: 'rejected' });
+    expect(existsSync(join(gw.workspace, 'hello.txt'))).toBe(true);
+  });
+
+  it('spends the same per-tool rate limit (2 a minute) and answers rate_limited on call 3', async () => {
     expect((await call('limited_read', { path: 'hello.txt' })).status).toBe('executed');
     expect((await call('limited_read', { path: 'hello.txt' })).status).toBe('executed');
     expect(await call('limited_read', { path: 'hello.txt' })).toMatchObject({ status: 'rate_limited', reason_code: 'rate_limited' });
+  });
+
+  it('leaves a chain that verifies, and no token or key in any log line or record', async () => {
+    expect(await verifyAuditLog(gw.auditFile, { key: Buffer.from(AUDIT_KEY) })).toMatchObject({ ok: true });
+    const everything = readFileSync(gw.auditFile, 'utf8') + gw.logLines.join('');
+    for (const secret of [MCP_DEPLOY_TOKEN, MCP_READER_TOKEN, HMAC_SECRET, AUDIT_KEY]) expect(everything).not.toContain(secret);
+  });
+});
+
+describe.each(['rest', 'mcp'] as const)('the %s door with the policy engine down (OPA stand-in closed)', (door) => {
+  it('fails closed: 503 policy_unavailable, nothing runs', async () => {
+    const closed = await freePort();
+    const gw = await new TestGateway({ opa: { url: `http://127.0.0.1:${closed}`, timeoutMs: 200 } }).start();
+    try {
+      let status: unknown;
+      if (door === 'rest') status = (await gw.call('write_now', { path: 'opa.txt', content: 'x' })).body.status;
+      else {
+        await gw.app.listen(0, '127.0.0.1');
+        const agent = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+        status = (await agent.call('write_now', { path: 'opa.txt', content: 'x' })).structuredContent!.status;
+        await agent.close();
+      }
+      expect(status).toBe('policy_unavailable');
+      expect(existsSync(join(gw.workspace, 'opa.txt'))).toBe(false);
+    } finally {
+      await gw.stop();
+    }
   });
 });
 
