@@ -1,6 +1,7 @@
 // npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling]
 // The gateway's overhead: the real gateway (built, audit on) against a bare NestJS app and a plain
-// node:http server doing the same file read, side by side, with autocannon. See README, Performance.
+// node:http server doing the same file read, side by side, with autocannon, and the same read through
+// the MCP door. See README, Performance.
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -31,6 +32,39 @@ const DURATION_S = values.quick ? 3 : 10;
 const WARMUP_S = values.quick ? 1 : 3;
 const CONCURRENCIES = [1, 16, 64];
 const SECRET = 'bench-agent-secret-0123456789';
+const MCP_TOKEN = 'bench-mcp-token-0123456789';
+const MCP_TOKEN_SHA256 = createHash('sha256').update(MCP_TOKEN).digest('hex');
+/**
+ * A tools/call of read_file through the MCP door, byte for byte as the SDK's v2 client sends it
+ * (protocol 2026-07-28: stateless, one POST per call, its _meta envelope; captured from the client).
+ * No request_id in _meta, so the gateway names each call itself and none is a replay.
+ */
+const MCP_CALL: autocannon.Request = {
+  method: 'POST',
+  path: '/mcp',
+  headers: {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${MCP_TOKEN}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': 'read_file',
+  },
+  body: JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: {
+      name: 'read_file',
+      arguments: { path: '/workspace/hello.txt' },
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    },
+  }),
+};
 
 interface Point {
   server: string;
@@ -55,7 +89,7 @@ function gatewayConfig(tools: number, agents: number): string {
     'settings: { signature_tolerance_s: 3600, idempotency_ttl_s: 7200, unauthenticated_rate_limit: { limit: 1000000, ttl_s: 60 } }',
     'roles: { reader: { rate_limit: { limit: 100000000, ttl_s: 60 } } }',
     'agents:',
-    ...Array.from({ length: agents }, (_, i) => `  - { id: bench_agent_${i}, role: reader, key: { alg: hmac-sha256, secret: "${SECRET}-${i}" } }`),
+    ...Array.from({ length: agents }, (_, i) => `  - { id: bench_agent_${i}, role: reader, key: { alg: hmac-sha256, secret: "${SECRET}-${i}" }${i === 0 ? `, mcp_tokens: [{ token_sha256: "${MCP_TOKEN_SHA256}" }]` : ''} }`),
     'tools:',
     `  read_file: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`,
     ...Array.from({ length: tools - 1 }, (_, i) => `  tool_${i}: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`),
@@ -128,14 +162,14 @@ function presign(count: number, agents: number): SignedPool {
   return { items: out, next: 0 };
 }
 
-async function measure(server: string, port: number, connections: number, signed?: SignedPool): Promise<Point> {
+async function measure(server: string, port: number, connections: number, signed?: SignedPool, request?: autocannon.Request): Promise<Point> {
   const run = (duration: number) =>
     autocannon({
       url: `http://127.0.0.1:${port}`,
       connections,
       duration,
       requests: [
-        {
+        request ?? {
           method: 'POST',
           path: '/api/tools/call',
           headers: { 'content-type': 'application/json' },
@@ -229,6 +263,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     const round: Point[] = [];
     for (const c of CONCURRENCIES) round.push(await measure('gateway', gateway.port, c, signed));
+    for (const c of CONCURRENCIES) round.push(await measure('gateway, MCP door', gateway.port, c, undefined, MCP_CALL));
     for (const c of CONCURRENCIES) round.push(await measure('baseline (bare NestJS)', baseline.port, c));
     for (const c of CONCURRENCIES) round.push(await measure('floor (node:http)', floor.port, c));
     rounds.push(round);
@@ -263,11 +298,12 @@ async function main(): Promise<void> {
     process.stdout.write(`\nStart-up with a ${(bytes / 1024 / 1024).toFixed(0)} MiB audit log (${records} records): ${audit.startup_ms} ms (empty log: ${audit.startup_empty_ms} ms)\n`);
   }
 
-  const at = (server: string) => points.find((p) => p.server.startsWith(server) && p.connections === 64)!;
-  const [g, b, f] = [at('gateway'), at('baseline'), at('floor')];
+  const at = (server: string, c = 64) => points.find((p) => p.server === server && p.connections === c)!;
+  const [g, b, f] = [at('gateway'), at('baseline (bare NestJS)'), at('floor (node:http)')];
   const ratio = Math.round((g.requests_per_s / b.requests_per_s) * 100) / 100;
-  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)`;
-  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit }, null, 2)}\n`);
+  const mcpRatios = CONCURRENCIES.map((c) => `c=${c} ${(at('gateway, MCP door', c).requests_per_s / at('gateway', c).requests_per_s).toFixed(2)}`).join(', ');
+  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}`;
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit }, null, 2)}\n`);
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);
 }

@@ -7,13 +7,16 @@ import 'reflect-metadata';
 import { createServer } from 'node:http';
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { dirname } from 'node:path';
 import { readTextFile } from '../../src/executor/fs-tools';
+import { Workspace } from '../../src/executor/workspace';
 
 const [, , mode, portText, file] = process.argv;
 const port = Number(portText);
+const workspace = new Workspace(dirname(file));
 
 async function answer(): Promise<object> {
-  const result = await readTextFile({ host: file, display: '/workspace/hello.txt' }, AbortSignal.timeout(10_000));
+  const result = await readTextFile(workspace, { host: file, display: '/workspace/hello.txt' }, AbortSignal.timeout(10_000));
   return { success: true, status: 'executed', result, audit_id: 'audit_baseline', request_id: 'req' };
 }
 
