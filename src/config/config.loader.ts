@@ -210,6 +210,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     tools,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
+    databaseUrl: databaseUrl(env, file),
     auditKey: auditKey(env, file),
     policy: policyEngine(env, file),
     demoCredentials,
@@ -274,6 +275,14 @@ export function auditKey(env: Env, file: string): Buffer | undefined {
   if (!key) return undefined;
   if (key.length < 32) throw new ConfigError(file, '(environment) GATEWAY_AUDIT_KEY', 'must be at least 32 characters (for example: openssl rand -hex 32)');
   return Buffer.from(key, 'utf8');
+}
+
+/** GATEWAY_DATABASE_URL: PostgreSQL for approvals and audit, shared by instances (API.md §1). */
+function databaseUrl(env: Env, file: string): string | undefined {
+  const url = env.GATEWAY_DATABASE_URL;
+  if (!url) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(file, '(environment) GATEWAY_DATABASE_URL', 'must be a postgres:// URL');
+  return url;
 }
 
 /** API.md §12: a bearer token issued to one build of an agent. */

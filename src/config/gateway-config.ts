@@ -108,6 +108,8 @@ export class GatewayConfig {
   readonly paths!: RuntimePaths;
   /** GATEWAY_REDIS_URL: rate-limit counters and idempotency keys live there, shared by instances. */
   readonly redisUrl?: string;
+  /** GATEWAY_DATABASE_URL: approvals and the audit log live in PostgreSQL, shared by instances. */
+  readonly databaseUrl?: string;
   /** GATEWAY_POLICY_ENGINE, GATEWAY_OPA_URL, GATEWAY_OPA_TIMEOUT_MS (API.md §9). */
   readonly policy!: { engine: 'builtin' | 'opa'; opaUrl: string; opaTimeoutMs: number };
   /** Credentials (agent keys, approver tokens) that came from a shipped default, not the environment. */
