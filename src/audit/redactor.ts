@@ -2,8 +2,8 @@ import { createHmac } from 'node:crypto';
 import { normalizeFieldName } from '../config/gateway-config';
 import { SecretMatcher } from '../secrets/secret-matcher';
 
-/** Keys whose values are never shown (normalised as normalizeFieldName does; substring match). */
-const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 'authorization', 'cookie', 'privatekey', 'credential'];
+/** Keys whose values are never shown (compared after normalizeFieldName, as a substring). */
+const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 'authorization', 'cookie', 'privatekey', 'credential'].map(normalizeFieldName);
 
 /**
  * Patterns inside strings. Each starts behind a boundary (a lookbehind on its own character class)
@@ -13,15 +13,29 @@ const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'secret', 'token', 'apikey', 
 // `mayMatch`: a cheap test every match passes, so most strings (ids, paths, names) skip the regex.
 const STRING_PATTERNS: ReadonlyArray<{ kind: string; regex: RegExp; mayMatch: (text: string) => boolean; accept?: (match: string) => boolean }> = [
   { kind: 'jwt', regex: /(?<![A-Za-z0-9_.-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, mayMatch: (t) => t.includes('eyJ') },
-  { kind: 'bearer', regex: /(?<![A-Za-z])[Bb]earer[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/g, mayMatch: (t) => t.includes('earer') },
+  { kind: 'bearer', regex: /(?<![A-Za-z])bearer[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/gi, mayMatch: (t) => /earer/i.test(t) },
   { kind: 'aws_access_key', regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g, mayMatch: (t) => t.length >= 20 },
   { kind: 'email', regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/g, mayMatch: (t) => t.includes('@') },
   { kind: 'ssn', regex: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g, mayMatch: (t) => t.includes('-') },
   { kind: 'card', regex: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, mayMatch: (t) => t.length >= 13, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
 ];
 
-const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,32}PRIVATE KEY-----/g;
-const PEM_END = /-----END [A-Z0-9 ]{0,32}PRIVATE KEY-----/g;
+/**
+ * PEM private keys. A block is redacted whole only when it is complete: BEGIN, then nothing but
+ * RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`) and base64 lines, then the END of the same label,
+ * within MAX_PEM_BODY characters. Anything else is not a key block, so only the marker is redacted,
+ * with the full-width base64 lines right after it (a truncated key's material): the text that
+ * follows stays visible, whatever it says (a `curl … | sh` must not hide behind a marker).
+ */
+const PEM_BEGIN = /-----BEGIN ((?:[A-Z0-9]{1,16} ){0,4})PRIVATE KEY-----/g;
+const MAX_PEM_BODY = 16_384;
+// Line breaks as they are, or JSON-escaped inside a string (`\n`). Every alternative below starts
+// with a different character, so the patterns cannot backtrack into each other.
+const PEM_BREAK = String.raw`(?:\r?\n|\\r\\n|\\n)`;
+const PEM_HEADER = String.raw`${PEM_BREAK}[A-Za-z-]{1,32}: [A-Za-z0-9,-]{1,128}(?=${PEM_BREAK})`;
+const PEM_BODY = new RegExp(String.raw`^[ \t]*(?:${PEM_HEADER}){0,8}(?:[A-Za-z0-9+/=\s]|\\[rn])*$`);
+// Lines of 64 base64 characters, the width PEM writers wrap at, at most MAX_PEM_BODY in all.
+const PEM_MATERIAL_LINES = new RegExp(String.raw`(?:[ \t]*${PEM_BREAK}[A-Za-z0-9+/=]{64}(?![A-Za-z0-9+/=])){1,256}`, 'y');
 
 const MAX_DEPTH = 64;
 export const REDACTED = '[REDACTED]';
@@ -117,20 +131,30 @@ export class Redactor {
     return isSensitiveKey(key) || this.extraKeys.has(normalizeFieldName(key));
   }
 
-  // Linear: one pass for BEGIN markers, each END searched from where the previous block ended.
+  /**
+   * Linear: a block's END can only be at the first `-----` after its BEGIN (a body never holds
+   * one), which is never further than the next BEGIN, so no character is scanned twice for an
+   * END; the body checks are bounded by MAX_PEM_BODY.
+   */
   private redactPem(text: string): string {
     if (!text.includes('PRIVATE KEY-----')) return text;
     let out = '';
     let from = 0;
     PEM_BEGIN.lastIndex = 0;
     for (let begin = PEM_BEGIN.exec(text); begin; begin = PEM_BEGIN.exec(text)) {
-      PEM_END.lastIndex = begin.index + begin[0].length;
-      const end = PEM_END.exec(text);
-      const stop = end ? end.index + end[0].length : text.length; // no END: redact to the end
+      const bodyStart = begin.index + begin[0].length;
+      const dashes = text.indexOf('-----', bodyStart);
+      const end = `-----END ${begin[1]}PRIVATE KEY-----`;
+      const complete =
+        dashes !== -1 && dashes - bodyStart <= MAX_PEM_BODY && text.startsWith(end, dashes) && PEM_BODY.test(text.slice(bodyStart, dashes));
+      let stop = complete ? dashes + end.length : bodyStart;
+      if (!complete) {
+        PEM_MATERIAL_LINES.lastIndex = bodyStart;
+        if (PEM_MATERIAL_LINES.test(text)) stop = PEM_MATERIAL_LINES.lastIndex;
+      }
       out += text.slice(from, begin.index) + this.marker('private_key', text.slice(begin.index, stop));
       from = stop;
       PEM_BEGIN.lastIndex = stop;
-      if (!end) break;
     }
     return out + text.slice(from);
   }

@@ -4,10 +4,13 @@ import { resolve } from 'node:path';
 import Ajv, { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { McpToolBinder, buildMcpServers, type RawMcpServer } from '../executor/mcp/mcp-config';
+import { MCP_LOCK_FILE } from '../executor/mcp/mcp-lock';
 import { gatewayConfigSchema } from './config.schema';
 import {
   Agent,
   AgentKey,
+  ApprovalWebhookSettings,
   Approver,
   GatewayConfig,
   normalizeFieldName,
@@ -51,13 +54,25 @@ interface RawConfig {
   }>;
   approvers: Array<{ id: string; token_sha256: string; tools?: string[]; audit: boolean }>;
   secrets: Record<string, SecretSource>;
+  mcp_servers: Record<string, RawMcpServer>;
   tools: Record<
     string,
-    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'description'> & {
+    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'description' | 'input_schema' | 'timeout_ms' | 'mcp'> & {
       description?: string;
       forbidden_fields?: string[];
+      /** Absent only for mcp tools (then: the pinned upstream inputSchema). */
+      input_schema?: Record<string, unknown>;
+      /** Absent only for mcp tools (then: their server's). */
+      timeout_ms?: number;
+      server?: string;
+      tool?: string;
     }
   >;
+}
+
+/** `mcpLock: 'skip'`: mcp tools are bound without their pins (npm run mcp:pin, which writes mcp-lock.json). */
+export interface LoadOptions {
+  mcpLock?: 'require' | 'skip';
 }
 
 const validateConfigShape = new Ajv({ useDefaults: true, discriminator: true, allErrors: false }).compile(
@@ -65,7 +80,7 @@ const validateConfigShape = new Ajv({ useDefaults: true, discriminator: true, al
 );
 
 /** Reads GATEWAY_CONFIG (default policies/gateway.yaml) and everything it needs from `env`. */
-export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+export function loadGatewayConfig(env: Env = process.env, options: LoadOptions = {}): GatewayConfig {
   const file = env.GATEWAY_CONFIG || DEFAULT_CONFIG_PATH;
   let text: string;
   try {
@@ -73,10 +88,10 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   } catch (err) {
     throw new ConfigError(file, '(file)', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  return parseGatewayConfig(text, file, env);
+  return parseGatewayConfig(text, file, env, options);
 }
 
-export function parseGatewayConfig(text: string, file: string, env: Env): GatewayConfig {
+export function parseGatewayConfig(text: string, file: string, env: Env, options: LoadOptions = {}): GatewayConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
@@ -94,7 +109,7 @@ export function parseGatewayConfig(text: string, file: string, env: Env): Gatewa
     throw new ConfigError(file, describePath(error.instancePath), describeAjvError(error));
   }
   const demoCredentials = defaulted.filter((path) => CREDENTIAL_PATH.test(path));
-  return buildConfig(raw as RawConfig, file, env, demoCredentials);
+  return buildConfig(raw as RawConfig, file, env, demoCredentials, options);
 }
 
 const CREDENTIAL_PATH = /\.(secret|public_key|token_sha256) \(/;
@@ -127,7 +142,7 @@ function expandEnv(value: unknown, path: string, env: Env, file: string, default
   return value;
 }
 
-function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: string[]): GatewayConfig {
+function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: string[], options: LoadOptions): GatewayConfig {
   const fail = (path: string, problem: string): never => {
     throw new ConfigError(file, path, problem);
   };
@@ -154,40 +169,51 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     // A signed request stays valid for ±tolerance; its request_id must be remembered at least that long.
     fail('settings.idempotency_ttl_s', `must be at least twice signature_tolerance_s (${2 * signature_tolerance_s})`);
   }
+  if (raw.settings.approval_webhook) raw.settings.approval_webhook = approvalWebhook(raw.settings.approval_webhook, env, fail);
 
-  const globalForbidden = raw.settings.forbidden_fields.map(normalizeFieldName);
+  // Normalised as every argument key is, so the two always compare alike; a name with nothing left would match junk keys.
+  const forbiddenNames = (names: string[], path: string) =>
+    names.map((name, i) => normalizeFieldName(name) || fail(`${path}[${i}]`, `"${name}" has no letter or digit`));
+  const globalForbidden = forbiddenNames(raw.settings.forbidden_fields, 'settings.forbidden_fields');
   // Stops at the first error: a call's verdict costs the same however many errors its input holds.
   const toolAjv = new Ajv({ strict: true, allErrors: false });
   addFormats(toolAjv);
+  const mcpServers = buildMcpServers(raw.mcp_servers, raw.secrets, fail);
+  const mcpTools = new McpToolBinder(file, mcpServers, options.mcpLock ?? 'require', fail);
   const tools = new Map<string, Tool>();
   for (const [name, t] of Object.entries(raw.tools)) {
     t.roles.forEach((role, i) => {
       if (!roleExists(role)) fail(`tools.${name}.roles[${i}]`, `role "${role}" is not declared under roles`);
     });
-    if (t.input_schema.type !== 'object') fail(`tools.${name}.input_schema`, 'must have type: object');
+    // An mcp tool shows agents its pinned upstream definition, unless the config gives its own.
+    const mcp = t.kind === 'mcp' ? mcpTools.bind(name, { server: t.server!, tool: t.tool! }) : undefined;
+    const inputSchema = t.input_schema ?? mcp!.pinned.definition.inputSchema;
+    const schemaPath = t.input_schema ? `tools.${name}.input_schema` : `tools.${name} (the inputSchema pinned in ${MCP_LOCK_FILE})`;
+    if (inputSchema.type !== 'object') fail(schemaPath, 'must have type: object');
     let validateArguments;
     try {
-      validateArguments = toolAjv.compile(t.input_schema);
+      validateArguments = t.input_schema ? toolAjv.compile(inputSchema) : mcpTools.compile(inputSchema);
     } catch (err) {
       const problem = (err as Error).message.replace(/^strict mode: /, '').replace(/keyword: "/, 'keyword "');
-      fail(`tools.${name}.input_schema`, problem);
+      fail(schemaPath, problem);
     }
     if (t.kind === 'http') checkHttpTool(name, t as HttpToolConfig, raw.secrets, fail);
     tools.set(name, {
       name,
       kind: t.kind as ToolKind,
-      description: t.description ?? '',
+      description: t.description ?? mcp?.pinned.definition.description ?? '',
       roles: t.roles,
       requires_approval: t.requires_approval,
-      input_schema: t.input_schema,
-      timeout_ms: t.timeout_ms,
-      forbidden_fields: new Set([...globalForbidden, ...(t.forbidden_fields ?? []).map(normalizeFieldName)]),
+      input_schema: inputSchema,
+      timeout_ms: t.timeout_ms ?? mcpTools.timeoutOf(t.server!),
+      forbidden_fields: new Set([...globalForbidden, ...forbiddenNames(t.forbidden_fields ?? [], `tools.${name}.forbidden_fields`)]),
       rate_limit: t.rate_limit,
       ...(t.kind === 'http' && {
         request: (t as HttpToolConfig).request,
         allowed_hosts: (t as HttpToolConfig).allowed_hosts.map(canonicalHost),
         allow_private_networks: (t as HttpToolConfig).allow_private_networks,
       }),
+      ...(mcp && { mcp }),
       validateArguments: validateArguments!,
     });
   }
@@ -208,6 +234,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     approvers,
     secrets: raw.secrets,
     tools,
+    mcpServers,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
     databaseUrl: databaseUrl(env, file),
@@ -215,6 +242,35 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     policy: policyEngine(env, file),
     demoCredentials,
   });
+}
+
+/** settings.approval_webhook: its host must be listed, as an http tool's (API.md §5). The URL itself is never echoed (it may hold a token). */
+function approvalWebhook(
+  w: Omit<ApprovalWebhookSettings, 'console_url'> & { console_url?: string },
+  env: Env,
+  fail: (p: string, m: string) => never,
+): ApprovalWebhookSettings {
+  const at = 'settings.approval_webhook';
+  const allowed = w.allowed_hosts.map((host, i) => canonicalHost(host) || fail(`${at}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`));
+  const problem = webhookUrlProblem(w.url, allowed);
+  if (problem) fail(`${at}.url`, problem);
+  const consoleUrl = w.console_url ?? `http://localhost:${env.PORT || 8000}/console`;
+  if (webhookUrlProblem(consoleUrl, undefined)) fail(`${at}.console_url`, 'must be an absolute http or https URL');
+  return { url: w.url, allowed_hosts: allowed, console_url: consoleUrl };
+}
+
+/** Why `url` may not be sent to (checked at load and again at each send), or undefined. `allowedHosts` undefined: any host. */
+export function webhookUrlProblem(url: string, allowedHosts: readonly string[] | undefined): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not an absolute URL';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be http or https';
+  if (parsed.username || parsed.password) return 'must not hold a user name or password';
+  if (allowedHosts && !allowedHosts.includes(parsed.hostname)) return `host "${parsed.hostname}" is not in allowed_hosts`;
+  return undefined;
 }
 
 type HttpToolConfig = Required<Pick<Tool, 'request' | 'allowed_hosts' | 'allow_private_networks' | 'input_schema'>>;
@@ -278,7 +334,7 @@ export function auditKey(env: Env, file: string): Buffer | undefined {
 }
 
 /** GATEWAY_DATABASE_URL: PostgreSQL for approvals and audit, shared by instances (API.md §1). */
-function databaseUrl(env: Env, file: string): string | undefined {
+export function databaseUrl(env: Env, file: string): string | undefined {
   const url = env.GATEWAY_DATABASE_URL;
   if (!url) return undefined;
   if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(file, '(environment) GATEWAY_DATABASE_URL', 'must be a postgres:// URL');

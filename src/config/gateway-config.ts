@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { ValidateFunction } from 'ajv';
+import unhomoglyph from 'unhomoglyph';
 
 export interface RateLimit {
   limit: number;
@@ -19,6 +20,18 @@ export interface Settings {
   unauthenticated_rate_limit: RateLimit;
   forbidden_fields: string[];
   mcp: { allowed_origins: string[]; approval_wait_s: number };
+  /** How often each upstream MCP server's tools are listed again and compared with their pins (API.md §13). */
+  mcp_resync_s: number;
+  approval_webhook?: ApprovalWebhookSettings;
+}
+
+/** settings.approval_webhook (API.md §6): where new pending approvals are announced. */
+export interface ApprovalWebhookSettings {
+  url: string;
+  /** Canonical host names or IP literals (as the WHATWG URL parser writes them); the url's host is one of them. */
+  allowed_hosts: string[];
+  /** The console link sent in each message. */
+  console_url: string;
 }
 
 export type AgentKey =
@@ -53,7 +66,47 @@ export interface Approver {
 
 export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path: string };
 
-export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete' | 'http';
+export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete' | 'http' | 'mcp';
+
+/** An upstream MCP server (API.md §13): Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
+export type McpServerConfig =
+  | {
+      name: string;
+      transport: 'http';
+      url: string;
+      /** Values may hold `${secret:NAME}`, resolved at each request. */
+      headers: Record<string, string>;
+      /** Canonical host names or IP literals; the url's host is one of them. */
+      allowed_hosts: string[];
+      allow_private_networks: boolean;
+      timeout_ms: number;
+    }
+  | {
+      name: string;
+      transport: 'stdio';
+      command: string[];
+      /** The child's environment besides PATH, HOME and the like; values may hold `${secret:NAME}`, resolved when it starts. */
+      env: Record<string, string>;
+      cwd?: string;
+      timeout_ms: number;
+    };
+
+/** An upstream tool's definition as pinned in mcp-lock.json: what agents see of it. */
+export interface McpToolDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/** An mcp tool's upstream: the server, the upstream's own tool name, and the pinned definition with its SHA-256. */
+export interface McpToolBinding {
+  server: string;
+  tool: string;
+  pinned: { sha256: string; definition: McpToolDefinition };
+}
 
 /** `{arg}` in an http tool's URL template: an argument, percent-encoded when the call runs. */
 export const URL_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -85,6 +138,8 @@ export interface Tool {
   allowed_hosts?: string[];
   /** http tools only: may a listed host name resolve to a loopback, private or link-local address? */
   allow_private_networks?: boolean;
+  /** mcp tools only. */
+  mcp?: McpToolBinding;
   /** The input_schema compiled once at load (ajv, strict mode). */
   validateArguments: ValidateFunction;
 }
@@ -105,6 +160,8 @@ export class GatewayConfig {
   readonly approvers!: readonly Approver[];
   readonly secrets!: Record<string, SecretSource>;
   readonly tools!: ReadonlyMap<string, Tool>;
+  /** mcp_servers (API.md §13), by name. */
+  readonly mcpServers!: ReadonlyMap<string, McpServerConfig>;
   readonly paths!: RuntimePaths;
   /** GATEWAY_REDIS_URL: rate-limit counters and idempotency keys live there, shared by instances. */
   readonly redisUrl?: string;
@@ -123,7 +180,17 @@ export class GatewayConfig {
   }
 }
 
-/** Keys are compared case-insensitively with `-` and `_` (and spaces) ignored (API.md §4 row 10). */
+/**
+ * The one spelling of a key that forbidden fields and redaction compare (API.md §4 row 10), so a
+ * lookalike cannot pass for another key: compatibility forms folded (NFKC: fullwidth `ｗ` → `w`),
+ * lower case, confusables mapped to their Unicode prototype (Cyrillic `а` → `a`, `0` → `o`), accents
+ * dropped, and everything that is not a letter or a digit removed (`-`, `_`, `.`, tabs, zero-width
+ * characters). `PАSS.word`, `pass_word` and `Password` all become `password`.
+ */
 export function normalizeFieldName(key: string): string {
-  return key.toLowerCase().replace(/[-_ ]/g, '');
+  // Lower case before the confusables map too: it maps `I` to `l`, which would split `API`/`api`.
+  return unhomoglyph(key.normalize('NFKC').toLowerCase())
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/[^\p{L}\p{N}]+/gu, '');
 }

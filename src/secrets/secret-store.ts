@@ -34,18 +34,20 @@ const MAX_KNOWN_VALUES = 1000;
 /**
  * Secrets by logical name, read at execution time (API.md §2). It also remembers the agents' HMAC
  * keys (all of them) and every secret value it has read (the newest MAX_KNOWN_VALUES, so rotations
- * cannot grow it without bound), so the Redactor can scrub them wherever they appear.
+ * cannot grow it without bound), so the Redactor can scrub them, and their encodings, wherever
+ * they appear. A value's encodings are computed once, when it becomes known.
  */
 @Injectable()
 export class SecretStore implements OnModuleInit {
   private readonly logger = new Logger(SecretStore.name);
   private readonly providers: Record<SecretSource['from'], SecretProvider> = { env: envProvider, file: fileProvider };
-  private readonly agentKeys: readonly string[];
+  private readonly agentKeys: ReadonlySet<string>;
+  /** Secret values read, oldest first; agent keys are not among them (they are never forgotten). */
   private readonly known = new Set<string>();
-  private knownMatcher: SecretMatcher;
+  private readonly knownMatcher: SecretMatcher;
 
   constructor(private readonly config: GatewayConfig) {
-    this.agentKeys = [...config.agents.values()].flatMap((agent) => (agent.key.alg === 'hmac-sha256' ? [agent.key.secret.toString('utf8')] : []));
+    this.agentKeys = new Set([...config.agents.values()].flatMap((agent) => (agent.key.alg === 'hmac-sha256' ? [agent.key.secret.toString('utf8')] : [])));
     this.knownMatcher = new SecretMatcher(this.agentKeys);
   }
 
@@ -80,9 +82,13 @@ export class SecretStore implements OnModuleInit {
   }
 
   private remember(value: string): void {
-    if (this.known.has(value)) return;
-    if (this.known.size >= MAX_KNOWN_VALUES) this.known.delete(this.known.values().next().value!);
+    if (this.known.has(value) || this.agentKeys.has(value)) return;
+    if (this.known.size >= MAX_KNOWN_VALUES) {
+      const oldest = this.known.values().next().value!;
+      this.known.delete(oldest);
+      this.knownMatcher.delete(oldest);
+    }
     this.known.add(value);
-    this.knownMatcher = new SecretMatcher([...this.agentKeys, ...this.known]);
+    this.knownMatcher.add(value);
   }
 }
