@@ -54,13 +54,9 @@ version_matches(pattern, version) if {
 	}
 }
 
-# Keys at any depth, compared lower-case with "-", "_" and spaces removed (array indices are not keys).
+# Keys at any depth, as the gateway normalizes them (Unicode compatibility forms, lookalike
+# characters, case, accents and every non-letter/digit folded) and sends them: input.argument_keys.
 forbidden_keys contains key if {
-	walk(input.arguments, [path, _])
-	count(path) > 0
-	key := path[count(path) - 1]
-	is_string(key)
-	normalize(key) in cfg.tools[input.tool].forbidden_fields
+	some key in input.argument_keys
+	key in cfg.tools[input.tool].forbidden_fields
 }
-
-normalize(key) := lower(replace(replace(replace(key, "-", ""), "_", ""), " ", ""))

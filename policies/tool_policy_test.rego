@@ -8,105 +8,115 @@ import data.gateway.tools.decision
 
 # reader reads a file
 test_reader_reads_a_file if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"read_file","arguments":{"path":"/workspace/a.txt"}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"read_file","arguments":{"path":"/workspace/a.txt"},"argument_keys":["path"]}
 }
 
 # deployer writes a file after approval
 test_deployer_writes_a_file_after_approval if {
-	decision == {"allow":true,"requires_approval":true,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a.txt","content":"x"}}
+	decision == {"allow":true,"requires_approval":true,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a.txt","content":"x"},"argument_keys":["content","path"]}
 }
 
 # deployer deletes a file after approval
 test_deployer_deletes_a_file_after_approval if {
-	decision == {"allow":true,"requires_approval":true,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"0.1.0"},"tool":"delete_file","arguments":{"path":"a.txt"}}
+	decision == {"allow":true,"requires_approval":true,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"0.1.0"},"tool":"delete_file","arguments":{"path":"a.txt"},"argument_keys":["path"]}
 }
 
 # deployer calls the http tool
 test_deployer_calls_the_http_tool if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"gateway_health","arguments":{"probe":"healthz"}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"gateway_health","arguments":{"probe":"healthz"},"argument_keys":["probe"]}
 }
 
 # unknown tool is denied
 test_unknown_tool_is_denied if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"rm_rf","arguments":{}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"rm_rf","arguments":{},"argument_keys":[]}
 }
 
 # tool names match exactly
 test_tool_names_match_exactly if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"Read_File","arguments":{"path":"a"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"Read_File","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # tool names are not trimmed
 test_tool_names_are_not_trimmed if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":" read_file","arguments":{"path":"a"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_registered"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":" read_file","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # reader may not write
 test_reader_may_not_write if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x"},"argument_keys":["content","path"]}
 }
 
 # reader may not call the http tool
 test_reader_may_not_call_the_http_tool if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"gateway_health","arguments":{}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"gateway_health","arguments":{},"argument_keys":[]}
 }
 
 # reader version 2.0.0 is allowed
 test_reader_version_2_0_0_is_allowed if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"2.0.0"},"tool":"read_file","arguments":{"path":"a"}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"2.0.0"},"tool":"read_file","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # reader version 1.x matches 1.4.2
 test_reader_version_1_x_matches_1_4_2 if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.4.2"},"tool":"list_dir","arguments":{"path":"/workspace"}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.4.2"},"tool":"list_dir","arguments":{"path":"/workspace"},"argument_keys":["path"]}
 }
 
 # reader version 3.0.0 is denied
 test_reader_version_3_0_0_is_denied if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"3.0.0"},"tool":"read_file","arguments":{"path":"a"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"3.0.0"},"tool":"read_file","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # reader version 1 does not match 1.x
 test_reader_version_1_does_not_match_1_x if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1"},"tool":"read_file","arguments":{"path":"a"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1"},"tool":"read_file","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # reader version 2.0.0.1 does not match 2.0.0
 test_reader_version_2_0_0_1_does_not_match_2_0_0 if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"2.0.0.1"},"tool":"read_file","arguments":{"path":"a"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"2.0.0.1"},"tool":"read_file","arguments":{"path":"a"},"argument_keys":["path"]}
 }
 
 # version is checked before role
 test_version_is_checked_before_role if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"9.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"agent_version_not_allowed"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"9.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x"},"argument_keys":["content","path"]}
 }
 
 # forbidden field at the top
 test_forbidden_field_at_the_top if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","password":"x"}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","password":"x"},"argument_keys":["password","path"]}
 }
 
 # forbidden field in another case with dashes, deep in an array
 test_forbidden_field_in_another_case_with_dashes_deep_in_an_array if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x","meta":[{"headers":{"API-Key":"k"}}]}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x","meta":[{"headers":{"API-Key":"k"}}]},"argument_keys":["apikey","content","headers","path","rneta"]}
 }
 
 # forbidden field with a space
 test_forbidden_field_with_a_space if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","nested":{"Access Token":"t"}}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","nested":{"Access Token":"t"}},"argument_keys":["accesstoken","nested","path"]}
+}
+
+# forbidden field spelled with a Cyrillic a
+test_forbidden_field_spelled_with_a_cyrillic_a if {
+	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"/workspace/a.txt","pаssword":"x"},"argument_keys":["password","path"]}
+}
+
+# forbidden field in fullwidth letters with a dot
+test_forbidden_field_in_fullwidth_letters_with_a_dot if {
+	decision == {"allow":false,"requires_approval":false,"reason_code":"forbidden_field"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"/workspace/a.txt","nested":{"ａｐｉ.key":"x"}},"argument_keys":["apikey","nested","path"]}
 }
 
 # role is checked before forbidden fields
 test_role_is_checked_before_forbidden_fields if {
-	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x","secret":1}}
+	decision == {"allow":false,"requires_approval":false,"reason_code":"tool_not_allowed_for_role"} with input as {"agent":{"id":"agent_reader_001","role":"reader","version":"1.0.0"},"tool":"write_file","arguments":{"path":"a","content":"x","secret":1},"argument_keys":["content","path","secret"]}
 }
 
 # a longer key is not a forbidden field
 test_a_longer_key_is_not_a_forbidden_field if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","tokens_used":3}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"a","tokens_used":3},"argument_keys":["path","tokensused"]}
 }
 
 # a forbidden word as a value is not a field
 test_a_forbidden_word_as_a_value_is_not_a_field if {
-	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"password","list":["token","secret"]}}
+	decision == {"allow":true,"requires_approval":false,"reason_code":"allowed"} with input as {"agent":{"id":"agent_deploy_001","role":"deployer","version":"1.0.0"},"tool":"read_file","arguments":{"path":"password","list":["token","secret"]},"argument_keys":["list","path"]}
 }

@@ -95,14 +95,22 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     opa.requests.length = 0;
   });
 
-  it('sends OPA exactly the input of API.md §9', async () => {
-    await gw.call('read_file', { path: 'hello.txt', nested: { n: [1, 2] } }, { version: '1.4.0' });
+  it('sends OPA the input of API.md §9, plus the argument keys as the gateway normalizes them', async () => {
+    await gw.call('read_file', { path: 'hello.txt', nested: { n: [1, 2], 'Pаss.Word': 1 } }, { version: '1.4.0' });
     expect(opa.requests).toEqual([
       {
         method: 'POST',
         url: '/v1/data/gateway/tools/decision',
         contentType: 'application/json',
-        body: { input: { agent: { id: 'agent_deploy_test', role: 'deployer', version: '1.4.0' }, tool: 'read_file', arguments: { path: 'hello.txt', nested: { n: [1, 2] } } } },
+        body: {
+          input: {
+            agent: { id: 'agent_deploy_test', role: 'deployer', version: '1.4.0' },
+            tool: 'read_file',
+            arguments: { path: 'hello.txt', nested: { n: [1, 2], 'Pаss.Word': 1 } },
+            // A Cyrillic "а" and a dot: folded, so the Rego policy can compare with its forbidden fields.
+            argument_keys: ['n', 'nested', 'password', 'path'],
+          },
+        },
       },
     ]);
   });

@@ -50,3 +50,13 @@ export function countEntries(value: unknown, stopAfter: number): number {
   }
   return count;
 }
+
+/** Every object key of a value already known to be within MAX_ARGUMENT_DEPTH, each once. */
+export function allKeys(value: unknown): Set<string> {
+  const keys = new Set<string>();
+  findKey(value, (key) => {
+    keys.add(key);
+    return false;
+  });
+  return keys;
+}

@@ -2,6 +2,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Agent, fetch } from 'undici';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
+import { opaInput } from './opa-data';
 import { PolicyDecision, PolicyEngine, PolicyInput } from './policy-engine';
 
 export class PolicyUnavailable extends GatewayError {
@@ -34,7 +35,7 @@ export class OpaPolicyEngine extends PolicyEngine implements OnApplicationShutdo
       const response = await fetch(this.decisionUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input }),
+        body: JSON.stringify({ input: opaInput(input) }),
         signal,
         dispatcher: this.pool,
       });
