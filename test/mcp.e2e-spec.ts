@@ -285,11 +285,15 @@ describe('shared state across the doors', () => {
     await gw.stop();
   });
 
-  it('counts one agent limit, one pending cap and one approval record whichever door is used; approval_status collects the outcome', async () => {
+  it("counts one agent limit and one pending cap whichever door is used; approval_status collects the outcome, and not another agent's", async () => {
     const rest = await gw.call('write_file', { path: 'a.txt', content: 'via rest' });
     expect(rest.status).toBe(202);
     const second = await mcp.call('write_file', { path: 'b.txt', content: 'via mcp' });
     expect(second.structuredContent).toMatchObject({ status: 'rate_limited', reason_code: 'too_many_pending' });
+
+    const reader = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_READER_TOKEN, 'v1.32 client (2025-11-25)');
+    expect((await reader.call('approval_status', { approval_id: rest.body.approval_id })).structuredContent).toMatchObject({ status: 'not_found', reason_code: 'not_found' });
+    await reader.close();
 
     expect((await gw.asApprover().decide(rest.body.approval_id, true)).status).toBe(200);
     const status = await mcp.call('approval_status', { approval_id: rest.body.approval_id });

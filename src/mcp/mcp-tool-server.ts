@@ -106,7 +106,8 @@ export class McpToolServer {
       arguments: args,
     };
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
-    const answer = await this.pipeline.run(ctx, sha256Hex(JSON.stringify({ tool: name, arguments: args })), builtin);
+    const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
+    const answer = await this.pipeline.run(ctx, callHash, builtin);
     const waitS = this.config.settings.mcp.approval_wait_s;
     const progressToken = meta?.progressToken as string | number | undefined;
     if (answer.body.status === 'pending_approval' && progressToken !== undefined && waitS > 0) {

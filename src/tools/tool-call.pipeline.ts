@@ -55,12 +55,14 @@ export class ToolCallPipeline {
 
   /**
    * `ctx` carries the verified agent, the envelope, the channel and the origin; `callHash` binds
-   * the request_id to this exact call (the REST body's SHA-256, or the MCP call's).
+   * the request_id to this exact call (the REST body's SHA-256, or the MCP call's). No `callHash`:
+   * the door named the call itself with a fresh id, which no one can send again, so there is no
+   * replay key to take (an MCP call without `_meta` request_id).
    */
-  async run(ctx: RequestContext, callHash: string, builtin?: BuiltinTool): Promise<ToolCallAnswer> {
+  async run(ctx: RequestContext, callHash: string | undefined, builtin?: BuiltinTool): Promise<ToolCallAnswer> {
     let answer: ToolCallAnswer;
     try {
-      await this.idempotency.claim(ctx, callHash);
+      if (callHash !== undefined) await this.idempotency.claim(ctx, callHash);
       await this.limiter.spend(ctx.agent!, ctx.envelope!.tool);
       if (builtin) builtin.validate(ctx.envelope!.arguments);
       ctx.decision = builtin ? { requiresApproval: false } : await this.policy.evaluate(ctx.agent!, ctx.envelope!);
