@@ -11,6 +11,7 @@ import { AuditInterceptor } from './common/audit.interceptor';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import { RouteGuard } from './common/route.guard';
 import { ConfigModule } from './config/config.module';
+import { ConsoleModule } from './console/console.module';
 import { DatabaseModule } from './database/database.module';
 import { GatewayConfig } from './config/gateway-config';
 import { ExecutorModule } from './executor/executor.module';
@@ -47,6 +48,7 @@ export class AppModule {
         ToolsModule,
         McpModule,
         HealthModule,
+        ConsoleModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },

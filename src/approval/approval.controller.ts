@@ -17,7 +17,8 @@ import { ErrorResponseDto } from '../common/dto';
 import { parseLimit } from '../common/query';
 import { JsonSchemaPipe } from '../common/json-schema.pipe';
 import { Ctx, RequestContext } from '../common/request-context';
-import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalViewDto } from './approval.dto';
+import { ApprovalPreviewer } from './approval-preview';
+import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from './approval.dto';
 import { APPROVAL_STATUSES } from './approval.repository';
 import { ApprovalService, parseStatusFilter } from './approval.service';
 
@@ -27,7 +28,10 @@ const LIST_MAX = 100;
 @ApiTags('approvals')
 @Controller()
 export class ApprovalController {
-  constructor(private readonly approvals: ApprovalService) {}
+  constructor(
+    private readonly approvals: ApprovalService,
+    private readonly previewer: ApprovalPreviewer,
+  ) {}
 
   @Post('approve')
   @HttpCode(200)
@@ -80,5 +84,17 @@ export class ApprovalController {
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such approval (or not yours)' })
   get(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalViewDto> {
     return this.approvals.get(id, ctx);
+  }
+
+  @Get('api/approvals/:id/preview')
+  @ApproverAuth()
+  @ApiOperation({
+    summary: 'What approving would do, computed now and read-only: the diff of a write, the file a delete removes, the request an http tool sends (secrets as ${secret:NAME})',
+  })
+  @ApiOkResponse({ type: ApprovalPreviewDto })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such approval' })
+  async preview(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalPreviewDto> {
+    return this.previewer.preview(await this.approvals.get(id, ctx));
   }
 }

@@ -77,3 +77,48 @@ export class ApprovalListDto {
   @ApiProperty({ nullable: true, type: String, description: 'Pass as `cursor` for the next page; null on the last page' })
   next_cursor!: string | null;
 }
+
+/** Content shown by its size and hash only (binary, or too large to send whole). */
+export class ContentSummaryDto {
+  @ApiProperty({ description: 'Bytes' }) size!: number;
+  @ApiProperty({ nullable: true, type: String, description: 'Hex SHA-256; null for a file too large to hash here (over 64 MiB)' })
+  sha256!: string | null;
+}
+
+/** Something the approver should know: mostly, that the call as it stands would fail or be refused. */
+export class PreviewWarningDto {
+  @ApiProperty({ example: 'parent_missing' }) code!: string;
+  @ApiProperty({ example: 'The folder /workspace/reports does not exist and create_dirs is not set: the write would fail' }) message!: string;
+}
+
+/**
+ * What an approved call would do, computed now and read-only (API.md §6). The fields present
+ * depend on `kind`. Secret values never appear: http headers show `${secret:NAME}`.
+ */
+export class ApprovalPreviewDto {
+  @ApiProperty({ example: 'fs.write', description: 'The tool kind: fs.write, fs.delete, http, mcp, fs.read, fs.list' }) kind!: string;
+  @ApiProperty() approval_id!: string;
+  @ApiProperty({ enum: APPROVAL_STATUSES, description: 'A preview of a decided approval shows what the call would do now, not what it did' })
+  status!: string;
+  @ApiProperty({ format: 'date-time' }) computed_at!: string;
+  @ApiPropertyOptional({ description: 'fs kinds: the workspace path, as /workspace/…' }) path?: string;
+  @ApiPropertyOptional({ description: 'fs kinds: whether something is at the path now' }) exists?: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.write: unified diff of the current file (or an empty new file) → the proposed content; null when either side is binary or over 256 KiB' })
+  diff?: string | null;
+  @ApiPropertyOptional({ type: ContentSummaryDto, nullable: true, description: 'fs.write: the file now (null: new file)' }) current?: ContentSummaryDto | null;
+  @ApiPropertyOptional({ type: ContentSummaryDto, description: 'fs.write: the content to be written' }) proposed?: ContentSummaryDto;
+  @ApiPropertyOptional({ description: 'fs.delete: bytes' }) size?: number;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.delete: the first lines (up to 20 lines, 4 KiB); null when not text' }) head?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.delete: hex SHA-256 of the file' }) sha256?: string | null;
+  @ApiPropertyOptional({ example: 'POST', description: 'http' }) method?: string;
+  @ApiPropertyOptional({ description: 'http: the final URL, arguments filled in' }) url?: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'http: the configured headers, secrets as ${secret:NAME}' })
+  headers?: Record<string, string>;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'http: the JSON body sent (POST/PUT/PATCH); null when none or summarized' }) body?: string | null;
+  @ApiPropertyOptional({ type: ContentSummaryDto, description: 'http: the body, when over 256 KiB' }) body_summary?: ContentSummaryDto;
+  @ApiPropertyOptional({ description: 'mcp: the upstream server' }) server?: string;
+  @ApiPropertyOptional({ description: 'mcp: the upstream tool name' }) upstream_tool?: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'mcp and other kinds: the arguments as they will be sent' })
+  arguments?: Record<string, unknown>;
+  @ApiProperty({ type: [PreviewWarningDto] }) warnings!: PreviewWarningDto[];
+}

@@ -1,0 +1,297 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, read } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { createTwoFilesPatch } from 'diff';
+import { Redactor } from '../audit/redactor';
+import { GatewayError } from '../common/errors';
+import { GatewayConfig, SECRET_REFERENCE, Tool } from '../config/gateway-config';
+import { HttpToolRunner } from '../executor/http-tool';
+import { lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../executor/workspace';
+import { SecretStore } from '../secrets/secret-store';
+import type { ApprovalPreviewDto, ApprovalViewDto, ContentSummaryDto, PreviewWarningDto } from './approval.dto';
+
+/** Text up to this size is shown (a diff, an http body); larger or binary content by size and SHA-256. */
+export const PREVIEW_TEXT_MAX_BYTES = 256 * 1024;
+/** A file larger than this is not hashed for a preview (its size is shown). */
+const HASH_MAX_BYTES = 64 * 1024 * 1024;
+const HEAD_MAX_LINES = 20;
+const HEAD_MAX_BYTES = 4096;
+const READ_CHUNK_BYTES = 1024 * 1024;
+const DIFF_TIMEOUT_MS = 2000;
+const readAsync = promisify(read);
+
+type Preview = Omit<ApprovalPreviewDto, 'approval_id' | 'status' | 'computed_at'>;
+
+/** A regular file as read through a checked descriptor. */
+interface FileSample {
+  size: number;
+  sha256: string | null;
+  /** The whole file as UTF-8, when it is text and at most PREVIEW_TEXT_MAX_BYTES. */
+  text: string | null;
+  /** The first lines, when the file starts as text. */
+  head: string | null;
+}
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+const warning = (code: string, message: string): PreviewWarningDto => ({ code, message });
+const refusal = (err: GatewayError): PreviewWarningDto => warning(err.reasonCode, `${err.message}: the call would be refused`);
+
+/**
+ * GET /api/approvals/{id}/preview (API.md §6): what approving would do, computed now, read-only.
+ * Paths are confined by the executor's Workspace rules and files read through its checked
+ * descriptors; the http request is built by the executor's own HttpToolRunner.prepare (no network,
+ * no secret read). A check the call would fail at execution is reported as a warning, not an error.
+ */
+@Injectable()
+export class ApprovalPreviewer implements OnApplicationShutdown {
+  private readonly workspace: Workspace;
+  private readonly http: HttpToolRunner;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    secrets: SecretStore,
+    private readonly redactor: Redactor,
+  ) {
+    this.workspace = new Workspace(config.paths.workspace);
+    this.http = new HttpToolRunner(secrets);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.http.close();
+  }
+
+  /** `approval`: the approver's view (exact arguments), so who may see it was decided by ApprovalService. */
+  async preview(approval: ApprovalViewDto): Promise<ApprovalPreviewDto> {
+    const args = approval.arguments ?? {};
+    const tool = this.config.tools.get(approval.tool);
+    const preview: Preview = tool
+      ? await this.forTool(tool, args)
+      : { kind: 'unknown', warnings: [warning('tool_not_registered', `Tool "${approval.tool}" is no longer configured: the call would be refused`)] };
+    // As every tool result: no secret value the gateway knows leaves it (a file may hold one).
+    return this.redactor.scrubSecrets({ approval_id: approval.approval_id, status: approval.status, computed_at: new Date().toISOString(), ...preview });
+  }
+
+  private async forTool(tool: Tool, args: Record<string, unknown>): Promise<Preview> {
+    try {
+      switch (tool.kind) {
+        case 'fs.write':
+          return await this.write(args);
+        case 'fs.delete':
+          return await this.delete(args);
+        case 'http':
+          return this.request(tool, args);
+        case 'fs.read':
+        case 'fs.list':
+          return this.located(tool.kind, args);
+        default:
+          return upstream(tool, args);
+      }
+    } catch (err) {
+      if (err instanceof GatewayError) return { kind: tool.kind, warnings: [refusal(err)] };
+      throw err;
+    }
+  }
+
+  private async write(args: Record<string, unknown>): Promise<Preview> {
+    const kind = 'fs.write';
+    if (typeof args.path !== 'string' || typeof args.content !== 'string') {
+      return { kind, warnings: [warning('invalid_arguments', 'path and content must be strings: the call would be refused')] };
+    }
+    const file = this.confined(() => this.workspace.confine(args.path as string));
+    if ('warning' in file) return { kind, path: args.path, warnings: [file.warning] };
+    const warnings: PreviewWarningDto[] = [];
+    const existing = lstatIfExists(file.host);
+    guard(warnings, () => refuseHardLinked(existing, file.display));
+    const proposed = { size: Buffer.byteLength(args.content), sha256: sha256(args.content) };
+    const proposedText = proposed.size <= PREVIEW_TEXT_MAX_BYTES && !args.content.includes('\0') ? args.content : null;
+    const parent = lstatIfExists(dirname(file.host));
+    const parentDisplay = file.display.slice(0, file.display.lastIndexOf('/')) || '/workspace';
+    if (file.host === this.workspace.root || existing?.isDirectory()) {
+      warnings.push(warning('is_directory', `${file.display} is a directory: the write would fail`));
+    } else if (!parent && args.create_dirs !== true) {
+      warnings.push(warning('parent_missing', `The folder ${parentDisplay} does not exist and create_dirs is not set: the write would fail`));
+    } else if (parent && !parent.isDirectory()) {
+      warnings.push(warning('parent_not_directory', `${parentDisplay} is not a folder: the write would fail`));
+    }
+    let current: FileSample | null = null;
+    if (existing && !existing.isDirectory()) {
+      const sample = await this.inspect(file, warnings);
+      if (sample === undefined) return { kind, path: file.display, exists: true, diff: null, current: null, proposed, warnings };
+      current = sample;
+    }
+    let diff: string | null = null;
+    const oldText = current === null ? '' : current.text;
+    if (oldText !== null && proposedText !== null) {
+      diff = (await unifiedDiff(file.display, oldText, proposedText, current === null)) ?? null;
+      if (diff === null) warnings.push(warning('diff_unavailable', 'The change is too large to show as a diff: compare sizes and SHA-256'));
+    } else {
+      warnings.push(warning('content_summarized', `Binary, or larger than ${PREVIEW_TEXT_MAX_BYTES / 1024} KiB: shown by size and SHA-256`));
+    }
+    return { kind, path: file.display, exists: existing !== undefined, diff, current: current && summary(current), proposed, warnings };
+  }
+
+  private async delete(args: Record<string, unknown>): Promise<Preview> {
+    const kind = 'fs.delete';
+    if (typeof args.path !== 'string') return { kind, warnings: [warning('invalid_arguments', 'path must be a string: the call would be refused')] };
+    const entry = this.confined(() => this.workspace.confineEntry(args.path as string));
+    if ('warning' in entry) return { kind, path: args.path, warnings: [entry.warning] };
+    const warnings: PreviewWarningDto[] = [];
+    const stat = lstatIfExists(entry.host);
+    if (!guard(warnings, () => refuseUndeletable(stat, entry))) return { kind, path: entry.display, exists: stat !== undefined, warnings };
+    if (!stat) return { kind, path: entry.display, exists: false, warnings: [warning('not_found', `Nothing at ${entry.display}: the delete would fail`)] };
+    if (stat.isSymbolicLink()) {
+      warnings.push(warning('symlink', `${entry.display} is a symbolic link: the link is deleted, not what it points to`));
+      return { kind, path: entry.display, exists: true, size: stat.size, head: null, sha256: null, warnings };
+    }
+    const sample = stat.isFile() ? await this.inspect(entry, warnings) : undefined;
+    if (!sample) return { kind, path: entry.display, exists: true, size: stat.size, head: null, sha256: null, warnings };
+    if (sample.head === null) warnings.push(warning('content_summarized', 'Not text: shown by size and SHA-256'));
+    return { kind, path: entry.display, exists: true, size: sample.size, head: sample.head, sha256: sample.sha256, warnings };
+  }
+
+  private request(tool: Tool, args: Record<string, unknown>): Preview {
+    const { url, body } = this.http.prepare(tool, args);
+    const headers = Object.fromEntries(Object.entries(tool.request!.headers).map(([name, template]) => [name, this.shownHeader(template)]));
+    const preview: Preview = { kind: 'http', method: tool.request!.method, url: url.href, headers, body: body ?? null, warnings: [] };
+    if (body !== undefined && Buffer.byteLength(body) > PREVIEW_TEXT_MAX_BYTES) {
+      preview.body = null;
+      preview.body_summary = { size: Buffer.byteLength(body), sha256: sha256(body) };
+      preview.warnings.push(warning('content_summarized', `The body is larger than ${PREVIEW_TEXT_MAX_BYTES / 1024} KiB: shown by size and SHA-256`));
+    }
+    return preview;
+  }
+
+  /** `${secret:NAME}` stays a name; a credential written into the config literally is redacted. */
+  private shownHeader(template: string): string {
+    let shown = '';
+    let from = 0;
+    for (const ref of template.matchAll(SECRET_REFERENCE)) {
+      shown += this.redactor.redactString(template.slice(from, ref.index)) + ref[0];
+      from = ref.index! + ref[0].length;
+    }
+    return shown + this.redactor.redactString(template.slice(from));
+  }
+
+  /** fs.read and fs.list need approval only when the operator says so: where they would look. */
+  private located(kind: string, args: Record<string, unknown>): Preview {
+    if (typeof args.path !== 'string') return { kind, warnings: [warning('invalid_arguments', 'path must be a string: the call would be refused')] };
+    const file = this.confined(() => this.workspace.confine(args.path as string));
+    if ('warning' in file) return { kind, path: args.path, warnings: [file.warning] };
+    return { kind, path: file.display, exists: lstatIfExists(file.host) !== undefined, warnings: [] };
+  }
+
+  private confined(confine: () => WorkspacePath): WorkspacePath | { warning: PreviewWarningDto } {
+    try {
+      return confine();
+    } catch (err) {
+      if (err instanceof GatewayError) return { warning: refusal(err) };
+      return { warning: warning('unreadable', 'The path cannot be inspected now') };
+    }
+  }
+
+  /** Reads a file through a checked descriptor (never following a link, never blocking on a FIFO). */
+  private async inspect(file: WorkspacePath, warnings: PreviewWarningDto[]): Promise<FileSample | undefined> {
+    let fd: number;
+    try {
+      fd = this.workspace.open(file.host, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if (err instanceof GatewayError) warnings.push(refusal(err));
+      else warnings.push(warning('unreadable', `${file.display} cannot be read now (${(err as NodeJS.ErrnoException).code ?? 'error'})`));
+      return undefined;
+    }
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) {
+        warnings.push(warning('not_regular_file', `${file.display} is not a regular file`));
+        return undefined;
+      }
+      const hash = stat.size <= HASH_MAX_BYTES ? createHash('sha256') : undefined;
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      for (let position = 0; ; ) {
+        const { bytesRead } = await readAsync(fd, buffer, 0, READ_CHUNK_BYTES, position);
+        if (bytesRead === 0) break;
+        const chunk = buffer.subarray(0, bytesRead);
+        hash?.update(chunk);
+        if (keptBytes <= PREVIEW_TEXT_MAX_BYTES) {
+          kept.push(Buffer.from(chunk.subarray(0, PREVIEW_TEXT_MAX_BYTES + 1 - keptBytes)));
+          keptBytes += kept[kept.length - 1].length;
+        }
+        position += bytesRead;
+        if (!hash && keptBytes > PREVIEW_TEXT_MAX_BYTES) break;
+      }
+      const start = Buffer.concat(kept);
+      const whole = start.length <= PREVIEW_TEXT_MAX_BYTES ? asText(start) : null;
+      return { size: stat.size, sha256: hash?.digest('hex') ?? null, text: whole, head: headOf(start) };
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Runs `check` (an executor rule that throws its refusal); a refusal becomes a warning. True when it passed. */
+function guard(warnings: PreviewWarningDto[], check: () => void): boolean {
+  try {
+    check();
+    return true;
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    warnings.push(refusal(err));
+    return false;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 text without NUL bytes, or null (binary). */
+function asText(bytes: Buffer): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** The first lines of a file that starts as text; a character cut at the 4 KiB mark is dropped. */
+function headOf(start: Buffer): string | null {
+  const bytes = start.subarray(0, HEAD_MAX_BYTES);
+  if (bytes.includes(0)) return null;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true });
+  } catch {
+    return null;
+  }
+  return text.split('\n').slice(0, HEAD_MAX_LINES).join('\n');
+}
+
+function summary(sample: FileSample): ContentSummaryDto {
+  return { size: sample.size, sha256: sample.sha256 };
+}
+
+/** Computed without blocking the event loop; undefined when it would take too long. */
+function unifiedDiff(path: string, current: string, proposed: string, newFile: boolean): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    createTwoFilesPatch(path, path, current, proposed, newFile ? 'new file' : 'current', 'proposed', {
+      context: 3,
+      timeout: DIFF_TIMEOUT_MS,
+      callback: resolve,
+    });
+  });
+}
+
+/** A tool of another MCP server (API.md §13): which server and tool, and the arguments it would get. */
+function upstream(tool: Tool, args: Record<string, unknown>): Preview {
+  const binding = (tool as { mcp?: { server?: unknown; tool?: unknown } }).mcp;
+  return {
+    kind: tool.kind,
+    ...(typeof binding?.server === 'string' && { server: binding.server }),
+    ...(typeof binding?.tool === 'string' && { upstream_tool: binding.tool }),
+    arguments: args,
+    warnings: [],
+  };
+}

@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Controller, Get, Logger, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Public } from '../auth/auth.decorators';
+import { NotFound } from '../common/errors';
+
+const ASSET_TYPES = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+} as const;
+type Asset = keyof typeof ASSET_TYPES;
+
+/**
+ * src/console/public: beside this file when it runs from src (tsx, jest); from dist/console (npm
+ * start) the compiler copies no assets, so the same folder is found in the source tree.
+ */
+function assetFolder(): string | undefined {
+  return [join(__dirname, 'public'), join(__dirname, '..', '..', 'src', 'console', 'public')].find((dir) => existsSync(join(dir, 'index.html')));
+}
+
+/**
+ * GET /console (API.md §11): the approvers' page. It holds no data and needs no login to load;
+ * every call it makes to the API carries the approver's bearer token. Files are read once, at start.
+ */
+@ApiExcludeController()
+@Controller('console')
+export class ConsoleController {
+  private readonly logger = new Logger(ConsoleController.name);
+  private readonly assets = new Map<Asset, Buffer>();
+
+  constructor() {
+    const folder = assetFolder();
+    if (!folder) {
+      this.logger.warn('Approver console files (src/console/public) not found: GET /console answers 404');
+      return;
+    }
+    for (const name of Object.keys(ASSET_TYPES) as Asset[]) this.assets.set(name, readFileSync(join(folder, name)));
+  }
+
+  @Get()
+  @Public()
+  page(@Res() res: Response): void {
+    this.send(res, 'index.html');
+  }
+
+  @Get('app.js')
+  @Public()
+  script(@Res() res: Response): void {
+    this.send(res, 'app.js');
+  }
+
+  @Get('app.css')
+  @Public()
+  styles(@Res() res: Response): void {
+    this.send(res, 'app.css');
+  }
+
+  private send(res: Response, name: Asset): void {
+    const body = this.assets.get(name);
+    if (!body) throw new NotFound('The approver console is not installed with this build');
+    res.status(200).type(ASSET_TYPES[name]).set('Cache-Control', 'no-cache').send(body);
+  }
+}

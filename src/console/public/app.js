@@ -1,0 +1,500 @@
+// The approver console (API.md §11). Plain DOM, no framework. Everything that comes from the API is
+// rendered with textContent, never as HTML, so an argument such as <img src=x onerror=…> is only text.
+(function () {
+  'use strict';
+
+  var TOKEN_KEY = 'agentGateway.approverToken';
+  var REFRESH_MS = 10000;
+  var HISTORY_PAGE = 50;
+
+  var state = { view: 'pending', current: null, historyCursor: null, refreshTimer: null, tickTimer: null };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  /** An element with text content (never HTML) and optional attributes and children. */
+  function el(tag, text, attrs, children) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    Object.keys(attrs || {}).forEach(function (name) {
+      node.setAttribute(name, attrs[name]);
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(child);
+    });
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function notice(text) {
+    $('notice').textContent = text || '';
+  }
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  function json(value) {
+    return JSON.stringify(value, null, 2);
+  }
+
+  function when(iso) {
+    if (!iso) return '';
+    var date = new Date(iso);
+    return isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  }
+
+  function timeLeft(iso) {
+    var ms = new Date(iso).getTime() - Date.now();
+    if (!(ms > 0)) return 'expired';
+    var s = Math.floor(ms / 1000);
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    if (h > 0) return h + ' h ' + m + ' min';
+    if (m > 0) return m + ' min ' + (s % 60) + ' s';
+    return s + ' s';
+  }
+
+  /** One call to the gateway's API with the approver's token; resolves to { status, body }. */
+  function api(method, path, body) {
+    var headers = { Authorization: 'Bearer ' + token(), Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var parsed = null;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch (e) {
+          parsed = { error: 'The gateway answered something that is not JSON' };
+        }
+        if (response.status === 401) {
+          signOut('The gateway did not accept the token (' + describeError(parsed) + '). Sign in again.');
+          throw new Error('unauthenticated');
+        }
+        return { status: response.status, body: parsed };
+      });
+    });
+  }
+
+  function describeError(body) {
+    if (!body) return 'no details';
+    var text = body.error || body.status || 'error';
+    return body.reason_code ? text + ', ' + body.reason_code : text;
+  }
+
+  function failed(what) {
+    return function (err) {
+      if (err && err.message === 'unauthenticated') return;
+      notice(what + ': the gateway could not be reached.');
+    };
+  }
+
+  // ---- session ----
+
+  function signIn(event) {
+    event.preventDefault();
+    var value = $('token').value.trim();
+    if (!value) {
+      notice('Enter your approver token.');
+      $('token').focus();
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $('token').value = '';
+    api('GET', '/api/approvals?status=pending&limit=1')
+      .then(function (answer) {
+        if (answer.status !== 200) {
+          signOut('Sign-in failed: ' + describeError(answer.body));
+          return;
+        }
+        startSession();
+      })
+      .catch(failed('Sign-in failed'));
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearInterval(state.refreshTimer);
+    clearInterval(state.tickTimer);
+    state.current = null;
+    show($('workspace'), false);
+    show($('session'), false);
+    show($('sign-in'), true);
+    notice(message || 'Signed out.');
+    $('token').focus();
+  }
+
+  function startSession() {
+    show($('sign-in'), false);
+    show($('session'), true);
+    show($('workspace'), true);
+    notice('');
+    state.refreshTimer = setInterval(function () {
+      if (state.view === 'pending' && !document.hidden) loadPending();
+    }, REFRESH_MS);
+    state.tickTimer = setInterval(updateTimeLeft, 1000);
+    var wanted = approvalFromHash();
+    if (wanted) openApproval(wanted);
+    else showView('pending');
+  }
+
+  // ---- views ----
+
+  function showView(view) {
+    state.view = view;
+    state.current = null;
+    show($('pending'), view === 'pending');
+    show($('history'), view === 'history');
+    show($('detail'), false);
+    $('show-pending').setAttribute('aria-pressed', String(view === 'pending'));
+    $('show-history').setAttribute('aria-pressed', String(view === 'history'));
+    if (approvalFromHash()) window.history.replaceState(null, '', location.pathname);
+    if (view === 'pending') loadPending();
+    else loadHistory(false);
+  }
+
+  function openButton(record) {
+    var button = el('button', 'Open', { type: 'button' });
+    button.appendChild(el('span', ' ' + record.tool + ' from ' + record.agent_id, { class: 'visually-hidden' }));
+    button.addEventListener('click', function () {
+      openApproval(record.approval_id);
+    });
+    return button;
+  }
+
+  function argumentsCell(record) {
+    if (record.arguments === null) return el('td', '(omitted: ' + record.arguments_bytes + ' bytes)');
+    var note = record.arguments_shown === 'summarized' ? ' (long text summarized)' : '';
+    return el('td', null, {}, [el('pre', json(record.arguments), { class: 'json' }), el('span', note, { class: 'hint' })]);
+  }
+
+  function loadPending() {
+    api('GET', '/api/approvals?status=pending&limit=100')
+      .then(function (answer) {
+        if (answer.status !== 200) return notice('Could not list pending approvals: ' + describeError(answer.body));
+        var tbody = $('pending-table').querySelector('tbody');
+        clear(tbody);
+        var records = answer.body.approvals;
+        records.forEach(function (record) {
+          tbody.appendChild(
+            el('tr', null, {}, [
+              el('td', record.agent_id),
+              el('td', record.role),
+              el('td', record.tool),
+              el('td', when(record.created_at)),
+              el('td', timeLeft(record.expires_at), { 'data-expires': record.expires_at }),
+              argumentsCell(record),
+              el('td', null, {}, [openButton(record)]),
+            ]),
+          );
+        });
+        $('pending-count').textContent = '(' + records.length + (answer.body.next_cursor ? '+' : '') + ')';
+        show($('pending-table'), records.length > 0);
+        show($('pending-empty'), records.length === 0);
+        $('pending-updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
+      })
+      .catch(failed('Could not list pending approvals'));
+  }
+
+  function updateTimeLeft() {
+    var cells = document.querySelectorAll('[data-expires]');
+    for (var i = 0; i < cells.length; i++) cells[i].textContent = timeLeft(cells[i].getAttribute('data-expires'));
+  }
+
+  function loadHistory(more) {
+    var status = $('history-status').value;
+    var query = '?limit=' + HISTORY_PAGE + (status ? '&status=' + encodeURIComponent(status) : '');
+    if (more && state.historyCursor) query += '&cursor=' + encodeURIComponent(state.historyCursor);
+    api('GET', '/api/approvals' + query)
+      .then(function (answer) {
+        if (answer.status !== 200) return notice('Could not list approvals: ' + describeError(answer.body));
+        var tbody = $('history-table').querySelector('tbody');
+        if (!more) clear(tbody);
+        answer.body.approvals.forEach(function (record) {
+          tbody.appendChild(
+            el('tr', null, {}, [
+              el('td', record.status),
+              el('td', record.agent_id),
+              el('td', record.tool),
+              el('td', when(record.created_at)),
+              el('td', record.decided_by || ''),
+              el('td', when(record.decided_at)),
+              el('td', null, {}, [openButton(record)]),
+            ]),
+          );
+        });
+        state.historyCursor = answer.body.next_cursor;
+        var empty = tbody.childNodes.length === 0;
+        show($('history-table'), !empty);
+        show($('history-empty'), empty);
+        show($('history-more'), Boolean(state.historyCursor));
+      })
+      .catch(failed('Could not list approvals'));
+  }
+
+  // ---- one approval ----
+
+  function field(list, name, value) {
+    list.appendChild(el('dt', name));
+    list.appendChild(el('dd', value === null || value === undefined || value === '' ? '-' : value));
+  }
+
+  function openApproval(id) {
+    api('GET', '/api/approvals/' + encodeURIComponent(id))
+      .then(function (answer) {
+        if (answer.status !== 200) {
+          notice('Could not open approval ' + id + ': ' + describeError(answer.body));
+          if (!state.current) showView('pending');
+          return;
+        }
+        var record = answer.body;
+        state.current = record;
+        window.history.replaceState(null, '', '#approval=' + encodeURIComponent(record.approval_id));
+        show($('pending'), false);
+        show($('history'), false);
+        show($('detail'), true);
+        renderRecord(record);
+        show($('answer'), false);
+        show($('audit-table'), false);
+        show($('audit-note'), false);
+        $('comment').value = '';
+        var pending = record.status === 'pending';
+        show($('decide-form'), pending);
+        $('approve').disabled = !pending;
+        $('reject').disabled = !pending;
+        show($('preview-block'), false);
+        if (pending) loadPreview(record.approval_id);
+        $('detail-title').focus();
+      })
+      .catch(failed('Could not open the approval'));
+  }
+
+  function renderRecord(record) {
+    $('detail-title').textContent = 'Approval: ' + record.tool + ' from ' + record.agent_id + ' (' + record.status + ')';
+    var list = $('detail-fields');
+    clear(list);
+    field(list, 'Status', record.status);
+    field(list, 'Approval id', record.approval_id);
+    field(list, 'Agent', record.agent_id + ' (version ' + record.agent_version + ')');
+    field(list, 'Role', record.role);
+    field(list, 'Tool', record.tool);
+    field(list, 'Request id', record.request_id);
+    field(list, 'Asked', when(record.created_at));
+    field(list, 'Expires', record.status === 'pending' ? when(record.expires_at) + ' (' + timeLeft(record.expires_at) + ' left)' : when(record.expires_at));
+    field(list, 'Decided by', record.decided_by);
+    field(list, 'Decided', when(record.decided_at));
+    field(list, 'Comment', record.comment);
+    field(list, 'Arguments SHA-256', record.arguments_sha256);
+    $('detail-arguments').textContent = record.arguments === null ? '(not shown: ' + record.arguments_bytes + ' bytes)' : json(record.arguments);
+    if (record.result !== undefined) field(list, 'Result', json(record.result));
+    if (record.error !== undefined) field(list, 'Error', json(record.error));
+  }
+
+  function loadPreview(id) {
+    api('GET', '/api/approvals/' + encodeURIComponent(id) + '/preview')
+      .then(function (answer) {
+        if (!state.current || state.current.approval_id !== id) return;
+        show($('preview-block'), true);
+        if (answer.status !== 200) {
+          renderPreview({ warnings: [{ code: 'preview_unavailable', message: 'No preview: ' + describeError(answer.body) }] });
+          return;
+        }
+        renderPreview(answer.body);
+      })
+      .catch(failed('Could not load the preview'));
+  }
+
+  function summaryText(summary) {
+    if (!summary) return null;
+    return summary.size + ' bytes, SHA-256 ' + (summary.sha256 || 'not computed (too large)');
+  }
+
+  function renderPreview(preview) {
+    var warnings = $('preview-warnings');
+    clear(warnings);
+    (preview.warnings || []).forEach(function (warning) {
+      warnings.appendChild(el('li', null, {}, [el('strong', 'Warning: '), el('span', warning.message + ' [' + warning.code + ']')]));
+    });
+    var list = $('preview-fields');
+    clear(list);
+    if (preview.kind) field(list, 'Kind', preview.kind);
+    if (preview.path !== undefined) field(list, 'Path', preview.path);
+    if (preview.exists !== undefined) field(list, 'Exists now', preview.exists ? 'yes' : 'no (a new file)');
+    if (preview.current) field(list, 'Current file', summaryText(preview.current));
+    if (preview.proposed) field(list, 'Proposed content', summaryText(preview.proposed));
+    if (preview.size !== undefined) field(list, 'Size', preview.size + ' bytes');
+    if (preview.sha256) field(list, 'SHA-256', preview.sha256);
+    if (preview.method) field(list, 'Request', preview.method + ' ' + preview.url);
+    if (preview.headers) {
+      Object.keys(preview.headers).forEach(function (name) {
+        field(list, 'Header ' + name, preview.headers[name]);
+      });
+    }
+    if (preview.body_summary) field(list, 'Body', summaryText(preview.body_summary));
+    if (preview.server) field(list, 'MCP server', preview.server);
+    if (preview.upstream_tool) field(list, 'MCP tool', preview.upstream_tool);
+
+    var diff = $('preview-diff');
+    clear(diff);
+    var hasDiff = typeof preview.diff === 'string';
+    if (hasDiff) {
+      preview.diff.split('\n').forEach(function (line) {
+        var kind = line.indexOf('@@') === 0 ? 'hunk' : line.indexOf('+++') === 0 || line.indexOf('---') === 0 ? 'file' : line[0] === '+' ? 'add' : line[0] === '-' ? 'del' : 'same';
+        diff.appendChild(el('span', line + '\n', { class: 'line ' + kind }));
+      });
+    }
+    show(diff, hasDiff);
+    show($('preview-legend'), hasDiff);
+
+    var text = null;
+    if (typeof preview.head === 'string') text = 'First lines:\n' + preview.head;
+    else if (typeof preview.body === 'string') text = 'Body:\n' + preview.body;
+    else if (preview.arguments) text = 'Arguments sent:\n' + json(preview.arguments);
+    $('preview-text').textContent = text || '';
+    show($('preview-text'), text !== null);
+  }
+
+  /** What the API said to a decision, in words and as it answered. */
+  function describeDecision(answer) {
+    var body = answer.body || {};
+    if (answer.status === 200 && body.status === 'executed') return 'Approved and executed.';
+    if (answer.status === 200 && body.status === 'rejected') return 'Rejected. The agent will see status rejected.';
+    if (answer.status === 409 && body.reason_code === 'already_decided') return 'Not applied: this approval was already decided by someone else (' + body.error + ').';
+    if (answer.status === 410) return 'Not applied: this approval expired before it was decided.';
+    if (body.status === 'tool_error') return 'Approved, but the tool failed: ' + body.error;
+    if (body.status === 'tool_timeout') return 'Approved, but the tool did not finish in time: ' + body.error;
+    if (answer.status === 403) return 'Refused (' + describeError(body) + ').';
+    return 'HTTP ' + answer.status + ': ' + describeError(body);
+  }
+
+  function decide(approved) {
+    var record = state.current;
+    if (!record) return;
+    var comment = $('comment').value.trim();
+    var decision = { approval_id: record.approval_id, approved: approved };
+    if (comment) decision.comment = comment;
+    $('approve').disabled = true;
+    $('reject').disabled = true;
+    api('POST', '/approve', decision)
+      .then(function (answer) {
+        $('answer-summary').textContent = describeDecision(answer);
+        $('answer-body').textContent = 'HTTP ' + answer.status + '\n' + json(answer.body);
+        show($('answer'), true);
+        show($('decide-form'), false);
+        // The preview described the call before it was decided; it no longer says what will happen.
+        show($('preview-block'), false);
+        $('answer-summary').focus();
+        return api('GET', '/api/approvals/' + encodeURIComponent(record.approval_id)).then(function (after) {
+          if (after.status === 200 && state.current && state.current.approval_id === record.approval_id) {
+            state.current = after.body;
+            renderRecord(after.body);
+          }
+        });
+      })
+      .catch(function (err) {
+        $('approve').disabled = false;
+        $('reject').disabled = false;
+        failed('The decision was not sent')(err);
+      });
+  }
+
+  function loadAudit() {
+    var record = state.current;
+    if (!record) return;
+    var query = '?request_id=' + encodeURIComponent(record.request_id) + '&agent_id=' + encodeURIComponent(record.agent_id);
+    api('GET', '/api/audit' + query)
+      .then(function (answer) {
+        var note = $('audit-note');
+        if (answer.status === 403) {
+          note.textContent = 'This approver may not read the audit log (it needs audit: true in gateway.yaml). Ask an operator.';
+          show(note, true);
+          show($('audit-table'), false);
+          return;
+        }
+        if (answer.status !== 200) {
+          note.textContent = 'Could not read the audit records: ' + describeError(answer.body);
+          show(note, true);
+          return;
+        }
+        var tbody = $('audit-table').querySelector('tbody');
+        clear(tbody);
+        answer.body.records.forEach(function (r) {
+          tbody.appendChild(
+            el('tr', null, {}, [
+              el('td', when(r.ts)),
+              el('td', r.event),
+              el('td', r.decision || ''),
+              el('td', (r.status || '') + (r.http_status ? ' (' + r.http_status + ')' : '')),
+              el('td', r.reason_code || ''),
+              el('td', r.approver_id || ''),
+              el('td', r.channel || ''),
+              el('td', r.audit_id),
+            ]),
+          );
+        });
+        note.textContent = answer.body.records.length === 0 ? 'No audit records found for this request.' : answer.body.records.length + ' record(s), oldest first.';
+        show(note, true);
+        show($('audit-table'), answer.body.records.length > 0);
+      })
+      .catch(failed('Could not read the audit records'));
+  }
+
+  function approvalFromHash() {
+    var match = /^#approval=([A-Za-z0-9_.:-]{1,128})$/.exec(location.hash);
+    return match ? match[1] : null;
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    $('sign-in-form').addEventListener('submit', signIn);
+    $('sign-out').addEventListener('click', function () {
+      signOut('Signed out.');
+    });
+    $('show-pending').addEventListener('click', function () {
+      showView('pending');
+    });
+    $('show-history').addEventListener('click', function () {
+      showView('history');
+    });
+    $('history-form').addEventListener('submit', function (event) {
+      event.preventDefault();
+      loadHistory(false);
+    });
+    $('history-more').addEventListener('click', function () {
+      loadHistory(true);
+    });
+    $('detail-back').addEventListener('click', function () {
+      showView(state.view);
+    });
+    $('approve').addEventListener('click', function () {
+      decide(true);
+    });
+    $('reject').addEventListener('click', function () {
+      decide(false);
+    });
+    $('decide-form').addEventListener('submit', function (event) {
+      event.preventDefault();
+    });
+    $('audit-load').addEventListener('click', loadAudit);
+    window.addEventListener('hashchange', function () {
+      var wanted = approvalFromHash();
+      if (wanted && token() && (!state.current || state.current.approval_id !== wanted)) openApproval(wanted);
+    });
+    if (token()) startSession();
+    else $('token').focus();
+  });
+})();

@@ -1,0 +1,210 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { ADMIN_TOKEN, TestGateway, WRITER_TOKEN } from './support/test-gateway';
+
+const CHROMIUM = '/usr/bin/chromium';
+const XSS = '<img src=x onerror="window.__xss = 1; alert(1)">';
+
+/** Debian's chromium, never a downloaded browser. Without it the browser half is skipped, except in CI. */
+function browserAvailable(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CI) throw new Error(`CI is set but ${CHROMIUM} is missing (apt-get install chromium)`);
+  process.stderr.write(`skipping the browser half of the console tests: no ${CHROMIUM} (apt-get install chromium; set CI to require it)\n`);
+  return false;
+}
+
+describe('GET /console: the approver console page', () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await new TestGateway().start();
+  });
+  afterAll(() => gw.stop());
+
+  it('is served without a token, with a strict CSP, no framing and no inline script', async () => {
+    const page = await gw.http().get('/console');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    const csp = page.headers['content-security-policy'];
+    expect(csp.split(';')).toEqual(
+      expect.arrayContaining(["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "form-action 'none'"]),
+    );
+    expect(csp).not.toContain('unsafe');
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    // Every script is a file of this gateway; no inline handler or style.
+    const html = page.text;
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="/console/app.js" defer>']);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
+    expect(html).not.toMatch(/\sstyle=/i);
+    expect(html).not.toMatch(/https?:\/\//);
+  });
+
+  it('serves its script and stylesheet under the same headers', async () => {
+    const script = await gw.http().get('/console/app.js');
+    expect(script.status).toBe(200);
+    expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(script.headers['x-frame-options']).toBe('DENY');
+    expect(script.text).not.toContain('innerHTML');
+    const styles = await gw.http().get('/console/app.css');
+    expect(styles.status).toBe(200);
+    expect(styles.headers['content-type']).toBe('text/css; charset=utf-8');
+  });
+
+  it('holds no data itself: the API it calls still needs the approver token', async () => {
+    expect((await gw.http().get('/api/approvals?status=pending')).status).toBe(401);
+    expect((await gw.http().get('/console/other.js')).status).toBe(404);
+  });
+});
+
+(browserAvailable() ? describe : describe.skip)('the approver console in a real browser (Debian chromium)', () => {
+  let gw: TestGateway;
+  let browser: Browser;
+  let base: string;
+
+  beforeAll(async () => {
+    gw = await new TestGateway().start();
+    await gw.app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  /** A fresh tab that records every dialog, script error and CSP violation. */
+  async function openConsole(path = '/console'): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const dialogs: string[] = [];
+    const errors: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) errors.push(message.text());
+    });
+    await page.goto(base + path);
+    return { page, dialogs, errors };
+  }
+
+  async function signIn(page: Page, token: string): Promise<void> {
+    await page.getByLabel('Approver token').fill(token);
+    await page.keyboard.press('Enter');
+  }
+
+  it('signs in, sees a pending write, opens its diff, approves it, and the file is on disk; the XSS argument is only text', async () => {
+    const content = `hello from the agent\n${XSS}\n`;
+    const asked = await gw.call('write_file', { path: 'notes/hello.txt', content, create_dirs: true });
+    expect(asked.status).toBe(202);
+
+    const { page, dialogs, errors } = await openConsole();
+    await signIn(page, ADMIN_TOKEN);
+
+    const row = page.locator('#pending-table tbody tr', { hasText: 'write_file' });
+    await row.waitFor();
+    await expect(row.locator('td').nth(0).textContent()).resolves.toBe('agent_deploy_test');
+    await expect(row.locator('td').nth(1).textContent()).resolves.toBe('deployer');
+    await expect(row.locator('td').nth(4).textContent()).resolves.toMatch(/^59 min \d+ s$/);
+    await expect(row.locator('td').nth(5).textContent()).resolves.toContain(XSS.replace(/"/g, '\\"'));
+    expect(await page.locator('img').count()).toBe(0);
+    // The token lives in this tab's sessionStorage, never in the URL.
+    expect(page.url()).toBe(`${base}/console`);
+    expect(await page.evaluate('sessionStorage.getItem("agentGateway.approverToken")')).toBe(ADMIN_TOKEN);
+
+    // By keyboard: the row's button takes focus and Enter opens it.
+    await row.getByRole('button', { name: /Open/ }).focus();
+    await page.keyboard.press('Enter');
+    const diff = page.locator('#preview-diff');
+    await diff.waitFor();
+    const diffText = await diff.textContent();
+    expect(diffText).toContain('--- /workspace/notes/hello.txt\tnew file');
+    expect(diffText).toContain('+hello from the agent');
+    expect(diffText).toContain(`+${XSS}`);
+    expect(await page.locator('#detail-arguments').textContent()).toContain(XSS.replace(/"/g, '\\"'));
+    expect(page.url()).toBe(`${base}/console#approval=${asked.body.approval_id}`);
+
+    await page.getByLabel('Comment (optional)').fill('Looks right');
+    await page.getByRole('button', { name: 'Approve and run' }).click();
+    await waitForText(page.locator('#answer-summary'), 'Approved and executed.');
+    expect(await page.locator('#answer-body').textContent()).toContain('"status": "executed"');
+    expect(readFileSync(join(gw.workspace, 'notes/hello.txt'), 'utf8')).toBe(content);
+
+    await page.getByRole('button', { name: 'Show audit records' }).click();
+    await page.locator('#audit-table tbody tr').first().waitFor();
+    const events = await page.locator('#audit-table tbody tr td:nth-child(2)').allTextContents();
+    expect(events).toEqual(expect.arrayContaining(['decision', 'approval', 'outcome']));
+
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, 30_000);
+
+  it('opens a linked delete with its preview, says so when someone else decided first, and why another approver may not open it', async () => {
+    writeFileSync(join(gw.workspace, 'old.log'), 'first line\nsecond line\n');
+    const asked = await gw.call('delete_file', { path: 'old.log' });
+    expect(asked.status).toBe(202);
+    const id = asked.body.approval_id;
+
+    // The link a webhook message carries; the writer approver may not decide deletes.
+    const { page, errors } = await openConsole(`/console#approval=${id}`);
+    await signIn(page, ADMIN_TOKEN);
+    await page.locator('#preview-text').waitFor();
+    expect(await page.locator('#preview-text').textContent()).toBe('First lines:\nfirst line\nsecond line\n');
+    expect(await page.locator('#preview-fields').textContent()).toContain('/workspace/old.log');
+
+    expect((await gw.asApprover().decide(id, false, 'not today')).status).toBe(200);
+    await page.getByRole('button', { name: 'Approve and run' }).click();
+    await waitForText(page.locator('#answer-summary'), /^Not applied: this approval was already decided by someone else/);
+    expect(await page.locator('#answer-body').textContent()).toContain('HTTP 409');
+    expect(existsSync(join(gw.workspace, 'old.log'))).toBe(true);
+    await page.context().close();
+
+    const writer = await openConsole(`/console#approval=${id}`);
+    await signIn(writer.page, WRITER_TOKEN);
+    await waitForText(writer.page.locator('#notice'), /may not decide on tool "delete_file"/);
+    await writer.page.context().close();
+    expect(errors).toEqual([]);
+  }, 30_000);
+
+  it('tells an approver without audit permission why the audit records are not shown', async () => {
+    const asked = await gw.call('write_file', { path: 'w.txt', content: 'w' });
+    const { page } = await openConsole(`/console#approval=${asked.body.approval_id}`);
+    await signIn(page, WRITER_TOKEN);
+    await page.getByRole('button', { name: 'Show audit records' }).click();
+    await waitForText(page.locator('#audit-note'), 'This approver may not read the audit log (it needs audit: true in gateway.yaml). Ask an operator.');
+    await page.context().close();
+  }, 30_000);
+
+  it('refuses a wrong token and keeps nothing of it', async () => {
+    const { page } = await openConsole();
+    await signIn(page, 'not-the-token');
+    await waitForText(page.locator('#notice'), /^The gateway did not accept the token/);
+    expect(await page.locator('#sign-in').isVisible()).toBe(true);
+    expect(await page.evaluate('sessionStorage.getItem("agentGateway.approverToken")')).toBeNull();
+    await page.context().close();
+  }, 30_000);
+});
+
+/** Waits (up to 10 s) until the first element `locator` finds has this text; playwright-core has no expect of its own. */
+async function waitForText(locator: Locator, expected: string | RegExp): Promise<void> {
+  const until = Date.now() + 10_000;
+  let text: string | null = null;
+  while (Date.now() < until) {
+    text = (await locator.count()) > 0 ? await locator.first().textContent() : null;
+    if (text !== null && (typeof expected === 'string' ? text === expected : expected.test(text))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`expected the text ${String(expected)}, last saw ${JSON.stringify(text)}`);
+}
