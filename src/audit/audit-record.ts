@@ -3,7 +3,7 @@ import { sha256Hex } from '../auth/signature';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type AuditEvent = 'request' | 'decision' | 'outcome' | 'approval' | 'replay';
+export type AuditEvent = 'request' | 'decision' | 'outcome' | 'approval' | 'replay' | 'upstream_change';
 
 /** What a caller records; the writer adds ts, seq, prev_hash and hash. API.md §7. */
 export interface AuditFields {
@@ -33,6 +33,8 @@ export interface AuditFields {
   channel?: 'rest' | 'mcp';
   /** The MCP client's name/version, as it told us. */
   client?: string;
+  /** upstream_change records (API.md §13): the upstream MCP tool, its pinned definition's SHA-256 and the one now listed. */
+  upstream?: { server: string; tool: string; pinned_sha256: string; listed_sha256?: string };
   method?: string;
   path?: string;
 }
@@ -40,6 +42,8 @@ export interface AuditFields {
 export interface AuditRecord extends AuditFields {
   ts: string;
   seq: number;
+  /** The instance whose chain holds the record (GATEWAY_INSTANCE_ID); absent in logs written before instances. */
+  instance_id?: string;
   prev_hash: string;
   /** How `hash` was made; absent in logs written before keyed chains (then `sha256`). */
   seal?: SealKind;
@@ -73,7 +77,13 @@ const KEYED_MARK = ',"seal":"hmac-sha256"';
  * that line contains `prev_hash` and the seal's kind: each record covers its content and the one
  * before. Verification digests the bytes as written, so it never depends on re-serializing JSON the same way.
  */
-export function sealRecord(fields: AuditFields, seq: number, prevHash: string, seal = UNKEYED, ts = new Date().toISOString()): { line: string; hash: string } {
+export function sealRecord(
+  fields: AuditFields & { instance_id?: string },
+  seq: number,
+  prevHash: string,
+  seal = UNKEYED,
+  ts = new Date().toISOString(),
+): { line: string; hash: string } {
   const body = JSON.stringify({ ts, seq, ...fields, prev_hash: prevHash, seal: seal.kind });
   const hash = seal.digest(body);
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };

@@ -18,7 +18,7 @@ const problemOf = (text: string, env: Record<string, string> = {}) => {
 describe('gateway.yaml loading', () => {
   it('loads the shipped demo config with its dev defaults, and reports them', () => {
     const config = loadGatewayConfig({ GATEWAY_CONFIG: demoFile, GATEWAY_WORKSPACE: '/tmp/ws' });
-    expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'gateway_health', 'list_dir', 'read_file', 'write_file']);
+    expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'demo_word_count', 'gateway_health', 'list_dir', 'read_file', 'write_file']);
     expect([...config.agents.keys()]).toEqual(['agent_deploy_001', 'agent_reader_001']);
     expect(config.approvers.map((a) => a.id)).toEqual(['admin']);
     expect(config.paths.workspace).toBe('/tmp/ws');

@@ -55,6 +55,38 @@ const httpTool = {
   },
 };
 
+// An upstream tool (API.md §13). No input_schema needed (default: the pinned upstream inputSchema);
+// timeout_ms defaults to the server's.
+const mcpTool = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'roles', 'server', 'tool'],
+  properties: {
+    kind: { const: 'mcp' },
+    requires_approval: { type: 'boolean', default: false },
+    ...toolCommon,
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
+    server: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
+    tool: { type: 'string', minLength: 1, maxLength: 128 },
+  },
+} as const;
+
+// Streamable HTTP (url, headers, allowed_hosts) or stdio (command, env, cwd): the loader checks which.
+const mcpServer = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+    allow_private_networks: { type: 'boolean' },
+    command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string' } },
+    cwd: { type: 'string', minLength: 1 },
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000, default: 30000 },
+  },
+} as const;
+
 export const gatewayConfigSchema = {
   type: 'object',
   additionalProperties: false,
@@ -87,6 +119,20 @@ export const gatewayConfigSchema = {
             allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' }, uniqueItems: true, default: [] },
             // How long a tools/call that needs approval waits for a human when the client asked for progress.
             approval_wait_s: { type: 'integer', minimum: 0, maximum: 300, default: 25 },
+          },
+        },
+        // How often upstream MCP servers' tools are listed again and compared with mcp-lock.json (API.md §13).
+        mcp_resync_s: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+        // When an approval becomes pending, a Slack-compatible JSON message is POSTed to `url` (API.md §6).
+        approval_webhook: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url', 'allowed_hosts'],
+          properties: {
+            url: { type: 'string', minLength: 1, maxLength: 2048 },
+            allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+            // The console as approvers reach it (behind a proxy, its public address). Default: http://localhost:$PORT/console.
+            console_url: { type: 'string', minLength: 1, maxLength: 2048 },
           },
         },
       },
@@ -160,6 +206,12 @@ export const gatewayConfigSchema = {
         },
       },
     },
+    mcp_servers: {
+      type: 'object',
+      default: {},
+      propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
+      additionalProperties: mcpServer,
+    },
     secrets: {
       type: 'object',
       default: {},
@@ -195,6 +247,7 @@ export const gatewayConfigSchema = {
           toolKind('fs.write', true),
           toolKind('fs.delete', true),
           toolKind('http', false, httpTool),
+          mcpTool,
         ],
       },
     },

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AuditLog } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
 import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../common/errors';
 import { GatewayConfig, Tool } from '../config/gateway-config';
@@ -7,6 +8,7 @@ import { GatewayMetrics } from '../health/gateway-metrics';
 import { SecretStore } from '../secrets/secret-store';
 import { deleteEntry, listDirectory, readTextFile, writeTextFile } from './fs-tools';
 import { HttpToolRunner } from './http-tool';
+import { McpUpstreams } from './mcp/mcp-upstreams';
 import { DESCRIPTORS, lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from './workspace';
 
 export type ToolArguments = Record<string, unknown>;
@@ -32,6 +34,7 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly logger = new Logger(ExecutorService.name);
   private readonly workspace: Workspace;
   private readonly http: HttpToolRunner;
+  private readonly mcp: McpUpstreams;
   private readonly stopping = new AbortController();
 
   constructor(
@@ -39,9 +42,11 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
     secrets: SecretStore,
     private readonly redactor: Redactor,
     private readonly metrics: GatewayMetrics,
+    audit: AuditLog,
   ) {
     this.workspace = new Workspace(config.paths.workspace);
     this.http = new HttpToolRunner(secrets);
+    this.mcp = new McpUpstreams(config, secrets, audit, metrics);
   }
 
   /**
@@ -51,6 +56,10 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
   preflight(tool: Tool, args: ToolArguments): void {
     if (tool.kind === 'http') {
       this.http.prepare(tool, args);
+      return;
+    }
+    if (tool.kind === 'mcp') {
+      this.mcp.check(tool);
       return;
     }
     const file = this.fileTarget(tool, args);
@@ -67,7 +76,12 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
       controller.signal.addEventListener('abort', () => reject(new ToolTimeout(tool.timeout_ms)), { once: true }),
     );
     try {
-      const work = tool.kind === 'http' ? this.http.run(tool, args, controller.signal) : this.runFileTool(tool, args, controller.signal);
+      const work =
+        tool.kind === 'http'
+          ? this.http.run(tool, args, controller.signal)
+          : tool.kind === 'mcp'
+            ? this.mcp.call(tool, args, controller.signal)
+            : this.runFileTool(tool, args, controller.signal);
       return this.redactor.scrubSecrets(await Promise.race([work, timedOut]));
     } catch (err) {
       if (controller.signal.aborted) throw new ToolTimeout(tool.timeout_ms);
@@ -79,8 +93,13 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  /** Runs in the background while calls are served: it removes only files last changed before this process started. */
-  onApplicationBootstrap(): void {
+  /**
+   * Upstream MCP servers are connected (stdio ones started) here, before the gateway serves: it
+   * waits a few seconds at most for their first listings, then the slow ones go on in the background.
+   * The temp file sweep runs in the background while calls are served: it removes only files last
+   * changed before this process started.
+   */
+  async onApplicationBootstrap(): Promise<void> {
     if (!existsSync(DESCRIPTORS)) this.logger.warn('File tools need /proc/self/fd (Linux): without it every file tool call is refused');
     this.workspace.sweepTempFiles(this.stopping.signal).then(
       ({ removed, complete }) => {
@@ -89,11 +108,12 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
       },
       (err) => this.logger.warn(`Temp file sweep failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`),
     );
+    await this.mcp.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort();
-    await this.http.close();
+    await Promise.all([this.http.close(), this.mcp.close()]);
   }
 
   /** Paths are confined again here, at execution. */

@@ -42,6 +42,12 @@ export class GatewayMetrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  private readonly upstreamChanges = new Counter({
+    name: 'gateway_upstream_tool_changes_total',
+    help: 'Pinned upstream MCP tools seen changed, vanished or back, by mcp_servers name',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
   private pendingSource: () => Promise<number> = async () => 0;
 
   constructor(private readonly config: GatewayConfig) {
@@ -80,6 +86,11 @@ export class GatewayMetrics {
 
   refused(limit: 'agent' | 'tool' | 'address'): void {
     this.rateLimited.inc({ limit });
+  }
+
+  /** `server` is a configured mcp_servers name (a bounded set). */
+  upstreamToolChanged(server: string): void {
+    this.upstreamChanges.inc({ server });
   }
 
   private toolLabel(tool: string | undefined): string {

@@ -165,7 +165,7 @@ export class McpToolServer {
 
 function annotationsOf(tool: Tool): ToolAnnotations {
   const readOnly = tool.kind === 'fs.read' || tool.kind === 'fs.list';
-  return { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' };
+  return { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' || tool.kind === 'mcp' };
 }
 
 /** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */

@@ -1,0 +1,38 @@
+// npm run mcp:pin: connects to each upstream MCP server of the config (GATEWAY_CONFIG, default
+// policies/gateway.yaml), lists its tools, writes mcp-lock.json beside the config (the definition
+// of each declared mcp tool and its SHA-256), and prints gateway.yaml stubs for the upstream tools
+// not declared yet (API.md §13). Exits non-zero, writing nothing, when a server does not answer
+// or a declared tool is not offered.
+import { existsSync } from 'node:fs';
+import { ConfigError } from '../config/config.loader';
+import { pinMcpTools } from '../executor/mcp/mcp-pin';
+
+async function main(): Promise<number> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let report;
+  try {
+    report = await pinMcpTools(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`config error: ${err.message}\n`);
+    return 1;
+  }
+  process.stdout.write(report.lines.map((line) => `${line}\n`).join(''));
+  if (!report.written) {
+    process.stderr.write(`${report.lockFile} NOT written: fix the lines above and run npm run mcp:pin again\n`);
+    return 1;
+  }
+  process.stdout.write(`wrote ${report.lockFile} (${report.lines.length} pinned tool(s)); restart the gateway to use it\n`);
+  if (report.stubs.length > 0) {
+    process.stdout.write(`\n# Upstream tools not declared yet; to offer one, add it under tools: in the config, then run npm run mcp:pin again:\n${report.stubs.join('\n')}\n`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: Error) => {
+    process.stderr.write(`mcp:pin failed: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);

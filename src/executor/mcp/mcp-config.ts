@@ -1,0 +1,126 @@
+import Ajv, { type ValidateFunction } from 'ajv';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { canonicalHost, ConfigError } from '../../config/config.loader';
+import { type McpServerConfig, type McpToolBinding, SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config';
+import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
+
+type Fail = (path: string, problem: string) => never;
+
+/** mcp_servers.<name> as written (API.md §13), after the schema filled in defaults. */
+export interface RawMcpServer {
+  url?: string;
+  headers?: Record<string, string>;
+  allowed_hosts?: string[];
+  allow_private_networks?: boolean;
+  command?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  timeout_ms: number;
+}
+
+const HTTP_ONLY = ['headers', 'allowed_hosts', 'allow_private_networks'] as const;
+const STDIO_ONLY = ['env', 'cwd'] as const;
+
+/** Streamable HTTP (`url`) or stdio (`command`): one of the two, with only its own fields; every `${secret:…}` declared. */
+export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Record<string, SecretSource>, fail: Fail): Map<string, McpServerConfig> {
+  const servers = new Map<string, McpServerConfig>();
+  for (const [name, s] of Object.entries(raw)) {
+    const at = `mcp_servers.${name}`;
+    const refuseSecrets = (values: Record<string, string>, field: string) => {
+      for (const [key, value] of Object.entries(values)) {
+        for (const [, secret] of value.matchAll(SECRET_REFERENCE)) {
+          if (!Object.prototype.hasOwnProperty.call(secrets, secret)) fail(`${at}.${field}.${key}`, `secret "${secret}" is not declared under secrets`);
+        }
+      }
+    };
+    if ((s.url === undefined) === (s.command === undefined)) fail(at, 'give either url (Streamable HTTP) or command (stdio)');
+    if (s.command !== undefined) {
+      for (const field of HTTP_ONLY) if (s[field] !== undefined) fail(`${at}.${field}`, 'is for url (Streamable HTTP) servers, not command (stdio) ones');
+      refuseSecrets(s.env ?? {}, 'env');
+      servers.set(name, { name, transport: 'stdio', command: s.command, env: s.env ?? {}, cwd: s.cwd, timeout_ms: s.timeout_ms });
+      continue;
+    }
+    for (const field of STDIO_ONLY) if (s[field] !== undefined) fail(`${at}.${field}`, 'is for command (stdio) servers, not url (Streamable HTTP) ones');
+    if (s.allowed_hosts === undefined) fail(at, 'missing required field "allowed_hosts" (the hosts the gateway may reach for this server)');
+    let url: URL;
+    try {
+      url = new URL(s.url!);
+    } catch {
+      return fail(`${at}.url`, 'not an absolute URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${at}.url`, 'must be http or https');
+    if (url.username || url.password) fail(`${at}.url`, 'must not hold credentials (use headers with ${secret:…})');
+    const allowed = s.allowed_hosts!.map((host, i) => canonicalHost(host) || fail(`${at}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`));
+    if (!allowed.includes(url.hostname)) fail(`${at}.url`, `host "${url.hostname}" is not in allowed_hosts`);
+    refuseSecrets(s.headers ?? {}, 'headers');
+    servers.set(name, {
+      name,
+      transport: 'http',
+      url: url.href,
+      headers: s.headers ?? {},
+      allowed_hosts: allowed,
+      allow_private_networks: s.allow_private_networks ?? false,
+      timeout_ms: s.timeout_ms,
+    });
+  }
+  return servers;
+}
+
+/**
+ * Binds `kind: mcp` tools to their server and their pin in mcp-lock.json (read once, when the first
+ * mcp tool needs it). A declared tool without a pin is a config error: agents only ever see a
+ * definition that was reviewed. `skip` (for npm run mcp:pin, which writes the lock) binds without pins.
+ */
+export class McpToolBinder {
+  private lock?: McpLock | null;
+  // Upstream schemas are the upstream's, not the operator's: unknown keywords and formats are tolerated,
+  // not refused. Draft-07 unless the schema says 2020-12 (as zod-made schemas of SDK servers do).
+  private readonly upstreamAjv = new Ajv({ strict: false, allErrors: false, validateSchema: false });
+  private readonly upstreamAjv2020 = new Ajv2020({ strict: false, allErrors: false, validateSchema: false });
+
+  constructor(
+    private readonly configFile: string,
+    private readonly servers: ReadonlyMap<string, McpServerConfig>,
+    private readonly mode: 'require' | 'skip',
+    private readonly fail: Fail,
+  ) {
+    addFormats(this.upstreamAjv);
+    addFormats(this.upstreamAjv2020);
+  }
+
+  bind(name: string, t: { server: string; tool: string }): McpToolBinding {
+    const server = this.servers.get(t.server);
+    if (!server) this.fail(`tools.${name}.server`, `server "${t.server}" is not declared under mcp_servers`);
+    if (this.mode === 'skip') return { server: t.server, tool: t.tool, pinned: { sha256: '', definition: { name: t.tool, inputSchema: { type: 'object' } } } };
+    const entry = this.readLock()?.tools[name];
+    if (!entry) this.fail(`tools.${name}`, `is not pinned in ${MCP_LOCK_FILE}: run npm run mcp:pin`);
+    if (entry!.server !== t.server || entry!.tool !== t.tool) {
+      this.fail(`tools.${name}`, `${MCP_LOCK_FILE} pins ${entry!.server}/${entry!.tool}, not ${t.server}/${t.tool}: run npm run mcp:pin`);
+    }
+    return { server: t.server, tool: t.tool, pinned: { sha256: entry!.sha256, definition: entry!.definition } };
+  }
+
+  timeoutOf(server: string): number {
+    return this.servers.get(server)!.timeout_ms;
+  }
+
+  /** An upstream's inputSchema, compiled without its `$schema` and `$id` (ajv would look them up, or refuse a second tool with the same `$id`). */
+  compile(schema: Record<string, unknown>): ValidateFunction {
+    const { $schema: dialect, $id: _id, ...rest } = schema;
+    return (typeof dialect === 'string' && dialect.includes('2020-12') ? this.upstreamAjv2020 : this.upstreamAjv).compile(rest);
+  }
+
+  private readLock(): McpLock | undefined {
+    if (this.lock === undefined) {
+      const path = mcpLockPath(this.configFile);
+      try {
+        this.lock = readMcpLock(path) ?? null;
+      } catch (err) {
+        if (err instanceof McpLockProblem) throw new ConfigError(path, err.at, err.message);
+        throw err;
+      }
+    }
+    return this.lock ?? undefined;
+  }
+}

@@ -1,0 +1,257 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { Logger } from '@nestjs/common';
+import {
+  Client,
+  ProtocolError,
+  SdkError,
+  StreamableHTTPClientTransport,
+  type CallToolResult,
+  type PriorDiscovery,
+  type Tool as UpstreamTool,
+} from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { GatewayError, PolicyDenied, ToolFailed } from '../../common/errors';
+import type { McpServerConfig, McpToolDefinition } from '../../config/gateway-config';
+import type { SecretStore } from '../../secrets/secret-store';
+import { EgressRefused, fillSecrets, McpDispatchers, upstreamFetch } from './mcp-egress';
+
+const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };
+const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 30_000;
+/** A connection that lived this long was healthy: the next loss retries from the shortest delay again. */
+const STABLE_MS = 30_000;
+const MAX_STDERR_LINE = 2000;
+/** Of an upstream's own error text, this much reaches the caller. */
+const MAX_UPSTREAM_TEXT = 500;
+
+export type UpstreamListing = UpstreamTool[];
+
+/**
+ * A connected SDK client for one server, over Streamable HTTP (through the egress rules) or stdio
+ * (a child process started from the argv, no shell, with the configured environment, its secrets
+ * resolved now). A server that does not answer fails the connection after its timeout_ms (a stdio
+ * one after at most 2 s more, for the version probe); `signal` gives up sooner. A stdio child of
+ * a failed connection is killed. `prior`: the protocol era this server spoke last time (no probe).
+ */
+export async function connectUpstream(
+  server: McpServerConfig,
+  secrets: SecretStore,
+  dispatchers: McpDispatchers,
+  options: { onStderrLine?: (line: string) => void; signal?: AbortSignal; prior?: PriorDiscovery } = {},
+): Promise<Client> {
+  // 'auto': the 2026-07-28 revision when the server speaks it, else the 2025 initialize handshake.
+  // On stdio the SDK probes on a short-lived sibling process; one silent that long is taken for a
+  // 2025 server (then the initialize handshake runs on the real one).
+  const probeMs = server.transport === 'stdio' ? Math.min(server.timeout_ms, 2000) : server.timeout_ms;
+  const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto', probe: { timeoutMs: probeMs } } });
+  const transport =
+    server.transport === 'http'
+      ? new StreamableHTTPClientTransport(new URL(server.url), { fetch: upstreamFetch(server, secrets, dispatchers) })
+      : new StdioClientTransport({ command: server.command[0], args: server.command.slice(1), env: await resolveEnv(server.env, secrets), cwd: server.cwd, stderr: 'pipe' });
+  if (transport instanceof StdioClientTransport) readLines(transport.stderr as Readable, (line) => options.onStderrLine?.(line));
+  try {
+    // The SDK's timeouts bound this; racing them instead would leave the SDK to start a child after we gave up.
+    await client.connect(transport, { signal: options.signal, timeout: server.timeout_ms, prior: options.prior });
+  } catch (err) {
+    // Belt and braces: a child started for a failed connection must not outlive it.
+    await client.close().catch(() => undefined);
+    await transport.close().catch(() => undefined);
+    throw err;
+  }
+  return client;
+}
+
+/** Every page of tools/list, fresh (never a cached listing: it is what the pins are checked against). */
+export async function listUpstreamTools(client: Client, timeoutMs: number): Promise<UpstreamListing> {
+  return (await client.listTools(undefined, { cacheMode: 'refresh', timeout: timeoutMs })).tools;
+}
+
+async function resolveEnv(env: Record<string, string>, secrets: SecretStore): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, template] of Object.entries(env)) out[name] = await fillSecrets(template, secrets);
+  return out;
+}
+
+function readLines(stream: Readable | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => onLine(line.slice(0, MAX_STDERR_LINE)));
+}
+
+/** The error and its causes, outermost first (the SDK wraps a refused connection two or three deep). */
+function causes(err: unknown): Array<{ message?: string; code?: unknown }> {
+  const chain: Array<{ message?: string; code?: unknown; cause?: unknown }> = [];
+  for (let e = err as { cause?: unknown } | undefined; e && typeof e === 'object' && chain.length < 6; e = e.cause as typeof e) chain.push(e);
+  return chain;
+}
+
+/** For logs: what went wrong, in the SDK's and the network's words, with the innermost code (the log is redacted). */
+export function describeError(err: unknown): string {
+  const chain = causes(err);
+  if (chain.length === 0) return String(err);
+  const messages = chain.map((e) => e.message ?? '').filter((message, i, all) => message && !all.slice(0, i).some((outer) => outer.includes(message)));
+  const code = chain.map((e) => e.code).filter((c) => typeof c === 'string' || typeof c === 'number').pop();
+  return `${messages.join(': ')}${code !== undefined ? ` (${code})` : ''}`;
+}
+
+/** Failures after which the connection is not trusted any more: closed, unreachable, broken HTTP. Not the upstream's own answers. */
+function isConnectionProblem(err: unknown): boolean {
+  if (err instanceof ProtocolError) return false;
+  if (err instanceof SdkError) return ['NOT_CONNECTED', 'CONNECTION_CLOSED', 'SEND_FAILED'].includes(err.code) || err.name === 'SdkHttpError';
+  return true;
+}
+
+/** The caller's view of a failed call: no host path, no stack, the upstream's own error text kept short. */
+function callFailure(server: string, err: unknown): GatewayError {
+  if (causes(err).some((e) => e.code === 'EINTERNALADDRESS')) {
+    return new PolicyDenied('host_not_allowed', `MCP server "${server}" resolves to an internal address`);
+  }
+  if (err instanceof ProtocolError) return new ToolFailed(`MCP server "${server}" answered with an error: ${err.message.slice(0, MAX_UPSTREAM_TEXT)}`);
+  if (err instanceof EgressRefused) return new ToolFailed(err.message);
+  const code = err instanceof SdkError ? err.code : undefined;
+  const what =
+    err instanceof SdkError && err.name === 'SdkHttpError'
+      ? 'refused the request (HTTP error)'
+      : code === 'CONNECTION_CLOSED' || code === 'NOT_CONNECTED'
+      ? 'closed the connection'
+      : code === 'REQUEST_TIMEOUT'
+        ? 'did not answer in time'
+        : code === 'INVALID_RESULT'
+          ? 'sent a result that does not match the pinned definition'
+          : 'cannot be reached';
+  return new ToolFailed(`MCP server "${server}" ${what}`);
+}
+
+interface ConnectionDeps {
+  secrets: SecretStore;
+  dispatchers: McpDispatchers;
+  logger: Logger;
+  /** Called with the tools the server lists, at every (re)connection and every resync. */
+  onListed(server: string, tools: UpstreamListing): Promise<void>;
+}
+
+/**
+ * One upstream server, kept connected: connects (and lists its tools) at start, reconnects with
+ * exponential backoff (0.5 s doubling up to 30 s) whenever the connection is lost or cannot be
+ * made, and restarts a stdio server's process that way when it exits. A stdio server's stderr is
+ * logged at debug (the log is redacted).
+ */
+export class McpConnection {
+  private client?: Client;
+  private attempt?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private retries = 0;
+  private connectedAt = 0;
+  private closed = false;
+  private readonly stopping = new AbortController();
+  /**
+   * The era the server spoke at the last good connection: a reconnection skips the SDK's version
+   * probe (on stdio, a second short-lived copy of the server). Forgotten when a connection fails.
+   */
+  private prior?: PriorDiscovery;
+
+  constructor(
+    readonly server: McpServerConfig,
+    private readonly deps: ConnectionDeps,
+  ) {}
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** One attempt to connect and list, if not connected; resolves when it ends, connected or not. Never rejects. */
+  connect(): Promise<void> {
+    this.attempt ??= this.tryConnect().finally(() => (this.attempt = undefined));
+    return this.attempt;
+  }
+
+  /** Lists the tools again (a resync); a server that does not answer is reconnected. */
+  async relist(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const tools = await listUpstreamTools(client, this.server.timeout_ms);
+      await this.deps.onListed(this.server.name, tools);
+    } catch (err) {
+      if (isConnectionProblem(err) || (err instanceof SdkError && err.code === 'REQUEST_TIMEOUT')) this.lost(client, `did not answer tools/list: ${describeError(err)}`);
+      else this.deps.logger.warn(`MCP server "${this.server.name}": tools/list failed: ${describeError(err)}`);
+    }
+  }
+
+  /** Calls the upstream tool; `signal` cancels it (the SDK tells the server). The pinned definition is what the result is checked against. */
+  async call(definition: McpToolDefinition, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
+    const client = this.client;
+    if (!client) throw new ToolFailed(`MCP server "${this.server.name}" is not connected (reconnecting)`);
+    try {
+      // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout.
+      return await client.callTool({ name: definition.name, arguments: args }, { signal, timeout: timeoutMs + 1000, toolDefinition: definition as UpstreamTool });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (isConnectionProblem(err)) this.lost(client, `failed a call: ${describeError(err)}`);
+      throw callFailure(this.server.name, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopping.abort();
+    clearTimeout(this.retryTimer);
+    await this.attempt;
+    const client = this.client;
+    this.client = undefined;
+    await client?.close().catch(() => undefined);
+  }
+
+  private async tryConnect(): Promise<void> {
+    if (this.closed || this.client) return;
+    const name = this.server.name;
+    let client: Client | undefined;
+    try {
+      const onStderrLine = (line: string) => this.deps.logger.debug(`MCP server "${name}" stderr: ${line}`);
+      client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, { onStderrLine, signal: this.stopping.signal, prior: this.prior });
+      const connected = client;
+      const tools = await listUpstreamTools(connected, this.server.timeout_ms);
+      // Known as connected only once it has listed its tools; a loss after that reconnects.
+      connected.onclose = () => this.lost(connected, 'closed the connection');
+      this.client = connected;
+      this.connectedAt = Date.now();
+      const discover = connected.getDiscoverResult();
+      this.prior = connected.getProtocolEra() === 'modern' && discover ? { kind: 'modern', discover } : { kind: 'legacy' };
+      this.deps.logger.log(`MCP server "${name}" connected (${this.describe()}, protocol ${connected.getNegotiatedProtocolVersion() ?? '?'}): ${tools.length} tool(s) listed`);
+      await this.deps.onListed(name, tools);
+    } catch (err) {
+      this.prior = undefined;
+      if (this.client === client) this.client = undefined;
+      await client?.close().catch(() => undefined);
+      if (this.closed) return;
+      const delay = this.nextDelay();
+      this.deps.logger.warn(`MCP server "${name}" cannot be reached (${this.describe()}): ${describeError(err)}; trying again in ${delay} ms`);
+      this.scheduleRetry(delay);
+    }
+  }
+
+  private lost(client: Client, why: string): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    void client.close().catch(() => undefined);
+    if (this.closed) return;
+    if (Date.now() - this.connectedAt >= STABLE_MS) this.retries = 0;
+    const delay = this.nextDelay();
+    this.deps.logger.warn(`MCP server "${this.server.name}" ${why}; reconnecting in ${delay} ms`);
+    this.scheduleRetry(delay);
+  }
+
+  private nextDelay(): number {
+    return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.retries++);
+  }
+
+  private scheduleRetry(delay: number): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer.unref();
+  }
+
+  private describe(): string {
+    return this.server.transport === 'http' ? this.server.url : `stdio: ${this.server.command.join(' ')}`;
+  }
+}

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { McpToolDefinition } from '../../config/gateway-config';
+
+/** The lock file's name; it lives beside the config file (API.md §13). */
+export const MCP_LOCK_FILE = 'mcp-lock.json';
+
+/** One declared mcp tool as pinned: which upstream tool, its definition, and the SHA-256 of that definition's canonical JSON. */
+export interface McpLockEntry {
+  server: string;
+  tool: string;
+  sha256: string;
+  definition: McpToolDefinition;
+}
+
+/** mcp-lock.json: the pins, by gateway tool name. */
+export interface McpLock {
+  version: 1;
+  tools: Record<string, McpLockEntry>;
+}
+
+export function mcpLockPath(configFile: string): string {
+  return join(dirname(configFile), MCP_LOCK_FILE);
+}
+
+/** JSON with object keys sorted at every depth and no whitespace: the same definition always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What is pinned of an upstream tool: the fields an agent or a model acts on, nothing the server adds around them. */
+export function pinnedDefinition(tool: { name: string } & Record<string, unknown>): McpToolDefinition {
+  const definition: Record<string, unknown> = { name: tool.name };
+  for (const field of ['title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const) {
+    if (tool[field] !== undefined) definition[field] = tool[field];
+  }
+  return definition as unknown as McpToolDefinition;
+}
+
+export function definitionSha256(definition: McpToolDefinition): string {
+  return createHash('sha256').update(canonicalJson(definition)).digest('hex');
+}
+
+/** What is wrong with a lock file: where in it (`at`), and the problem. */
+export class McpLockProblem extends Error {
+  constructor(
+    readonly at: string,
+    problem: string,
+  ) {
+    super(problem);
+  }
+}
+
+/** The lock at `path`; undefined when there is none. Throws McpLockProblem. */
+export function readMcpLock(path: string): McpLock | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new McpLockProblem('(file)', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let lock: McpLock;
+  try {
+    lock = JSON.parse(text) as McpLock;
+  } catch {
+    throw new McpLockProblem('(file)', 'not valid JSON (run npm run mcp:pin to write it again)');
+  }
+  if (lock?.version !== 1 || lock.tools === null || typeof lock.tools !== 'object') throw new McpLockProblem('(file)', 'not an mcp-lock.json of version 1');
+  for (const [name, entry] of Object.entries(lock.tools)) {
+    const definition = entry?.definition;
+    if (typeof entry?.server !== 'string' || typeof entry.tool !== 'string' || typeof definition?.inputSchema !== 'object' || definition.inputSchema === null) {
+      throw new McpLockProblem(`tools.${name}`, 'not a pinned tool (server, tool, sha256, definition with inputSchema)');
+    }
+    if (definitionSha256(definition) !== entry.sha256) throw new McpLockProblem(`tools.${name}`, 'sha256 does not match the definition (edited by hand?): run npm run mcp:pin');
+  }
+  return lock;
+}
+
+/** Writes the lock whole (a temp file renamed over it), keys sorted, so it diffs well under version control. */
+export function writeMcpLock(path: string, lock: McpLock): void {
+  const sorted: McpLock = { version: 1, tools: Object.fromEntries(Object.entries(lock.tools).sort(([a], [b]) => (a < b ? -1 : 1))) };
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(sorted, null, 2)}\n`);
+  renameSync(temp, path);
+}

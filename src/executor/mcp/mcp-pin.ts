@@ -1,0 +1,103 @@
+import { loadGatewayConfig } from '../../config/config.loader';
+import type { Tool } from '../../config/gateway-config';
+import { SecretStore } from '../../secrets/secret-store';
+import { connectUpstream, describeError, listUpstreamTools } from './mcp-connection';
+import { McpDispatchers } from './mcp-egress';
+import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
+
+export interface PinReport {
+  lockFile: string;
+  /** True when the lock was written: every server answered and every declared tool was found. */
+  written: boolean;
+  /** What was pinned, what changed since the last pin, and what went wrong. */
+  lines: string[];
+  /** gateway.yaml stubs for upstream tools not declared yet. */
+  stubs: string[];
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * npm run mcp:pin (API.md §13): connects to each server of mcp_servers, lists its tools, and pins
+ * every declared mcp tool's definition in mcp-lock.json beside the config. Nothing is written
+ * unless every server answered and every declared tool was found: a lock is never half new.
+ */
+export async function pinMcpTools(env: Env): Promise<PinReport> {
+  const config = loadGatewayConfig(env, { mcpLock: 'skip' });
+  const lockFile = mcpLockPath(config.source);
+  const previous = readPrevious(lockFile);
+  const secrets = new SecretStore(config);
+  const dispatchers = new McpDispatchers();
+  const lock: McpLock = { version: 1, tools: {} };
+  const lines: string[] = [];
+  const stubs: string[] = [];
+  let complete = true;
+  const declared = [...config.tools.values()].filter((tool) => tool.mcp);
+  try {
+    for (const server of config.mcpServers.values()) {
+      let listed;
+      try {
+        const client = await connectUpstream(server, secrets, dispatchers);
+        try {
+          listed = await listUpstreamTools(client, server.timeout_ms);
+        } finally {
+          await client.close();
+        }
+      } catch (err) {
+        lines.push(`mcp_servers.${server.name}: cannot connect: ${describeError(err)}`);
+        complete = false;
+        continue;
+      }
+      const ours = declared.filter((tool) => tool.mcp!.server === server.name);
+      for (const tool of ours) {
+        const found = listed.find((definition) => definition.name === tool.mcp!.tool);
+        if (!found) {
+          lines.push(`tools.${tool.name}: server "${server.name}" lists no tool "${tool.mcp!.tool}" (it lists: ${listed.map((t) => t.name).join(', ') || 'nothing'})`);
+          complete = false;
+          continue;
+        }
+        const definition = pinnedDefinition(found as unknown as { name: string } & Record<string, unknown>);
+        const entry: McpLockEntry = { server: server.name, tool: found.name, sha256: definitionSha256(definition), definition };
+        lock.tools[tool.name] = entry;
+        lines.push(`tools.${tool.name}: ${server.name}/${found.name} ${compareWith(previous?.tools[tool.name], entry)}`);
+      }
+      const undeclared = listed.filter((definition) => !ours.some((tool) => tool.mcp!.tool === definition.name));
+      stubs.push(...undeclared.map((definition) => stub(server.name, definition.name, definition.description, config.tools)));
+    }
+  } finally {
+    await dispatchers.close();
+  }
+  if (complete) writeMcpLock(lockFile, lock);
+  return { lockFile, written: complete, lines, stubs };
+}
+
+function readPrevious(lockFile: string): McpLock | undefined {
+  try {
+    return readMcpLock(lockFile);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What changed since the last pin, by field: what a reviewer should look at before re-pinning. */
+function compareWith(before: McpLockEntry | undefined, now: McpLockEntry): string {
+  if (!before) return `pinned (sha256 ${now.sha256.slice(0, 12)}…)`;
+  if (before.sha256 === now.sha256 && before.server === now.server && before.tool === now.tool) return 'unchanged';
+  const fields = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
+  const changed = fields.filter((field) => canonicalJson(before.definition[field] ?? null) !== canonicalJson(now.definition[field] ?? null));
+  return `CHANGED since the last pin (${changed.join(', ') || 'upstream tool'}; sha256 ${before.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…)`;
+}
+
+/** A gateway.yaml entry for an upstream tool, to paste under tools: (no role may call it until one is added). */
+function stub(server: string, tool: string, description: string | undefined, tools: ReadonlyMap<string, Tool>): string {
+  let name = `${server}_${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  if (tools.has(name)) name = `${name.slice(0, 60)}_new`;
+  return [
+    `  ${name}:${description ? `   # ${description.replace(/\s+/g, ' ').slice(0, 100)}` : ''}`,
+    '    kind: mcp',
+    `    server: ${server}`,
+    `    tool: ${JSON.stringify(tool)}`,
+    '    roles: []                  # the roles that may call it',
+    '    requires_approval: true    # a human approves each call until you decide otherwise',
+  ].join('\n');
+}
