@@ -85,7 +85,7 @@ export class ApprovalPreviewer implements OnApplicationShutdown {
         case 'fs.read':
         case 'fs.list':
           return this.located(tool.kind, args);
-        default:
+        case 'mcp':
           return upstream(tool, args);
       }
     } catch (err) {
@@ -286,12 +286,5 @@ function unifiedDiff(path: string, current: string, proposed: string, newFile: b
 
 /** A tool of another MCP server (API.md §13): which server and tool, and the arguments it would get. */
 function upstream(tool: Tool, args: Record<string, unknown>): Preview {
-  const binding = (tool as { mcp?: { server?: unknown; tool?: unknown } }).mcp;
-  return {
-    kind: tool.kind,
-    ...(typeof binding?.server === 'string' && { server: binding.server }),
-    ...(typeof binding?.tool === 'string' && { upstream_tool: binding.tool }),
-    arguments: args,
-    warnings: [],
-  };
+  return { kind: tool.kind, server: tool.mcp!.server, upstream_tool: tool.mcp!.tool, arguments: args, warnings: [] };
 }
