@@ -26,7 +26,8 @@ export class McpDispatchers {
   readonly anyAddress = new Agent();
 
   async close(): Promise<void> {
-    await Promise.all([this.publicOnly.close(), this.anyAddress.close()]);
+    // Idempotent: a Nest app closed twice (or a test that restarts it) closes the pools once.
+    await Promise.all([this.publicOnly, this.anyAddress].filter((pool) => !pool.closed && !pool.destroyed).map((pool) => pool.close()));
   }
 }
 
