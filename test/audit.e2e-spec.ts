@@ -30,6 +30,9 @@ describe('Audit trail', () => {
       });
       expect(outcome).toMatchObject({ event: 'outcome', status: 'executed', http_status: 200, duration_ms: expect.any(Number) });
       expect(outcome.seq).toBe((decision.seq as number) + 1);
+      // The instance's name (GATEWAY_INSTANCE_ID unset: the host name and a suffix kept in the data dir) is in every record.
+      const suffix = readFileSync(join(gw.dataDir, 'instance-suffix'), 'utf8').trim();
+      expect(gw.auditRecords().every((r) => typeof r.instance_id === 'string' && r.instance_id.endsWith(`-${suffix}`))).toBe(true);
     });
 
     it('202 and 429: decision pending, outcome pending_approval, then too_many_pending', async () => {

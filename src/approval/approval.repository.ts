@@ -1,3 +1,5 @@
+import { InvalidRequest } from '../common/errors';
+
 export type ApprovalStatus = 'pending' | 'approved' | 'executed' | 'rejected' | 'expired' | 'failed';
 export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'executed', 'rejected', 'expired', 'failed'];
 
@@ -30,9 +32,14 @@ export interface ApprovalRecord {
   result: string | null;
   /** JSON of a StoredError, once failed. */
   error: string | null;
+  /** Approved: the instance (GATEWAY_INSTANCE_ID) that runs it, and since when (Unix ms); kept once settled. */
+  claimed_by: string | null;
+  claimed_at: number | null;
+  /** Approved: past this (Unix ms) without an outcome, any instance marks it failed (see ClaimLease). */
+  lease_until: number | null;
 }
 
-export type NewApproval = Omit<ApprovalRecord, 'status' | 'decided_by' | 'decided_at' | 'comment' | 'result' | 'error'>;
+export type NewApproval = Omit<ApprovalRecord, 'status' | 'decided_by' | 'decided_at' | 'comment' | 'result' | 'error' | 'claimed_by' | 'claimed_at' | 'lease_until'>;
 
 /** One page of a listing, newest first. */
 export interface ApprovalQuery {
@@ -50,16 +57,60 @@ export interface ApprovalPage {
   nextCursor?: string;
 }
 
+/** Where a page starts, in newest-first order: after (created_at, seq), seq being the store's insertion order. */
+export interface PagePosition {
+  created_at: number;
+  seq: number;
+}
+
+const CURSOR = /^([0-9]{1,15})\.([0-9]{1,15})$/;
+const FIRST_PAGE: PagePosition = { created_at: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
+
+/** The position a cursor names (the first page without one); 400 invalid_query for anything else. */
+export function pageStart(cursor: string | undefined): PagePosition {
+  if (cursor === undefined) return FIRST_PAGE;
+  const match = CURSOR.exec(cursor);
+  if (!match) throw new InvalidRequest('invalid_query', 'cursor must be the next_cursor of a previous page');
+  return { created_at: Number(match[1]), seq: Number(match[2]) };
+}
+
+export function cursorAfter(last: PagePosition): string {
+  return `${last.created_at}.${last.seq}`;
+}
+
 export interface Decision {
   approverId: string;
   approved: boolean;
   comment: string | null;
   now: number;
+  /** Approved: until when this instance's claim holds (see ClaimLease). */
+  leaseUntil: number;
 }
 
 /**
- * Where approvals live. SQLite by default; a PostgreSQL implementation fills the same contract.
- * Every state change is a single conditional update, so concurrent callers cannot both win.
+ * How long an approved call may stay without an outcome before any instance marks it failed
+ * (reason_code interrupted): the tool's timeout_ms, counted from the claim's renewal just before the
+ * tool runs, plus a margin for writing the outcome and for clock skew between instances. The
+ * executor never runs a tool longer than its timeout_ms, so past the lease the instance that claimed
+ * the call has died (or lost the database), and the call is never run again.
+ */
+export const CLAIM_LEASE_MARGIN_MS = 15_000;
+export function claimLeaseMs(timeoutMs: number): number {
+  return timeoutMs + CLAIM_LEASE_MARGIN_MS;
+}
+
+/** The error stored for an approved call whose outcome was never stored. */
+export const INTERRUPTED: StoredError = {
+  http_status: 500,
+  status: 'tool_error',
+  reason_code: 'interrupted',
+  error: 'The gateway stopped after this call was approved and before its outcome was stored; it was not re-run. Check the workspace, then ask again if needed.',
+};
+
+/**
+ * Where approvals live. SQLite by default; PostgreSQL (shared by instances) with GATEWAY_DATABASE_URL.
+ * Every state change is a single conditional update, so concurrent callers cannot both win. Each
+ * repository acts for one instance (GATEWAY_INSTANCE_ID): the approvals it claims carry its id.
  */
 export abstract class ApprovalRepository {
   /** Inserts unless the agent already holds `maxPending` unexpired pending approvals (then false). */
@@ -67,18 +118,20 @@ export abstract class ApprovalRepository {
   abstract get(id: string): Promise<ApprovalRecord | undefined>;
   /** Newest first. A cursor this repository did not write: 400 invalid_query. */
   abstract list(query: ApprovalQuery): Promise<ApprovalPage>;
-  /** pending and unexpired → approved | rejected; undefined when another state (or expiry) won. */
+  /** pending and unexpired → approved (claimed by this instance) | rejected; undefined when another state (or expiry) won. */
   abstract decide(id: string, decision: Decision): Promise<ApprovalRecord | undefined>;
+  /** Just before the tool runs: extends this instance's claim to `leaseUntil`; false when it no longer holds it (another instance failed it). */
+  abstract renewClaim(id: string, leaseUntil: number): Promise<boolean>;
   /** approved | rejected → pending again: nothing ran (the decision could not be recorded, or the policy engine could not be asked). */
   abstract undecide(id: string): Promise<void>;
   /** approved → executed | failed. */
   abstract complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void>;
-  /** pending past expires_at → expired. */
+  /** pending past expires_at → expired; approved past lease_until → failed (INTERRUPTED), whichever instance claimed it. */
   abstract expire(now: number): Promise<void>;
   /** Unexpired pending approvals (the metrics gauge). */
   abstract countPending(now: number): Promise<number>;
   /** executed | rejected | expired | failed, decided (or expired) before `before` → deleted. Returns how many. */
   abstract purge(before: number): Promise<number>;
-  /** approved (decided, outcome never stored: the process died mid-execution) → failed. Returns how many. */
+  /** At start: approved by this instance (or by none: rows from before instances were recorded) → failed (INTERRUPTED); it died mid-execution. Returns how many. */
   abstract failInterrupted(): Promise<number>;
 }

@@ -8,7 +8,8 @@ import { Agent, Approver, GatewayConfig, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
 import { GatewayMetrics } from '../health/gateway-metrics';
 import { PolicyService } from '../policy/policy.service';
-import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, StoredError } from './approval.repository';
+import { ApprovalWebhook } from './approval-webhook';
+import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, claimLeaseMs, StoredError } from './approval.repository';
 import type {
   ApprovalDecisionDto,
   ApprovalDecisionResultDto,
@@ -25,6 +26,8 @@ const LISTED_STRING_MAX_BYTES = 1024;
 /** In a listing, arguments whose JSON is still longer than this are omitted. */
 const LISTED_ARGUMENTS_MAX_BYTES = 8192;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
+/** How often each instance looks for approvals past their expiry or lease (another instance may have died holding one). */
+const EXPIRE_EVERY_MS = 5_000;
 
 /** Who is looking: the approver sees what will run; the agent that asked and listings see it redacted. */
 type Audience = 'approver' | 'agent' | 'listing';
@@ -51,6 +54,7 @@ export function argumentsDigest(args: unknown): { bytes: number; sha256: string 
 export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ApprovalService.name);
   private purgeTimer?: NodeJS.Timeout;
+  private expireTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -60,8 +64,10 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly audit: AuditLog,
     private readonly redactor: Redactor,
     metrics: GatewayMetrics,
+    private readonly webhook: ApprovalWebhook,
   ) {
-    metrics.countPendingWith(() => this.repository.countPending(Date.now()));
+    // A store outage must not take /metrics down with it: the count is unknown (NaN) meanwhile.
+    metrics.countPendingWith(() => this.repository.countPending(Date.now()).catch(() => NaN));
   }
 
   /** A call approved before a crash has an unknown outcome: show it as failed, never re-run it. */
@@ -71,10 +77,14 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     await this.purge();
     this.purgeTimer = setInterval(() => this.purge().catch((err: Error) => this.logger.error(`Purging old approvals failed: ${err.message}`)), PURGE_EVERY_MS);
     this.purgeTimer.unref();
+    // A store outage is /readyz's to report; the next tick tries again.
+    this.expireTimer = setInterval(() => this.repository.expire(Date.now()).catch(() => undefined), EXPIRE_EVERY_MS);
+    this.expireTimer.unref();
   }
 
   onModuleDestroy(): void {
     clearInterval(this.purgeTimer);
+    clearInterval(this.expireTimer);
   }
 
   /** Decided and expired approvals older than settings.approval_retention_s are deleted (the audit log keeps their records). */
@@ -105,7 +115,8 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!(await this.repository.insertPending(record, max))) {
       throw new GatewayError(429, 'rate_limited', 'too_many_pending', `This agent already has ${max} approvals pending`);
     }
-    return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null };
+    this.webhook.announce(record);
+    return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null, claimed_by: null, claimed_at: null, lease_until: null };
   }
 
   /** Newest first, only the tools this approver may decide. */
@@ -134,7 +145,8 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!record) throw new NotFound('No such approval');
     assertMayDecide(approver, record.tool);
     const now = Date.now();
-    const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now });
+    const leaseUntil = now + claimLeaseMs(this.config.tools.get(record.tool)?.timeout_ms ?? 0);
+    const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now, leaseUntil });
     if (!claimed) {
       const current = (await this.repository.get(record.id))!;
       if (current.status === 'expired' || (current.status === 'pending' && current.expires_at <= now)) {
@@ -182,6 +194,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     let allowed: { tool: Tool; envelope: ToolCallEnvelope };
     try {
       allowed = await this.recheck(record);
+      await this.renewClaim(record, allowed.tool);
     } catch (err) {
       // Nothing ran. An outage (503: the policy engine, a store) leaves the approval pending, to be
       // approved again once it is over; a refusal is final.
@@ -197,6 +210,12 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       await this.repository.complete(record.id, { error: storedError(err) });
       throw err;
     }
+  }
+
+  /** The claim is extended to cover the run; if it lapsed meanwhile (another instance marked it failed), nothing runs. */
+  private async renewClaim(record: ApprovalRecord, tool: Tool): Promise<void> {
+    if (await this.repository.renewClaim(record.id, Date.now() + claimLeaseMs(tool.timeout_ms))) return;
+    throw new GatewayError(409, 'conflict', 'claim_lapsed', 'This approval was held past its lease before it ran and was marked failed; it was not executed');
   }
 
   private async recheck(record: ApprovalRecord): Promise<{ tool: Tool; envelope: ToolCallEnvelope }> {

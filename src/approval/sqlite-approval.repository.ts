@@ -1,22 +1,25 @@
-import { Injectable } from '@nestjs/common';
 import type { Statement, Transaction } from 'better-sqlite3';
-import { InvalidRequest } from '../common/errors';
 import { SqliteDatabase } from '../database/sqlite-database';
-import { ApprovalPage, ApprovalQuery, ApprovalRecord, ApprovalRepository, Decision, NewApproval, StoredError } from './approval.repository';
+import {
+  ApprovalPage,
+  ApprovalQuery,
+  ApprovalRecord,
+  ApprovalRepository,
+  cursorAfter,
+  Decision,
+  INTERRUPTED,
+  NewApproval,
+  PagePosition,
+  pageStart,
+  StoredError,
+} from './approval.repository';
 
-/** Where a page starts: after this (created_at, rowid), in newest-first order. */
-interface PageStart {
-  created_at: number;
-  seq: number;
-  tools: string | null;
-  limit: number;
-}
+/** A page: after this (created_at, rowid), newest first. */
+type PageStart = PagePosition & { tools: string | null; limit: number };
 type ListedRow = ApprovalRecord & { seq: number };
+type ClaimParams = Omit<Decision, 'approved'> & { approved: 0 | 1; id: string; status: 'approved' | 'rejected'; instance: string };
 
-const CURSOR = /^([0-9]{1,15})\.([0-9]{1,15})$/;
-const FIRST_PAGE = { created_at: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
-
-@Injectable()
+/** Approvals in the embedded database (`$GATEWAY_DATA_DIR/gateway.db`): one instance. */
 export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly countPendingOf: Statement<[string, number], { n: number }>;
   private readonly countAllPending: Statement<[number], { n: number }>;
@@ -24,15 +27,20 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly byId: Statement<[string], ApprovalRecord>;
   private readonly all: Statement<PageStart, ListedRow>;
   private readonly byStatus: Statement<PageStart & { status: string }, ListedRow>;
-  private readonly claim: Statement<[string, string, number, string | null, string, number], ApprovalRecord>;
+  private readonly claim: Statement<ClaimParams, ApprovalRecord>;
+  private readonly renew: Statement<[number, string, string]>;
   private readonly reopen: Statement<[string]>;
   private readonly finish: Statement<[string, string | null, string | null, string]>;
   private readonly expirePending: Statement<[number]>;
-  private readonly failApproved: Statement<[string]>;
+  private readonly failLapsed: Statement<[string, number]>;
+  private readonly failOwn: Statement<[string, string]>;
   private readonly deleteSettled: Statement<[number]>;
   private readonly insertIfRoom: Transaction<(record: NewApproval, maxPending: number) => boolean>;
 
-  constructor(database: SqliteDatabase) {
+  constructor(
+    database: SqliteDatabase,
+    private readonly instanceId: string,
+  ) {
     super();
     const db = database.db;
     this.countPendingOf = db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE agent_id = ? AND status = 'pending' AND expires_at > ?");
@@ -48,15 +56,19 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     this.all = db.prepare(`SELECT rowid AS seq, * FROM approvals WHERE ${page}`);
     this.byStatus = db.prepare(`SELECT rowid AS seq, * FROM approvals WHERE status = @status AND ${page}`);
     this.claim = db.prepare(
-      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?
-       WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
+      `UPDATE approvals SET status = @status, decided_by = @approverId, decided_at = @now, comment = @comment,
+         claimed_by = CASE WHEN @approved THEN @instance END, claimed_at = CASE WHEN @approved THEN @now END, lease_until = CASE WHEN @approved THEN @leaseUntil END
+       WHERE id = @id AND status = 'pending' AND expires_at > @now RETURNING *`,
     );
+    this.renew = db.prepare("UPDATE approvals SET lease_until = ? WHERE id = ? AND status = 'approved' AND claimed_by = ?");
     this.reopen = db.prepare(
-      "UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL WHERE id = ? AND status IN ('approved', 'rejected')",
+      `UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, claimed_by = NULL, claimed_at = NULL, lease_until = NULL
+       WHERE id = ? AND status IN ('approved', 'rejected')`,
     );
     this.finish = db.prepare("UPDATE approvals SET status = ?, result = ?, error = ? WHERE id = ? AND status = 'approved'");
     this.expirePending = db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?");
-    this.failApproved = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved'");
+    this.failLapsed = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved' AND lease_until <= ?");
+    this.failOwn = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved' AND (claimed_by = ? OR claimed_by IS NULL)");
     this.deleteSettled = db.prepare(
       "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed') AND COALESCE(decided_at, expires_at) < ?",
     );
@@ -78,15 +90,19 @@ export class SqliteApprovalRepository extends ApprovalRepository {
 
   async list(query: ApprovalQuery): Promise<ApprovalPage> {
     // One row more than asked tells whether another page follows.
-    const start: PageStart = { ...parseCursor(query.cursor), tools: query.tools ? JSON.stringify(query.tools) : null, limit: query.limit + 1 };
+    const start: PageStart = { ...pageStart(query.cursor), tools: query.tools ? JSON.stringify(query.tools) : null, limit: query.limit + 1 };
     const rows = query.status ? this.byStatus.all({ ...start, status: query.status }) : this.all.all(start);
     const records = rows.slice(0, query.limit).map(({ seq: _seq, ...record }) => record);
     const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
-    return { records, nextCursor: last && `${last.created_at}.${last.seq}` };
+    return { records, nextCursor: last && cursorAfter(last) };
   }
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {
-    return this.claim.get(d.approved ? 'approved' : 'rejected', d.approverId, d.now, d.comment, id, d.now);
+    return this.claim.get({ ...d, approved: d.approved ? 1 : 0, id, status: d.approved ? 'approved' : 'rejected', instance: this.instanceId });
+  }
+
+  async renewClaim(id: string, leaseUntil: number): Promise<boolean> {
+    return this.renew.run(leaseUntil, id, this.instanceId).changes === 1;
   }
 
   async undecide(id: string): Promise<void> {
@@ -100,6 +116,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
 
   async expire(now: number): Promise<void> {
     this.expirePending.run(now);
+    this.failLapsed.run(JSON.stringify(INTERRUPTED), now);
   }
 
   async countPending(now: number): Promise<number> {
@@ -111,19 +128,6 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   }
 
   async failInterrupted(): Promise<number> {
-    const error: StoredError = {
-      http_status: 500,
-      status: 'tool_error',
-      reason_code: 'interrupted',
-      error: 'The gateway stopped after this call was approved and before its outcome was stored; it was not re-run. Check the workspace, then ask again if needed.',
-    };
-    return this.failApproved.run(JSON.stringify(error)).changes;
+    return this.failOwn.run(JSON.stringify(INTERRUPTED), this.instanceId).changes;
   }
-}
-
-function parseCursor(cursor: string | undefined): { created_at: number; seq: number } {
-  if (cursor === undefined) return FIRST_PAGE;
-  const match = CURSOR.exec(cursor);
-  if (!match) throw new InvalidRequest('invalid_query', 'cursor must be the next_cursor of a previous page');
-  return { created_at: Number(match[1]), seq: Number(match[2]) };
 }

@@ -1,15 +1,12 @@
-import { closeSync, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { sha256Hex } from '../auth/signature';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
+import { InstanceId } from '../config/instance-id';
 import { GatewayMetrics } from '../health/gateway-metrics';
-import { AuditIndex, AuditQuery, IndexRow } from './audit-index';
-import { AuditFields, AuditRecord, AuditSeal, GENESIS_HASH, sealProblem, sealRecord, verifySeal } from './audit-record';
-import { CHAIN_START, ChainPosition, scanChain } from './audit-verify';
+import { AuditQuery } from './audit-index';
+import { AuditFields, AuditRecord, AuditSeal, GENESIS_HASH, sealRecord } from './audit-record';
+import { AuditStore, ChainHead, sameHead, SealedRecord } from './audit-store';
 import { Redactor } from './redactor';
 
 export class AuditUnavailable extends GatewayError {
@@ -24,73 +21,83 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-const fdatasyncAsync = promisify(fdatasync);
-
 /** The most of a call's arguments one record keeps, as redacted JSON; beyond it the record keeps a cut, the full size and SHA-256. */
 export const AUDIT_ARGUMENTS_MAX_BYTES = 16 * 1024;
-const REBUILD_HINT = 'Run npm run audit:verify -- --rebuild-index (it checks the whole chain first)';
 
 /**
- * The hash-chained, append-only audit log (API.md §7). Appends are queued and written in order by
- * one writer, many records per write (and per fsync with settings.audit_fsync), so concurrent
- * requests never interleave or fork the chain. `append` resolves only once the record is written.
- * The write itself is synchronous: appending a few KiB to the page cache costs less than a hop
- * through the libuv thread pool; the fsync, which waits for the disk, is not.
+ * The hash-chained, append-only audit log (API.md §7): this instance's chain, named by its
+ * instance id, in the AuditStore chosen at start (the JSONL file, or PostgreSQL). Appends are
+ * queued and sealed in order by one writer, many records per store write, so concurrent requests
+ * never interleave or fork the chain. `append` resolves only once the store holds the record.
+ * After a failed write it refuses (503) until it can resume: the file only after a restart; the
+ * database on the next append that finds the stored head where this writer left it.
  */
 @Injectable()
 export class AuditLog implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(AuditLog.name);
-  private readonly file: string;
-  private readonly indexFile: string;
-  private readonly index: AuditIndex;
   private readonly seal: AuditSeal;
-  private fd?: number;
+  private readonly instanceId: string;
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
-  private nextSeq = 1;
-  private lastHash = GENESIS_HASH;
-  private offset = 0;
-  /** False after a failed write: the file's tail is unknown until a restart re-reads it. */
+  private head: ChainHead = { seq: 0, hash: GENESIS_HASH };
   private writable = false;
+  /** The head a failed write would have made: if the store holds it, the write was committed after all. */
+  private unconfirmed?: ChainHead;
+  /** False once the stored chain moved under this writer: it may not continue it before a restart. */
+  private resumable = true;
+  private resuming?: Promise<void>;
 
   constructor(
-    private readonly config: GatewayConfig,
+    config: GatewayConfig,
     private readonly redactor: Redactor,
     private readonly metrics: GatewayMetrics,
+    @Inject(AuditStore) private readonly store: AuditStore,
+    instance: InstanceId,
   ) {
-    this.file = config.paths.auditLog;
-    this.indexFile = join(config.paths.dataDir, 'audit-index.db');
-    this.index = new AuditIndex(this.indexFile);
     this.seal = new AuditSeal(config.auditKey);
+    this.instanceId = instance.value;
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     if (this.seal.kind === 'sha256') {
       this.logger.warn(
         'GATEWAY_AUDIT_KEY is not set: the audit chain proves the order of records but not who wrote them (anyone who can write the data dir can rewrite it). Set it to a random secret of 32+ characters kept outside the data dir.',
       );
     }
-    mkdirSync(dirname(this.file), { recursive: true });
-    this.resume();
-    this.fd = openSync(this.file, 'a');
+    this.head = await this.store.open(this.seal);
     this.writable = true;
   }
 
-  get healthy(): boolean {
+  /** Whether records can be written now (readiness); after a failed write it tries to resume, so an idle instance comes back by itself. */
+  async ready(): Promise<boolean> {
+    if (!this.writable) await this.resume();
     return this.writable;
   }
 
-  /** Writes one record; resolves once it is in the file (and fsynced with audit_fsync). */
-  append(fields: AuditFields): Promise<void> {
+  /** Writes one record; resolves once the store holds it (for the file: written, and fsynced with audit_fsync). */
+  async append(fields: AuditFields): Promise<void> {
+    if (!this.writable) await this.resume();
     if (!this.writable) {
       this.metrics.auditWriteFailed(1);
-      return Promise.reject(new AuditUnavailable());
+      throw new AuditUnavailable();
     }
     const bounded = this.boundArguments(fields);
     return new Promise((resolve, reject) => {
       this.queue.push({ fields: bounded, resolve, reject });
       this.flushing ??= this.flush();
     });
+  }
+
+  /** Matching records, the newest `limit`, oldest first (every instance's, with a shared database). */
+  find(query: AuditQuery): Promise<AuditRecord[]> {
+    return this.store.find(query);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.resuming;
+    await this.flushing;
+    this.writable = false;
+    await this.store.close();
   }
 
   /**
@@ -113,121 +120,79 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
     };
   }
 
-  /** Matching records, oldest first, read back from the file through the index. */
-  async find(query: AuditQuery): Promise<AuditRecord[]> {
-    const rows = this.index.find(query);
-    if (rows.length === 0) return [];
-    const reader = await open(this.file, 'r');
-    try {
-      return await Promise.all(
-        rows.map(async (row) => {
-          const buffer = Buffer.alloc(row.length - 1);
-          await reader.read(buffer, 0, buffer.length, row.offset);
-          return JSON.parse(buffer.toString('utf8')) as AuditRecord;
-        }),
-      );
-    } finally {
-      await reader.close();
-    }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.flushing;
-    this.writable = false;
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-    this.index.close();
-  }
-
   private async flush(): Promise<void> {
     // One event-loop turn: the records of every request handled in it go out in one write.
     await new Promise(setImmediate);
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
-      let seq = this.nextSeq;
-      let prev = this.lastHash;
-      let offset = this.offset;
-      const lines: string[] = [];
-      const rows: IndexRow[] = [];
-      for (const { fields } of batch) {
-        const { line, hash } = sealRecord(fields, seq, prev, this.seal);
-        const length = Buffer.byteLength(line) + 1;
-        lines.push(line);
-        rows.push({ seq, audit_id: fields.audit_id, request_id: fields.request_id ?? null, agent_id: fields.agent_id ?? null, hash, offset, length });
-        seq += 1;
-        prev = hash;
-        offset += length;
+      if (!this.writable) {
+        this.refuse(batch);
+        continue;
       }
+      const from = this.head;
+      let { seq, hash } = from;
+      const records: SealedRecord[] = batch.map(({ fields }) => {
+        seq += 1;
+        const ts = new Date().toISOString();
+        const sealed = sealRecord({ instance_id: this.instanceId, ...fields }, seq, hash, this.seal, ts);
+        hash = sealed.hash;
+        return { seq, hash, ts, line: sealed.line, fields };
+      });
       try {
-        const fd = this.fd;
-        if (!this.writable || fd === undefined) throw new AuditUnavailable();
-        const data = Buffer.from(`${lines.join('\n')}\n`);
-        for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
-        if (this.config.settings.audit_fsync) await fdatasyncAsync(fd);
-        this.index.insertBatch(rows);
-        this.nextSeq = seq;
-        this.lastHash = prev;
-        this.offset = offset;
+        await this.store.write(records, from);
+        this.head = { seq, hash };
         batch.forEach((p) => p.resolve());
       } catch (err) {
         this.writable = false;
-        this.metrics.auditWriteFailed(batch.length);
-        this.logger.error({ err_code: (err as NodeJS.ErrnoException).code }, 'audit log write failed: refusing calls until restart');
-        batch.forEach((p) => p.reject(new AuditUnavailable()));
+        this.unconfirmed = { seq, hash };
+        this.logger.error(
+          { err_code: (err as NodeJS.ErrnoException).code, err_message: (err as Error).message },
+          'audit log write failed: refusing calls until the audit store can be written again',
+        );
+        this.refuse(batch);
       }
     }
     this.flushing = undefined;
   }
 
-  /**
-   * Continues the chain from the file's last record. Reads only what follows the index's head
-   * (so start-up does not read a large file), checks the head's own record is still there, sealed
-   * as this gateway seals, and indexes records written after it (a crash between write and index),
-   * each checked under the seal. A log with records but no index head needs an explicit rebuild.
-   */
-  private resume(): void {
-    const fd = openSync(this.file, 'a+');
-    try {
-      const head = this.index.head();
-      const size = fstatSync(fd).size;
-      let from: ChainPosition = CHAIN_START;
-      if (head) {
-        if (size < head.offset + head.length) {
-          throw new Error(`${this.file} ends before record seq ${head.seq} that the audit index holds: records were removed. Run npm run audit:verify`);
-        }
-        const buffer = Buffer.alloc(head.length - 1);
-        readSync(fd, buffer, 0, buffer.length, head.offset);
-        const line = buffer.toString('utf8');
-        const hash = verifySeal(line, this.seal);
-        if (hash === undefined) throw new Error(`${this.file}: record seq ${head.seq}: ${sealProblem(line, this.seal)}. Run npm run audit:verify`);
-        if (hash !== head.hash) throw new Error(`${this.file}: record seq ${head.seq} no longer matches the audit index: the file was changed. Run npm run audit:verify`);
-        from = { seq: head.seq, hash: head.hash, offset: head.offset + head.length };
-      } else if (size > 0) {
-        throw new Error(`${this.file} holds records but the audit index ${this.indexFile} is missing or empty. ${REBUILD_HINT}`);
-      }
-      this.catchUp(fd, from);
-    } finally {
-      closeSync(fd);
-    }
+  private refuse(batch: Pending[]): void {
+    this.metrics.auditWriteFailed(batch.length);
+    batch.forEach((p) => p.reject(new AuditUnavailable()));
   }
 
-  /** Indexes complete records after `from`; drops a torn last line (a write cut short, never acknowledged). */
-  private catchUp(fd: number, from: ChainPosition): void {
-    let indexed = 0;
-    const scanned = scanChain(fd, from, this.seal, (rows) => {
-      this.index.insertBatch(rows);
-      indexed += rows.length;
-    });
-    if (!scanned.ok) throw new Error(`${this.file}: record seq ${scanned.seq}: ${scanned.problem}. Run npm run audit:verify`);
-    if (scanned.tornBytes > 0) {
-      this.logger.warn(`${this.file}: dropping an incomplete last line of ${scanned.tornBytes} bytes (a write cut short before it was acknowledged)`);
-      ftruncateSync(fd, scanned.end.offset);
+  /** One attempt at a time, shared by every request that waits for it. */
+  private resume(): Promise<void> {
+    this.resuming ??= this.tryResume().finally(() => (this.resuming = undefined));
+    return this.resuming;
+  }
+
+  /**
+   * Continues when the store's head is where this writer left it, or where the failed write would
+   * have put it (its commit went through, only the answer was lost). Any other head means another
+   * writer moved this chain: continuing would fork it.
+   */
+  private async tryResume(): Promise<void> {
+    if (!this.resumable) return;
+    await this.flushing;
+    let stored: ChainHead | undefined;
+    try {
+      stored = await this.store.reopen();
+    } catch {
+      return; // still unreachable: the next append tries again
     }
-    if (indexed > 0) this.logger.log(`audit index caught up with ${indexed} record(s) from ${this.file}`);
-    this.nextSeq = scanned.end.seq + 1;
-    this.lastHash = scanned.end.hash;
-    this.offset = scanned.end.offset;
+    if (stored === undefined) return;
+    if (sameHead(stored, this.unconfirmed)) this.head = stored;
+    else if (!sameHead(stored, this.head)) {
+      this.resumable = false;
+      this.logger.error(
+        `audit chain "${this.instanceId}" was moved by another writer (stored head seq ${stored.seq}, this instance wrote up to seq ${this.head.seq}): refusing calls until restart. Is GATEWAY_INSTANCE_ID shared by two instances?`,
+      );
+      return;
+    }
+    this.unconfirmed = undefined;
+    this.writable = true;
+    this.logger.log(`audit log writable again (chain "${this.instanceId}" continues after seq ${this.head.seq})`);
   }
 }
 

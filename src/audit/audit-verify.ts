@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { Pool } from 'pg';
 import { AuditIndex, IndexRow } from './audit-index';
 import { AuditSeal, checkLine, GENESIS_HASH, SealKind } from './audit-record';
 
@@ -121,4 +122,78 @@ function readHead(indexFile: string): { seq: number; hash: string } | undefined 
   } finally {
     db.close();
   }
+}
+
+/** One instance's chain in the database: intact up to its head, or the first seq that is not. */
+export type ChainVerdict = { instance_id: string } & ChainCheck;
+type ChainCheck = { ok: true; count: number; head: { seq: number; hash: string } } | { ok: false; seq: number; problem: string };
+
+const PAGE = 5000;
+
+/**
+ * `npm run audit:verify -- --database`: walks every instance's chain in PostgreSQL (one consistent
+ * snapshot) under `key`. Per chain, catches a record edited, removed, inserted, reordered, moved
+ * from another chain or resealed without the key, and a chain that does not end at its head in
+ * `audit_heads` (records removed from the end, or added after it).
+ */
+export async function verifyAuditDatabase(pool: Pool, options: { key?: Buffer } = {}): Promise<{ seal: SealKind; chains: ChainVerdict[] }> {
+  const seal = new AuditSeal(options.key);
+  const client = await pool.connect();
+  let failed = false;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows: instances } = await client.query<{ instance_id: string }>(
+      'SELECT instance_id FROM audit_heads UNION SELECT DISTINCT instance_id FROM audit_records ORDER BY instance_id',
+    );
+    const chains: ChainVerdict[] = [];
+    for (const { instance_id } of instances) {
+      const { rows: heads } = await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_heads WHERE instance_id = $1', [instance_id]);
+      const head = heads[0] && { seq: Number(heads[0].seq), hash: heads[0].hash };
+      const walked = await walkChain((after) =>
+        client
+          .query<{ seq: string; line: string }>('SELECT seq, line FROM audit_records WHERE instance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [instance_id, after, PAGE])
+          .then((r) => r.rows.map((row) => ({ seq: Number(row.seq), line: row.line }))),
+        instance_id,
+        seal,
+      );
+      chains.push({ instance_id, ...chainEnd(walked, head) });
+    }
+    await client.query('COMMIT');
+    return { seal: seal.kind, chains };
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    client.release(failed); // a connection left inside the snapshot is dropped, not reused
+  }
+}
+
+type Walked = { ok: true; count: number; hash: string } | { ok: false; seq: number; problem: string };
+
+/** Checks each stored record in seq order against the chain so far; `page(after)` gives the rows after seq `after`. */
+async function walkChain(page: (after: number) => Promise<Array<{ seq: number; line: string }>>, instanceId: string, seal: AuditSeal): Promise<Walked> {
+  let count = 0;
+  let hash = GENESIS_HASH;
+  for (let rows = await page(0); rows.length > 0; rows = await page(rows[rows.length - 1].seq)) {
+    for (const row of rows) {
+      const checked = checkLine(row.line, count + 1, hash, seal);
+      if (!('record' in checked)) return { ok: false, seq: count + 1, problem: checked.problem };
+      const { record } = checked;
+      if (row.seq !== record.seq) return { ok: false, seq: count + 1, problem: `the record is stored under seq ${row.seq} (moved)` };
+      if (record.instance_id !== instanceId) return { ok: false, seq: count + 1, problem: `the record belongs to instance "${record.instance_id ?? '(none)'}", not to this chain` };
+      count += 1;
+      hash = record.hash;
+    }
+  }
+  return { ok: true, count, hash };
+}
+
+function chainEnd(walked: Walked, head: { seq: number; hash: string } | undefined): ChainCheck {
+  if (!walked.ok) return walked;
+  const { count } = walked;
+  if (!head) return { ok: false, seq: count, problem: 'the chain has no head in audit_heads, so records removed from its end could not be noticed' };
+  if (count < head.seq) return { ok: false, seq: count + 1, problem: `the chain ends at seq ${count}, but its head says seq ${head.seq}: records were removed from the end` };
+  if (count > head.seq) return { ok: false, seq: head.seq + 1, problem: `the chain goes on after its head (seq ${head.seq}): records were added after it` };
+  if (walked.hash !== head.hash) return { ok: false, seq: head.seq, problem: `record seq ${head.seq} differs from the one its head recorded` };
+  return { ok: true, count, head };
 }

@@ -22,7 +22,9 @@ export class AuditController {
 
   @Get()
   @ApproverAuth()
-  @ApiOperation({ summary: 'Audit records matching every given filter (the newest `limit`), from the index; for approvers with `audit: true`' })
+  @ApiOperation({
+    summary: 'Audit records matching every given filter (the newest `limit`), of every instance when they share a database; for approvers with `audit: true`',
+  })
   @ApiQuery({ name: 'request_id', required: false })
   @ApiQuery({ name: 'agent_id', required: false })
   @ApiQuery({ name: 'audit_id', required: false })

@@ -1,16 +1,29 @@
-// npm run audit:verify [-- <file>] [-- --rebuild-index]: checks the audit log's chain (API.md §7)
-// under GATEWAY_AUDIT_KEY, and rebuilds a lost or outdated audit index once the chain holds.
+// npm run audit:verify [-- <file>] [-- --rebuild-index] [-- --database]: checks the audit log's
+// chain (API.md §7) under GATEWAY_AUDIT_KEY, and rebuilds a lost or outdated audit index once the
+// chain holds; with --database, every instance's chain in PostgreSQL (GATEWAY_DATABASE_URL).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { rebuildAuditIndex, verifyAuditLog, VerifyResult } from '../audit/audit-verify';
-import { auditKey, ConfigError, runtimePaths } from '../config/config.loader';
+import { Pool } from 'pg';
+import { rebuildAuditIndex, verifyAuditDatabase, verifyAuditLog, VerifyResult } from '../audit/audit-verify';
+import { SealKind } from '../audit/audit-record';
+import { auditKey, ConfigError, databaseUrl, runtimePaths } from '../config/config.loader';
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const { values, positionals } = parseArgs({ options: { 'rebuild-index': { type: 'boolean', default: false } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { 'rebuild-index': { type: 'boolean', default: false }, database: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
   const paths = runtimePaths(process.env);
   const key = auditKey(process.env, '(environment)');
+  if (values.database) {
+    if (positionals.length > 0 || values['rebuild-index']) {
+      process.stderr.write('audit:verify: --database takes no file and no --rebuild-index (the database keeps no index to rebuild)\n');
+      return 2;
+    }
+    return verifyDatabase(key);
+  }
   const file = positionals[0] ? resolve(positionals[0]) : paths.auditLog;
   if (!existsSync(file)) {
     process.stderr.write(`audit:verify: ${file} does not exist\n`);
@@ -28,12 +41,7 @@ async function main(): Promise<number> {
     process.stdout.write(`BROKEN ${file}: line ${result.line}: ${result.problem}${values['rebuild-index'] ? '; the audit index was not rebuilt' : ''}\n`);
     return 1;
   }
-  const sealNote =
-    result.seal === 'hmac-sha256'
-      ? '; sealed with GATEWAY_AUDIT_KEY (HMAC-SHA256)'
-      : result.count > 0
-        ? '; sealed without a key (SHA-256): proves the order of records, not who wrote them'
-        : '';
+  const sealNote = sealNoteOf(result.seal, result.count > 0);
   const tornNote = result.tornBytes ? `; the last line is incomplete (${result.tornBytes} bytes of a write cut short, never acknowledged): the gateway drops it when it starts` : '';
   if (values['rebuild-index']) {
     process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${sealNote}${tornNote}; audit index rebuilt (head seq ${result.head?.seq ?? 0})\n`);
@@ -46,6 +54,38 @@ async function main(): Promise<number> {
       : '';
   process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${headNote}${sealNote}${tornNote}\n`);
   return 0;
+}
+
+async function verifyDatabase(key: Buffer | undefined): Promise<number> {
+  const url = databaseUrl(process.env, '(environment)');
+  if (!url) {
+    process.stderr.write('audit:verify: --database needs GATEWAY_DATABASE_URL (postgres://…)\n');
+    return 2;
+  }
+  const pool = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
+  try {
+    const { seal, chains } = await verifyAuditDatabase(pool, { key }).catch((err: { code?: string }) => {
+      // 42P01, undefined_table: no gateway has migrated this database.
+      throw err.code === '42P01' ? new Error('the database has no audit tables: no gateway has started on GATEWAY_DATABASE_URL yet') : err;
+    });
+    for (const chain of chains) {
+      process.stdout.write(
+        chain.ok
+          ? `OK instance ${chain.instance_id}: ${chain.count} records, hash chain intact; matches its head (seq ${chain.head.seq})\n`
+          : `BROKEN instance ${chain.instance_id}: seq ${chain.seq}: ${chain.problem}\n`,
+      );
+    }
+    const broken = chains.filter((c) => !c.ok).length;
+    process.stdout.write(`${broken > 0 ? 'BROKEN' : 'OK'}: ${chains.length} chain(s) in the database, ${broken} broken${sealNoteOf(seal, chains.length > 0)}\n`);
+    return broken > 0 ? 1 : 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+function sealNoteOf(seal: SealKind, hasRecords: boolean): string {
+  if (seal === 'hmac-sha256') return '; sealed with GATEWAY_AUDIT_KEY (HMAC-SHA256)';
+  return hasRecords ? '; sealed without a key (SHA-256): proves the order of records, not who wrote them' : '';
 }
 
 main().then(

@@ -25,4 +25,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    CREATE INDEX approvals_by_status ON approvals (status, created_at);
    CREATE INDEX approvals_by_agent ON approvals (agent_id, status);`,
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);`,
+  `ALTER TABLE approvals ADD COLUMN claimed_by TEXT;
+   ALTER TABLE approvals ADD COLUMN claimed_at INTEGER;
+   ALTER TABLE approvals ADD COLUMN lease_until INTEGER;`,
 ];

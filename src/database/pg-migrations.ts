@@ -3,4 +3,52 @@
  * lock (two instances starting together do not race). `schema_migrations` records how many have
  * run. Append; never edit one that has shipped.
  */
-export const PG_MIGRATIONS: readonly string[] = [];
+export const PG_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE approvals (
+     seq             bigint GENERATED ALWAYS AS IDENTITY,
+     id              text PRIMARY KEY,
+     status          text NOT NULL CHECK (status IN ('pending', 'approved', 'executed', 'rejected', 'expired', 'failed')),
+     agent_id        text NOT NULL,
+     agent_version   text NOT NULL,
+     role            text NOT NULL,
+     tool            text NOT NULL,
+     request_id      text NOT NULL,
+     envelope        text NOT NULL,
+     envelope_sha256 text NOT NULL,
+     audit_id        text NOT NULL,
+     created_at      bigint NOT NULL,
+     expires_at      bigint NOT NULL,
+     decided_by      text,
+     decided_at      bigint,
+     comment         text,
+     result          text,
+     error           text,
+     claimed_by      text,
+     claimed_at      bigint,
+     lease_until     bigint
+   );
+   CREATE INDEX approvals_by_status ON approvals (status, created_at, seq);
+   CREATE INDEX approvals_page ON approvals (created_at, seq);
+   CREATE INDEX approvals_by_agent ON approvals (agent_id, status);`,
+  // The audit log (API.md §7): one hash chain per instance, and each chain's head, written in one transaction.
+  `CREATE TABLE audit_heads (
+     instance_id text PRIMARY KEY,
+     seq         bigint NOT NULL,
+     hash        text NOT NULL
+   );
+   CREATE TABLE audit_records (
+     instance_id text NOT NULL,
+     seq         bigint NOT NULL,
+     ts          timestamptz NOT NULL,
+     audit_id    text NOT NULL,
+     request_id  text,
+     agent_id    text,
+     hash        text NOT NULL,
+     line        text NOT NULL,
+     PRIMARY KEY (instance_id, seq)
+   );
+   CREATE INDEX audit_records_by_ts ON audit_records (ts);
+   CREATE INDEX audit_records_by_audit_id ON audit_records (audit_id);
+   CREATE INDEX audit_records_by_request_id ON audit_records (request_id);
+   CREATE INDEX audit_records_by_agent_id ON audit_records (agent_id, ts);`,
+];

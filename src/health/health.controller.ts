@@ -1,5 +1,5 @@
 import { access, constants } from 'node:fs/promises';
-import { Controller, Get, Header, Res } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
@@ -9,20 +9,56 @@ import { ErrorResponseDto } from '../common/dto';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { PolicyEngine } from '../policy/policy-engine';
-import { GatewayMetrics } from './gateway-metrics';
+import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
+import { GatewayMetrics } from './gateway-metrics';
+
+/** One store /readyz looks at: usable, or down with the reason_code that names it. */
+interface StoreCheck {
+  reason_code: string;
+  message: string;
+  usable: () => Promise<boolean>;
+}
+
+const succeeds = (probe: () => Promise<unknown>) => async () => {
+  try {
+    await probe();
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 @ApiTags('health')
 @Controller()
 export class HealthController {
+  /** In the order /readyz names them when several are down. */
+  private readonly stores: StoreCheck[];
+
   constructor(
-    private readonly config: GatewayConfig,
-    private readonly database: SqliteDatabase,
-    private readonly audit: AuditLog,
-    private readonly idempotency: IdempotencyStore,
-    private readonly policy: PolicyEngine,
+    config: GatewayConfig,
+    database: SqliteDatabase,
+    @Inject(PostgresDatabase) postgres: PostgresDatabase | null,
+    audit: AuditLog,
+    idempotency: IdempotencyStore,
+    policy: PolicyEngine,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    this.stores = [
+      { reason_code: 'database_unavailable', message: 'The embedded database (GATEWAY_DATA_DIR) is not usable', usable: async () => database.isUsable() },
+      ...(postgres ? [{ reason_code: 'postgres_unavailable', message: 'PostgreSQL (GATEWAY_DATABASE_URL) cannot be reached', usable: () => postgres.isUsable() }] : []),
+      { reason_code: 'audit_unavailable', message: 'The audit log cannot be written', usable: () => audit.ready() },
+      config.redisUrl
+        ? { reason_code: 'redis_unavailable', message: 'Redis (GATEWAY_REDIS_URL) cannot be reached', usable: succeeds(() => idempotency.ping()) }
+        : { reason_code: 'replay_store_unavailable', message: 'The replay store (GATEWAY_DATA_DIR) is not usable', usable: succeeds(() => idempotency.ping()) },
+      { reason_code: 'policy_unavailable', message: 'The policy engine (OPA) is not healthy', usable: () => policy.ready() },
+      {
+        reason_code: 'workspace_unavailable',
+        message: 'The workspace is not usable',
+        usable: succeeds(() => access(config.paths.workspace, constants.R_OK | constants.W_OK)),
+      },
+    ];
+  }
 
   @Get('metrics')
   @Public()
@@ -42,25 +78,21 @@ export class HealthController {
   @Get('readyz')
   @Public()
   @ApiOkResponse({ schema: { example: { status: 'ready' } } })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A dependency (database, audit log, Redis, OPA, workspace) is not usable' })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description:
+      'A store is not usable: reason_code names the first (database, postgres, audit, redis or replay store, policy, workspace), details lists every one that is down',
+  })
   async readyz() {
-    if (!this.database.isUsable()) throw notReady('database_unavailable', 'The database is not usable');
-    if (!this.audit.healthy) throw notReady('audit_unavailable', 'The audit log cannot be written');
-    try {
-      await this.idempotency.ping();
-    } catch {
-      throw notReady('redis_unavailable', 'Redis (GATEWAY_REDIS_URL) cannot be reached');
-    }
-    if (!(await this.policy.ready())) throw notReady('policy_unavailable', 'The policy engine (OPA) is not healthy');
-    try {
-      await access(this.config.paths.workspace, constants.R_OK | constants.W_OK);
-    } catch {
-      throw notReady('workspace_unavailable', 'The workspace is not usable');
-    }
-    return { status: 'ready' };
+    const usable = await Promise.all(this.stores.map((store) => store.usable()));
+    const down = this.stores.filter((_, i) => !usable[i]);
+    if (down.length === 0) return { status: 'ready' };
+    throw new GatewayError(
+      503,
+      'not_ready',
+      down[0].reason_code,
+      down.map((store) => store.message).join('; '),
+      down.map(({ reason_code, message }) => ({ reason_code, message })),
+    );
   }
-}
-
-function notReady(reasonCode: string, message: string): GatewayError {
-  return new GatewayError(503, 'not_ready', reasonCode, message);
 }

@@ -1,7 +1,8 @@
-// npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling]
+// npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling] [--stores postgres]
 // The gateway's overhead: the real gateway (built, audit on) against a bare NestJS app and a plain
 // node:http server doing the same file read, side by side, with autocannon, and the same read through
-// the MCP door. See README, Performance.
+// the MCP door. See README, Performance. `--stores postgres` also runs the same gateway on PostgreSQL
+// + Redis (TEST_POSTGRES_URL, a fresh database; TEST_REDIS_URL's host, DB 11) beside it, round for round.
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -10,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import Redis from 'ioredis';
 import { AuditIndex, IndexRow } from '../../src/audit/audit-index';
 import { GENESIS_HASH, sealRecord } from '../../src/audit/audit-record';
 import { signRequestHeaders } from '../../src/auth/signature';
+import { createTestDatabase, dropTestDatabase, TEST_REDIS_URL } from '../support/services';
 
 const { values } = parseArgs({
   options: {
@@ -21,8 +24,12 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'skip-scaling': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
+    stores: { type: 'string', default: 'embedded' },
   },
 });
+if (values.stores !== 'embedded' && values.stores !== 'postgres') throw new Error('--stores must be embedded or postgres');
+const SHARED_STORES = values.stores === 'postgres';
+const SHARED_REDIS_URL = TEST_REDIS_URL.replace(/\/\d*$/, '/11');
 // The three servers take turns, round after round, and each point is the median of its rounds: on
 // a shared machine a slow minute then lands on all three instead of deciding the ratio.
 const ROUNDS = Math.max(1, Number(values.rounds));
@@ -115,14 +122,14 @@ async function waitFor(url: string): Promise<void> {
   throw new Error(`${url} never answered`);
 }
 
-async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join(root, `data-${tag}`)): Promise<Running> {
+async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join(root, `data-${tag}`), stores: Record<string, string> = {}): Promise<Running> {
   const configFile = join(root, `gateway-${tag}.yaml`);
   writeFileSync(configFile, gatewayConfig(tools, agents));
   const port = await freePort();
   const started = performance.now();
   const args = values['cpu-prof'] && tag === 'main' ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', 'dist/main.js'] : ['dist/main.js'];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'info', ...stores },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor(`http://127.0.0.1:${port}/readyz`);
@@ -254,22 +261,30 @@ function writeBigAuditLog(dataDir: string, bytes: number): number {
 }
 
 async function main(): Promise<void> {
-  const signed = presign((DURATION_S + WARMUP_S) * MAX_RATE * CONCURRENCIES.length * ROUNDS, 10);
+  const signed = presign((DURATION_S + WARMUP_S) * MAX_RATE * CONCURRENCIES.length * ROUNDS * (SHARED_STORES ? 2 : 1), 10);
 
   const gateway = await startGateway('main');
+  const databaseUrl = SHARED_STORES ? await createTestDatabase() : undefined;
+  const redis = SHARED_STORES ? new Redis(SHARED_REDIS_URL) : undefined;
+  await redis?.flushdb();
+  const shared = databaseUrl ? await startGateway('shared', 10, 10, undefined, { GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_REDIS_URL: SHARED_REDIS_URL }) : undefined;
   const baseline = await startComparison('baseline');
   const floor = await startComparison('floor');
   const rounds: Point[][] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const round: Point[] = [];
     for (const c of CONCURRENCIES) round.push(await measure('gateway', gateway.port, c, signed));
+    if (shared) for (const c of CONCURRENCIES) round.push(await measure('gateway, PostgreSQL + Redis', shared.port, c, signed));
     for (const c of CONCURRENCIES) round.push(await measure('gateway, MCP door', gateway.port, c, undefined, MCP_CALL));
     for (const c of CONCURRENCIES) round.push(await measure('baseline (bare NestJS)', baseline.port, c));
     for (const c of CONCURRENCIES) round.push(await measure('floor (node:http)', floor.port, c));
     rounds.push(round);
     process.stderr.write(`round ${r + 1} of ${ROUNDS} done\n`);
   }
-  await Promise.all([gateway, baseline, floor].map(stop));
+  await Promise.all([gateway, baseline, floor, ...(shared ? [shared] : [])].map(stop));
+  if (databaseUrl) await dropTestDatabase(databaseUrl);
+  await redis?.flushdb();
+  redis?.disconnect();
   const points = medianOfRounds(rounds);
   process.stdout.write(`\n${ROUNDS > 1 ? `Median of ${ROUNDS} rounds:\n` : ''}${table(points)}\n`);
 
@@ -302,7 +317,11 @@ async function main(): Promise<void> {
   const [g, b, f] = [at('gateway'), at('baseline (bare NestJS)'), at('floor (node:http)')];
   const ratio = Math.round((g.requests_per_s / b.requests_per_s) * 100) / 100;
   const mcpRatios = CONCURRENCIES.map((c) => `c=${c} ${(at('gateway, MCP door', c).requests_per_s / at('gateway', c).requests_per_s).toFixed(2)}`).join(', ');
-  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}`;
+  const s = shared && at('gateway, PostgreSQL + Redis');
+  const storesLine = s
+    ? `\nPostgreSQL + Redis/embedded stores at c=64: ${(s.requests_per_s / g.requests_per_s).toFixed(2)} (${s.requests_per_s} req/s p99 ${s.p99_ms} ms; embedded ${g.requests_per_s} req/s p99 ${g.p99_ms} ms)`
+    : '';
+  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}${storesLine}`;
   if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit }, null, 2)}\n`);
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);

@@ -10,6 +10,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp, createHttpAdapter } from '../../src/app.setup';
 import { signRequestHeaders, SigningKey } from '../../src/auth/signature';
 import { loadGatewayConfig } from '../../src/config/config.loader';
+import { InstanceId } from '../../src/config/instance-id';
 import { configureHttpServer, httpServerLimits, HttpServerLimits } from '../../src/http-server';
 
 export const HMAC_AGENT = 'agent_deploy_test';
@@ -37,6 +38,12 @@ export interface TestGatewayOptions {
   auditFsync?: boolean;
   /** GATEWAY_REDIS_URL: counters and idempotency keys in Redis instead of memory. */
   redisUrl?: string;
+  /** GATEWAY_DATABASE_URL: approvals (and the audit log) in this PostgreSQL database, shared with other gateways. */
+  databaseUrl?: string;
+  /** GATEWAY_INSTANCE_ID (default: host + a suffix kept in this gateway's data dir). */
+  instanceId?: string;
+  /** A workspace directory shared with other gateways (created if missing, never removed by stop()); default: one of its own. */
+  workspace?: string;
   /** unauthenticated_rate_limit (default: high enough not to interfere). */
   ipLimit?: { limit: number; ttl_s: number };
   /** rate_limit of the HMAC agent, and of the `limited_read` tool. */
@@ -53,23 +60,33 @@ export interface TestGatewayOptions {
   maxBodyBytes?: number;
   /** HTTP server limits instead of the defaults (GATEWAY_HEADERS_TIMEOUT_MS…). */
   httpLimits?: Partial<HttpServerLimits>;
+  /** YAML lines under `mcp_servers:` (indented by two spaces), and settings.mcp_resync_s (API.md §13). */
+  mcpServers?: string;
+  mcpResyncS?: number;
+  /** Runs once the config file is written, before the first boot (to pin mcp tools, say). */
+  beforeBoot?: (gw: TestGateway) => unknown;
+  /** settings.approval_webhook (API.md §6). */
+  approvalWebhook?: { url: string; allowedHosts: string[]; consoleUrl?: string };
 }
 
 /** A gateway on a temp data dir and workspace, with the test config below, over real HTTP. */
 export class TestGateway {
   readonly root = mkdtempSync(join(tmpdir(), 'agent-gateway-'));
-  readonly workspace = join(this.root, 'workspace');
+  readonly workspace: string;
   readonly dataDir = join(this.root, 'data');
   readonly edKeys = generateKeyPairSync('ed25519');
   readonly configFile = join(this.root, 'gateway.yaml');
   readonly logLines: string[] = [];
   app!: NestExpressApplication;
 
-  constructor(private readonly options: TestGatewayOptions = {}) {}
+  constructor(private readonly options: TestGatewayOptions = {}) {
+    this.workspace = options.workspace ?? join(this.root, 'workspace');
+  }
 
   async start(): Promise<this> {
-    mkdirSync(this.workspace);
+    mkdirSync(this.workspace, { recursive: true });
     writeFileSync(this.configFile, testConfig(this.edKeys.publicKey, this.options));
+    await this.options.beforeBoot?.(this);
     await this.boot();
     return this;
   }
@@ -98,6 +115,7 @@ export class TestGateway {
       GATEWAY_DATA_DIR: this.dataDir,
       GATEWAY_AUDIT_LOG: this.auditFile,
       GATEWAY_REDIS_URL: this.options.redisUrl,
+      GATEWAY_DATABASE_URL: this.options.databaseUrl,
       GATEWAY_POLICY_ENGINE: this.options.opa ? 'opa' : undefined,
       GATEWAY_OPA_URL: this.options.opa?.url,
       GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
@@ -107,7 +125,9 @@ export class TestGateway {
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
     // nestjs-pino keeps the first app's logger for lines outside a request (start-up): use this app's.
     __resetOutOfContextForTests();
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
+    const testing = Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] });
+    if (this.options.instanceId) testing.overrideProvider(InstanceId).useValue(new InstanceId(this.options.instanceId));
+    const moduleRef = await testing.compile();
     this.app = moduleRef.createNestApplication<NestExpressApplication>(createHttpAdapter(), { rawBody: true, bodyParser: false });
     configureApp(this.app, config);
     configureHttpServer(this.app.getHttpServer(), { ...httpServerLimits({}), ...this.options.httpLimits });
@@ -178,6 +198,8 @@ ${options.approvalRetentionS ? `  approval_retention_s: ${options.approvalRetent
   audit_fsync: ${options.auditFsync ?? false}
   unauthenticated_rate_limit: ${limit(options.ipLimit ?? { limit: 10000, ttl_s: 60 })}
   mcp: { approval_wait_s: ${options.mcp?.approvalWaitS ?? 25}, allowed_origins: ${JSON.stringify(options.mcp?.allowedOrigins ?? [])} }
+${options.mcpResyncS ? `  mcp_resync_s: ${options.mcpResyncS}` : ''}
+${options.approvalWebhook ? `  approval_webhook: ${JSON.stringify({ url: options.approvalWebhook.url, allowed_hosts: options.approvalWebhook.allowedHosts, console_url: options.approvalWebhook.consoleUrl })}` : ''}
 roles:
   deployer: {}
   reader: {}
@@ -211,6 +233,8 @@ tools:
     forbidden_fields: [webhook_url]
     input_schema: { type: object, properties: { path: { type: string } }, required: [path] }
 ${options.extraTools ?? ''}
+mcp_servers:
+${options.mcpServers ?? '  {}'}
 secrets:
 ${options.secrets ?? '  {}'}
 `;
