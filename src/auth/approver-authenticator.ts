@@ -1,10 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { Unauthenticated } from '../common/errors';
 import { Approver, GatewayConfig } from '../config/gateway-config';
-
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+import { bearerToken, entryForToken } from './bearer-token';
 
 /** API.md §6: `Authorization: Bearer <token>` against each approver's token_sha256. */
 @Injectable()
@@ -12,16 +10,10 @@ export class ApproverAuthenticator {
   constructor(private readonly config: GatewayConfig) {}
 
   authenticate(req: Request): Approver {
-    const header = req.header('authorization');
-    if (!header) throw new Unauthenticated('missing_token', 'Authorization: Bearer <approver token> is required');
-    const match = BEARER.exec(header);
-    if (!match) throw new Unauthenticated('malformed_token', 'Authorization must be "Bearer <token>"');
-    const digest = createHash('sha256').update(match[1]).digest();
-    // Compare against every approver, without stopping early, in constant time each.
-    let found: Approver | undefined;
-    for (const approver of this.config.approvers) {
-      if (timingSafeEqual(digest, approver.token_sha256)) found ??= approver;
-    }
+    const token = bearerToken(req);
+    if (token === undefined) throw new Unauthenticated('missing_token', 'Authorization: Bearer <approver token> is required');
+    if (token === null) throw new Unauthenticated('malformed_token', 'Authorization must be "Bearer <token>"');
+    const found = entryForToken(token, this.config.approvers, (approver) => approver.token_sha256);
     if (!found) throw new Unauthenticated('invalid_token', 'Unknown approver token');
     return found;
   }

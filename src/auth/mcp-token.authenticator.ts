@@ -1,10 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { GatewayError } from '../common/errors';
 import { Agent, GatewayConfig, McpToken } from '../config/gateway-config';
-
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
+import { bearerToken, entryForToken } from './bearer-token';
 
 /** What a bearer token on the MCP door proves: this agent, in this build. */
 export interface McpIdentity {
@@ -32,15 +30,10 @@ export class McpTokenAuthenticator {
   }
 
   authenticate(req: Request): McpIdentity {
-    const header = req.header('authorization');
-    if (!header) throw new McpUnauthenticated('missing_token', 'Authorization: Bearer <agent MCP token> is required');
-    const match = BEARER.exec(header);
-    if (!match) throw new McpUnauthenticated('invalid_token', 'Authorization must be "Bearer <token>"');
-    const digest = createHash('sha256').update(match[1]).digest();
-    let found: { agent: Agent; token: McpToken } | undefined;
-    for (const entry of this.tokens) {
-      if (timingSafeEqual(digest, entry.token.sha256)) found ??= entry;
-    }
+    const token = bearerToken(req);
+    if (token === undefined) throw new McpUnauthenticated('missing_token', 'Authorization: Bearer <agent MCP token> is required');
+    if (token === null) throw new McpUnauthenticated('invalid_token', 'Authorization must be "Bearer <token>"');
+    const found = entryForToken(token, this.tokens, (entry) => entry.token.sha256);
     if (!found) throw new McpUnauthenticated('invalid_token', 'Unknown token');
     if (found.token.expires_at !== undefined && found.token.expires_at <= Date.now()) throw new McpUnauthenticated('token_expired', 'This token has expired');
     return { agent: found.agent, agentVersion: found.token.agent_version };
