@@ -142,6 +142,18 @@ const runs = serversFor('the audit-in-PostgreSQL suite', { postgres: true });
     expect(newest.body.records).toHaveLength(1);
   });
 
+  it('redacts a value with the same marker on every instance (one marker key, in the database)', async () => {
+    const onA = await a.call('read_file', { path: 'x', note: 'ops-lead@example.com' }, { requestId: 'req_marker_a' });
+    const onB = await b.call('read_file', { path: 'x', note: 'ops-lead@example.com' }, { requestId: 'req_marker_b' });
+    const marker = async (auditId: string) => {
+      const records = (await a.asApprover().get(`/api/audit?audit_id=${auditId}`)).body.records as Array<{ arguments?: { note?: string } }>;
+      return records.find((r) => r.arguments)!.arguments!.note;
+    };
+    const fromA = await marker(onA.body.audit_id);
+    expect(fromA).toMatch(/^\[REDACTED:email:[0-9a-f]{8}\]$/);
+    expect(await marker(onB.body.audit_id)).toBe(fromA);
+  });
+
   it('continues its own chain from the database after a restart', async () => {
     const before = (await chainOf('gw-a')).length;
     await a.restart();

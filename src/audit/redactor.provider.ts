@@ -1,23 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import { Provider } from '@nestjs/common';
 import { GatewayConfig } from '../config/gateway-config';
+import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
 import { SecretStore } from '../secrets/secret-store';
 import { Redactor } from './redactor';
 
 /**
- * The Redactor, keyed with a random per-installation key kept in the database, so markers stay
- * the same across restarts. Known secrets: whatever the SecretStore has seen. Forbidden argument names are
- * redacted too, since a denied call is still recorded with its arguments.
+ * The Redactor, keyed with a random per-installation key kept in the database (PostgreSQL when
+ * configured, so every instance shares it), so markers stay the same across restarts. Known
+ * secrets: whatever the SecretStore has seen. Forbidden argument names are redacted too, since a
+ * denied call is still recorded with its arguments.
  */
 export const redactorProvider: Provider = {
   provide: Redactor,
-  inject: [SqliteDatabase, GatewayConfig, SecretStore],
-  useFactory: (database: SqliteDatabase, config: GatewayConfig, secrets: SecretStore) => {
-    const db = database.db;
-    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('redaction_marker_key', ?)").run(randomBytes(32));
-    const key = db.prepare<[], { value: Buffer }>("SELECT value FROM meta WHERE key = 'redaction_marker_key'").get()!.value;
+  inject: [SqliteDatabase, PostgresDatabase, GatewayConfig, SecretStore],
+  useFactory: async (sqlite: SqliteDatabase, postgres: PostgresDatabase | null, config: GatewayConfig, secrets: SecretStore) => {
     const forbidden = [...config.tools.values()].flatMap((t) => [...t.forbidden_fields]);
-    return new Redactor(key, secrets, forbidden);
+    return new Redactor(await (postgres ? sharedMarkerKey(postgres) : embeddedMarkerKey(sqlite)), secrets, forbidden);
   },
 };
+
+function embeddedMarkerKey(database: SqliteDatabase): Buffer {
+  database.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('redaction_marker_key', ?)").run(randomBytes(32));
+  return database.db.prepare<[], { value: Buffer }>("SELECT value FROM meta WHERE key = 'redaction_marker_key'").get()!.value;
+}
+
+/** With several instances, one key for all, so a value gets the same marker whichever instance saw it. */
+async function sharedMarkerKey(database: PostgresDatabase): Promise<Buffer> {
+  await database.query("INSERT INTO gateway_meta (key, value) VALUES ('redaction_marker_key', $1) ON CONFLICT (key) DO NOTHING", [randomBytes(32)]);
+  const { rows } = await database.query<{ value: Buffer }>("SELECT value FROM gateway_meta WHERE key = 'redaction_marker_key'");
+  return rows[0].value;
+}

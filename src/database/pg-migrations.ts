@@ -51,4 +51,6 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_records_by_audit_id ON audit_records (audit_id);
    CREATE INDEX audit_records_by_request_id ON audit_records (request_id);
    CREATE INDEX audit_records_by_agent_id ON audit_records (agent_id, ts);`,
+  // Values every instance must agree on, such as the redaction marker key.
+  `CREATE TABLE gateway_meta (key text PRIMARY KEY, value bytea NOT NULL);`,
 ];
