@@ -213,6 +213,36 @@ describe('Human approval flow', () => {
   });
 });
 
+describe('An approved call whose outcome the database refuses to store', () => {
+  it('answers 503 outcome_unrecorded (it ran), leaves it approved rather than failed, and never runs it again', async () => {
+    const gw = await new TestGateway({ captureLogs: true }).start();
+    try {
+      const asked = await gw.call('write_file', { path: 'ran.txt', content: 'it ran' });
+      expect(asked.status).toBe(202);
+      // From now on the database refuses to store an outcome of "executed", as a failing disk would.
+      const db = new Database(join(gw.dataDir, 'gateway.db'));
+      db.exec("CREATE TRIGGER refuse_outcome BEFORE UPDATE OF status ON approvals WHEN NEW.status = 'executed' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+      db.close();
+
+      const res = await gw.asApprover().decide(asked.body.approval_id, true);
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ success: false, reason_code: 'outcome_unrecorded' });
+      expect(res.body.error).toMatch(/^The call ran, but its outcome could not be stored/);
+      expect(readFileSync(join(gw.workspace, 'ran.txt'), 'utf8')).toBe('it ran');
+      // Not "failed" (which reads as: ask again); approved, for the lease rule to settle.
+      const seen = (await gw.asApprover().get(`/api/approvals/${asked.body.approval_id}`)).body;
+      expect(seen).toMatchObject({ status: 'approved' });
+      expect(seen).not.toHaveProperty('error');
+      expect((await gw.asApprover().decide(asked.body.approval_id, true)).status).toBe(409);
+      const logged = gw.logLines.join('\n');
+      expect(logged).toContain(`${asked.body.approval_id} (tool write_file) ran, but its outcome could not be stored (SQLITE_CONSTRAINT_TRIGGER)`);
+      expect(logged).not.toContain(gw.root);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
 describe('Approval limits', () => {
   it('expires a pending approval after approval_ttl_s: 410 expired, listed as expired, nothing runs', async () => {
     const gw = await new TestGateway({ approvalTtlS: 1 }).start();

@@ -51,6 +51,7 @@ function trackerServer(url: string, extra = ''): string {
 
 const TRACKER_TOOLS = `
   tracker_search: { kind: mcp, server: tracker, tool: search, roles: [deployer, reader] }
+  tracker_file_issue: { kind: mcp, server: tracker, tool: file_issue, roles: [deployer] }
   tracker_echo_auth: { kind: mcp, server: tracker, tool: echo_auth, roles: [deployer] }
   tracker_fail: { kind: mcp, server: tracker, tool: fail, roles: [deployer] }
   tracker_slow: { kind: mcp, server: tracker, tool: slow, roles: [deployer], timeout_ms: 500 }
@@ -92,7 +93,7 @@ describe('kind: mcp, an upstream MCP server over Streamable HTTP (API.md §13)',
     // The door does not advertise outputSchema: v1.32 clients would check refusals against it.
     expect(viaMcp).not.toHaveProperty('outputSchema');
     for (const names of [rest.body.tools.map((t: { name: string }) => t.name), listed.map((t) => t.name)]) {
-      expect(names.filter((name: string) => name.startsWith('tracker_')).sort()).toEqual(['tracker_deploy', 'tracker_echo_auth', 'tracker_fail', 'tracker_search', 'tracker_slow']);
+      expect(names.filter((name: string) => name.startsWith('tracker_')).sort()).toEqual(['tracker_deploy', 'tracker_echo_auth', 'tracker_fail', 'tracker_file_issue', 'tracker_search', 'tracker_slow']);
     }
   });
 
@@ -145,6 +146,19 @@ describe('kind: mcp, an upstream MCP server over Streamable HTTP (API.md §13)',
       expect(res.body.status).toBe('invalid_arguments');
     }
     expect(upstream.calls.length).toBe(calls);
+  });
+
+  it('lists every argument error against a pinned 2020-12 schema with unknown keywords (400 on REST, isError on MCP)', async () => {
+    const calls = upstream.calls.length;
+    const bad = { title: '', priority: 9 };
+    const rest = await gw.call('tracker_file_issue', bad);
+    expect(rest.status).toBe(400);
+    expect(rest.body).toMatchObject({ status: 'invalid_arguments', reason_code: 'invalid_arguments' });
+    expect(rest.body.details.map((d: { instancePath: string }) => d.instancePath).sort()).toEqual(['/priority', '/title']);
+    const viaMcp = await agent.call('tracker_file_issue', bad);
+    expect(viaMcp).toMatchObject({ isError: true, structuredContent: { status: 'invalid_arguments', reason_code: 'invalid_arguments', details: rest.body.details } });
+    expect(upstream.calls.length).toBe(calls);
+    expect((await gw.call('tracker_file_issue', { title: 'login fails' })).body.result).toMatchObject({ content: [{ type: 'text', text: 'filed login fails' }] });
   });
 
   it('answers an upstream isError as tool_error (502 on REST, isError on MCP)', async () => {

@@ -71,7 +71,7 @@ describe('POST /mcp: the MCP door', () => {
       expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
       const body = (await res.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ success: false, status: 'unauthenticated', reason_code: reason });
-      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', path: '/mcp', reason_code: reason, http_status: 401 });
+      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', channel: 'mcp', path: '/mcp', reason_code: reason, http_status: 401 });
     });
 
     it('answers malformed JSON without a token with 401, and with a token as a JSON-RPC parse error', async () => {
@@ -85,7 +85,9 @@ describe('POST /mcp: the MCP door', () => {
     it('refuses an Origin that is not in settings.mcp.allowed_origins (403) and serves a listed one', async () => {
       const refused = await post({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}`, origin: 'https://evil.example' });
       expect(refused.status).toBe(403);
-      expect(await refused.json()).toMatchObject({ status: 'denied', reason_code: 'origin_not_allowed' });
+      const body = (await refused.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: 'denied', reason_code: 'origin_not_allowed' });
+      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', channel: 'mcp', agent_id: HMAC_AGENT, reason_code: 'origin_not_allowed', http_status: 403 });
       const allowed = await post({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}`, origin: 'https://ide.example', 'mcp-protocol-version': '2025-11-25' });
       expect(allowed.status).toBe(200);
     });

@@ -202,13 +202,29 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       else await this.repository.complete(record.id, { error: storedError(err) });
       throw err;
     }
+    let result: Record<string, unknown>;
     try {
-      const result = await this.executor.execute(allowed.tool, allowed.envelope.arguments);
-      await this.repository.complete(record.id, { result });
-      return result;
+      result = await this.executor.execute(allowed.tool, allowed.envelope.arguments);
     } catch (err) {
-      await this.repository.complete(record.id, { error: storedError(err) });
+      await this.storeOutcome(record, { error: storedError(err) });
       throw err;
+    }
+    if (!(await this.storeOutcome(record, { result }))) throw new OutcomeUnrecorded();
+    return result;
+  }
+
+  /**
+   * False when the store refused it. The call ran (or tried to), so it must never read as "nothing
+   * ran", nor run again: it stays approved, and the lease rule marks it failed (interrupted) later.
+   */
+  private async storeOutcome(record: ApprovalRecord, outcome: { result: unknown } | { error: StoredError }): Promise<boolean> {
+    try {
+      await this.repository.complete(record.id, outcome);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
+      this.logger.error(`Approval ${record.id} (tool ${record.tool}) ran, but its outcome could not be stored (${code}); it stays approved until its claim lapses, then reads failed (interrupted)`);
+      return false;
     }
   }
 
@@ -288,6 +304,18 @@ function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }, dep
     Object.defineProperty(out, key, { value: summarizeLongStrings(item, summary, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out as T;
+}
+
+/** 503 after an approved call ran: its outcome could not be stored. Unlike other 503s, something was done. */
+class OutcomeUnrecorded extends GatewayError {
+  constructor() {
+    super(
+      503,
+      'database_unavailable',
+      'outcome_unrecorded',
+      'The call ran, but its outcome could not be stored; check what it did before asking for it again. The approval reads approved, then failed (interrupted).',
+    );
+  }
 }
 
 function storedError(err: unknown): StoredError {

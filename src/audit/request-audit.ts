@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { GatewayError } from '../common/errors';
+import { GatewayError, OutcomeUnrecorded } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
 import { AuditFields } from './audit-record';
 import { GatewayMetrics } from '../health/gateway-metrics';
-import { AuditLog } from './audit-log.service';
+import { AuditLog, AuditUnavailable } from './audit-log.service';
 
 /**
  * What one request (or one MCP tool call) leaves in the audit log. The tool-call pipeline calls it
@@ -30,7 +30,6 @@ export class RequestAudit {
 
   async recordSuccess(ctx: RequestContext, httpStatus: number, body: unknown): Promise<void> {
     const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
-    this.countCall(ctx, status ?? 'ok');
     await this.log.append({
       ...identity(ctx),
       event: ctx.decisionRecorded ? 'outcome' : 'request',
@@ -39,12 +38,28 @@ export class RequestAudit {
       approval_id,
       duration_ms: elapsed(ctx.startedAt),
     });
+    this.countCall(ctx, status ?? 'ok');
   }
 
-  async recordFailure(ctx: RequestContext, error: GatewayError): Promise<void> {
-    // A tool call refused once its envelope was read (rows 5–12) is a decision; before it, a refused request.
-    const deniedByPolicy = !ctx.decisionRecorded && ctx.agent !== undefined && ctx.envelope !== undefined;
-    this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
+  /**
+   * A refusal on record; the error to answer with: `error` itself, or 503 audit_unavailable when it
+   * cannot be recorded. The one place a refusal is recorded, for the pipeline and the filter alike.
+   */
+  async recordRefusal(ctx: RequestContext, refusal: GatewayError): Promise<GatewayError> {
+    // The audit log failed after the tool may have run: never answer "nothing was executed" then.
+    const error = refusal instanceof AuditUnavailable && ctx.mayHaveRun ? new OutcomeUnrecorded() : refusal;
+    try {
+      await this.recordFailure(ctx, error);
+      return error;
+    } catch {
+      return ctx.mayHaveRun ? new OutcomeUnrecorded() : new AuditUnavailable();
+    }
+  }
+
+  private async recordFailure(ctx: RequestContext, error: GatewayError): Promise<void> {
+    // A refusal by the policy step (rows 7–12) is the call's `deny` decision; any other refusal
+    // before a decision was recorded is a refused request.
+    const deniedByPolicy = !ctx.decisionRecorded && ctx.deniedByPolicy === true;
     await this.log.append({
       ...identity(ctx),
       event: ctx.decisionRecorded ? 'outcome' : deniedByPolicy ? 'decision' : 'request',
@@ -54,12 +69,13 @@ export class RequestAudit {
       http_status: error.httpStatus,
       duration_ms: elapsed(ctx.startedAt),
     });
+    this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
   }
 
   /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
   async recordReplay(ctx: RequestContext, httpStatus: number): Promise<void> {
-    this.countCall(ctx, 'replayed');
     await this.log.append({ ...identity(ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
+    this.countCall(ctx, 'replayed');
   }
 
   private countCall(ctx: RequestContext, status: string, decision?: string): void {

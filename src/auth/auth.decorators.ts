@@ -7,6 +7,8 @@ export const AUTH_MODE = 'gateway:auth-mode';
 export const TOOL_CALL = 'gateway:tool-call';
 /** Routes whose tool calls the ToolCallPipeline records step by step (the interceptor stays out). */
 export const PIPELINE_RECORDED = 'gateway:pipeline-recorded';
+/** The door a route is (`rest` | `mcp`): its records carry it, refusals before the pipeline included. */
+export const CHANNEL = 'gateway:channel';
 /** Routes whose every request leaves an audit record (API.md §7), read from the matched route. */
 export const AUDITED = 'gateway:audited';
 
@@ -61,7 +63,7 @@ export function Audited() {
 
 /** A tool call through the REST door: the envelope guard, then the tool-call pipeline (API.md §4). */
 export function ToolCallRoute() {
-  return applyDecorators(AgentAuth(), Audited(), SetMetadata(TOOL_CALL, true), SetMetadata(PIPELINE_RECORDED, true));
+  return applyDecorators(AgentAuth(), Audited(), SetMetadata(TOOL_CALL, true), SetMetadata(PIPELINE_RECORDED, true), SetMetadata(CHANNEL, 'rest'));
 }
 
 /** The MCP door (API.md §12): an agent's bearer token; a refused one is recorded, its tool calls by the pipeline. */
@@ -70,6 +72,7 @@ export function McpRoute() {
     SetMetadata(AUTH_MODE, 'mcp-token' satisfies AuthMode),
     Audited(),
     SetMetadata(PIPELINE_RECORDED, true),
+    SetMetadata(CHANNEL, 'mcp'),
     ApiBearerAuth(MCP_SECURITY),
     unauthorized('Missing, unknown or expired agent MCP token (WWW-Authenticate: Bearer error="invalid_token")'),
   );

@@ -46,7 +46,7 @@ describe('Idempotency', () => {
     await expect(retry('req_once')).resolves.toEqual({ replayed: 200 });
   });
 
-  it('frees the key of a call refused before its decision (nothing ran), but keeps a 5xx given after it', async () => {
+  it('frees the key of a call refused before anything could run, but keeps a 5xx given once the tool may have run', async () => {
     const early = call('req_early');
     await idempotency.claim(early, 'h');
     await idempotency.settle(early, 503, {});
@@ -55,6 +55,7 @@ describe('Idempotency', () => {
     const late = call('req_late');
     await idempotency.claim(late, 'h');
     late.decisionRecorded = true;
+    late.mayHaveRun = true;
     await idempotency.settle(late, 503, {});
     await expect(retry('req_late')).resolves.toEqual({ replayed: 503 });
   });

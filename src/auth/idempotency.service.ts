@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { GatewayError } from '../common/errors';
+import { GatewayError, LimitsUnavailable } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { IdempotencyStore } from './idempotency.store';
@@ -42,7 +42,7 @@ export class Idempotency {
     try {
       claim = await this.store.claim(key, bodyHash, this.ttlMs);
     } catch {
-      throw new GatewayError(503, 'rate_limit_unavailable', 'idempotency_store_unavailable', 'The replay store cannot be reached; the call was refused');
+      throw new LimitsUnavailable('idempotency_store_unavailable', 'The replay store');
     }
     switch (claim.kind) {
       case 'claimed':
@@ -76,9 +76,9 @@ export class Idempotency {
     if (!claimed) return;
     ctx.idempotency = undefined;
     try {
-      // Once the decision is on record the tool may have run (or an approval was filed), so even
-      // a 5xx is then kept: a retry must not run the call a second time.
-      if (NOT_REPLAYED.has(status) && !ctx.decisionRecorded) await this.store.release(claimed.key);
+      // Once the tool may have run (or an approval was filed), even a 429 or 5xx is kept: a retry
+      // must not run the call a second time. Before that, nothing happened and a retry is judged afresh.
+      if (NOT_REPLAYED.has(status) && !ctx.mayHaveRun) await this.store.release(claimed.key);
       else await this.store.complete(claimed.key, claimed.bodyHash, status, body, this.ttlMs);
     } catch (err) {
       this.logger.error({ status, err_name: (err as Error | null)?.name, err_code: (err as { code?: string } | null)?.code }, 'could not store the answer for replay');

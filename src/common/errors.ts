@@ -72,3 +72,13 @@ export class LimitsUnavailable extends GatewayError {
     super(503, 'rate_limit_unavailable', reasonCode, `${what} cannot be reached; the call was refused`);
   }
 }
+
+/**
+ * 503 after the tool may have run: its outcome could not be put on record. Unlike
+ * audit_unavailable ("nothing was executed"), this says the truth: do not assume it did not run.
+ */
+export class OutcomeUnrecorded extends GatewayError {
+  constructor() {
+    super(503, 'audit_unavailable', 'outcome_unrecorded', 'The call may have run, but its outcome could not be written to the audit log; check before retrying with a new request_id');
+  }
+}

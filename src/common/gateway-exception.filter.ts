@@ -1,6 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AuditUnavailable } from '../audit/audit-log.service';
 import { Redactor } from '../audit/redactor';
 import { RequestAudit } from '../audit/request-audit';
 import { errorBody } from './error-body';
@@ -28,13 +27,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
     let error = toGatewayError(exception, ctx);
-    if (ctx.audited) {
-      try {
-        await this.audit.recordFailure(ctx, error);
-      } catch {
-        error = new AuditUnavailable();
-      }
-    }
+    if (ctx.audited) error = await this.audit.recordRefusal(ctx, error);
     if (res.headersSent) return;
     if (error.headers) res.set(error.headers);
     res.status(error.httpStatus).json(errorBody(error, ctx.auditId, ctx.envelope?.request_id ?? knownRequestId(req.body), this.redactor));

@@ -53,6 +53,10 @@ export interface RequestContext {
   idempotency?: { key: string; bodyHash: string };
   /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
   decisionRecorded?: boolean;
+  /** True once the policy step refused the call (rows 7–12): its record is the `deny` decision. */
+  deniedByPolicy?: boolean;
+  /** True from the moment the tool is started or an approval is filed: from then on a 429/5xx is kept for replays. */
+  mayHaveRun?: boolean;
   /** Hex SHA-256 of the raw body: signed over (API.md §3) and the key's body check for replays. */
   bodySha256?: string;
   /** Set by the exception filter for an error it did not expect (500): name and code only, for the request's log line. */

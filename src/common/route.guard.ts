@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { AUDITED, AUTH_MODE, AuthMode } from '../auth/auth.decorators';
-import { contextOf } from './request-context';
+import { AUDITED, AUTH_MODE, AuthMode, CHANNEL } from '../auth/auth.decorators';
+import { Channel, contextOf } from './request-context';
 
 /**
  * The first guard: the framework has matched a route, so what the request is follows from that
@@ -16,11 +16,13 @@ export class RouteGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<Request>();
     const ctx = contextOf(req);
-    ctx.audited = this.reflector.getAllAndOverride<boolean>(AUDITED, [context.getHandler(), context.getClass()]) === true;
+    const targets = [context.getHandler(), context.getClass()];
+    ctx.audited = this.reflector.getAllAndOverride<boolean>(AUDITED, targets) === true;
+    ctx.channel = this.reflector.getAllAndOverride<Channel | undefined>(CHANNEL, targets);
     ctx.origin = { method: req.method, path: req.path, client_ip: req.ip };
     // The MCP door proves the token first (a 401 before anything about the body) and answers a bad
     // body as JSON-RPC itself.
-    const authMode = this.reflector.getAllAndOverride<AuthMode>(AUTH_MODE, [context.getHandler(), context.getClass()]);
+    const authMode = this.reflector.getAllAndOverride<AuthMode>(AUTH_MODE, targets);
     if (ctx.bodyError !== undefined && authMode !== 'mcp-token') throw ctx.bodyError;
     return true;
   }

@@ -57,7 +57,7 @@ interface RawConfig {
   mcp_servers: Record<string, RawMcpServer>;
   tools: Record<
     string,
-    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'description' | 'input_schema' | 'timeout_ms' | 'mcp'> & {
+    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'compileListingAllErrors' | 'description' | 'input_schema' | 'timeout_ms' | 'mcp'> & {
       description?: string;
       forbidden_fields?: string[];
       /** Absent only for mcp tools (then: the pinned upstream inputSchema). */
@@ -176,8 +176,8 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     names.map((name, i) => normalizeFieldName(name) || fail(`${path}[${i}]`, `"${name}" has no letter or digit`));
   const globalForbidden = forbiddenNames(raw.settings.forbidden_fields, 'settings.forbidden_fields');
   // Stops at the first error: a call's verdict costs the same however many errors its input holds.
-  const toolAjv = new Ajv({ strict: true, allErrors: false });
-  addFormats(toolAjv);
+  const toolAjv = operatorAjv(false);
+  let listingAjv: Ajv | undefined;
   const mcpServers = buildMcpServers(raw.mcp_servers, raw.secrets, fail);
   const mcpTools = new McpToolBinder(file, mcpServers, options.mcpLock ?? 'require', fail);
   const tools = new Map<string, Tool>();
@@ -215,6 +215,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
       }),
       ...(mcp && { mcp }),
       validateArguments: validateArguments!,
+      compileListingAllErrors: t.input_schema ? () => (listingAjv ??= operatorAjv(true)).compile(inputSchema) : () => mcpTools.compile(inputSchema, true),
     });
   }
 
@@ -271,6 +272,13 @@ export function webhookUrlProblem(url: string, allowedHosts: readonly string[] |
   if (parsed.username || parsed.password) return 'must not hold a user name or password';
   if (allowedHosts && !allowedHosts.includes(parsed.hostname)) return `host "${parsed.hostname}" is not in allowed_hosts`;
   return undefined;
+}
+
+/** How the operator's input_schemas compile: strict, so a typo in a schema is a config error. */
+function operatorAjv(allErrors: boolean): Ajv {
+  const ajv = new Ajv({ strict: true, allErrors });
+  addFormats(ajv);
+  return ajv;
 }
 
 type HttpToolConfig = Required<Pick<Tool, 'request' | 'allowed_hosts' | 'allow_private_networks' | 'input_schema'>>;

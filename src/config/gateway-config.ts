@@ -140,8 +140,10 @@ export interface Tool {
   allow_private_networks?: boolean;
   /** mcp tools only. */
   mcp?: McpToolBinding;
-  /** The input_schema compiled once at load (ajv, strict mode). */
+  /** The input_schema compiled once at load (ajv, strict mode; an upstream's pinned schema leniently), stopping at the first error. */
   validateArguments: ValidateFunction;
+  /** The same schema compiled the same way, but listing every error (for a 400's details; compiled on first use). */
+  compileListingAllErrors: () => ValidateFunction;
 }
 
 export interface RuntimePaths {

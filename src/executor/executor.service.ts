@@ -128,7 +128,7 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
         case 'fs.write':
           return await writeTextFile(this.workspace, file, args.content as string, args.create_dirs === true, signal);
         default:
-          return await deleteEntry(this.workspace, file);
+          return await deleteEntry(this.workspace, file, signal);
       }
     } catch (err) {
       if (err instanceof GatewayError || signal.aborted) throw err;

@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, read, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, read, readSync, renameSync, unlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { ToolFailed } from '../common/errors';
 import { at, refuseHardLinked, refuseUndeletable, tempFileName, type Workspace, type WorkspacePath } from './workspace';
@@ -79,8 +79,10 @@ export async function listDirectory(workspace: Workspace, dir: WorkspacePath, si
 /**
  * Atomic: the content goes to a temp file created in the checked directory, is flushed, checked to
  * still be that file with one name, then renamed over the target within the same directory.
+ * Abandoned once `signal` is aborted: a write answered 504 tool_timeout never lands.
  */
 export async function writeTextFile(workspace: Workspace, file: WorkspacePath, content: string, createDirs: boolean, signal: AbortSignal) {
+  signal.throwIfAborted();
   if (file.host === workspace.root) throw new ToolFailed(`Is a directory: ${file.display}`);
   const dirFd = workspace.openDirectory(dirname(file.host), createDirs);
   try {
@@ -99,7 +101,7 @@ export async function writeTextFile(workspace: Workspace, file: WorkspacePath, c
         throw new ToolFailed(`The file was changed by another process during the write: ${file.display}`);
       }
       await handle.close();
-      await rename(temp, target);
+      commitUnlessAborted(signal, () => renameSync(temp, target));
     } catch (err) {
       await handle.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
@@ -111,16 +113,27 @@ export async function writeTextFile(workspace: Workspace, file: WorkspacePath, c
   return { path: file.display, size: Buffer.byteLength(content, 'utf8') };
 }
 
-/** Removes the entry itself: a symlink is unlinked, its target is left alone. */
-export async function deleteEntry(workspace: Workspace, entry: WorkspacePath) {
+/** Removes the entry itself: a symlink is unlinked, its target is left alone. Not once `signal` is aborted. */
+export async function deleteEntry(workspace: Workspace, entry: WorkspacePath, signal: AbortSignal) {
+  signal.throwIfAborted();
   refuseUndeletable(undefined, entry);
   const dirFd = workspace.openDirectory(dirname(entry.host), false);
   try {
     const path = at(dirFd, basename(entry.host));
     refuseUndeletable(await lstat(path), entry);
-    await unlink(path);
+    commitUnlessAborted(signal, () => unlinkSync(path));
   } finally {
     closeSync(dirFd);
   }
   return { path: entry.display, deleted: true };
+}
+
+/**
+ * The step that changes the workspace, run only if the call has not timed out. Synchronous with the
+ * check on purpose: the executor's timeout is a timer, which cannot fire between the two, so the
+ * call is either answered 504 with nothing changed or answered with what was done.
+ */
+function commitUnlessAborted(signal: AbortSignal, change: () => void): void {
+  signal.throwIfAborted();
+  change();
 }

@@ -5,11 +5,9 @@ import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Request, Response } from 'express';
 import { McpRoute, Public } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto';
-import { errorBody } from '../common/error-body';
 import { GatewayError } from '../common/errors';
 import { contextOf } from '../common/request-context';
 import { GatewayConfig } from '../config/gateway-config';
-import { Redactor } from '../audit/redactor';
 import { McpClients } from './mcp-clients';
 import { McpHttpAuth, McpToolServer } from './mcp-tool-server';
 
@@ -28,7 +26,6 @@ export class McpController implements OnModuleDestroy {
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly redactor: Redactor,
     private readonly clients: McpClients,
     tools: McpToolServer,
   ) {
@@ -51,10 +48,9 @@ export class McpController implements OnModuleDestroy {
   async post(@Req() req: Request & { auth?: AuthInfo }, @Res() res: Response): Promise<void> {
     const ctx = contextOf(req);
     const origin = req.header('origin');
+    // Thrown, so the exception filter records the refusal like any other on this audited route.
     if (origin !== undefined && !this.config.settings.mcp.allowed_origins.includes(origin)) {
-      const error = new GatewayError(403, 'denied', 'origin_not_allowed', 'This Origin may not call /mcp (settings.mcp.allowed_origins)');
-      res.status(403).json(errorBody(error, ctx.auditId, undefined, this.redactor));
-      return;
+      throw new GatewayError(403, 'denied', 'origin_not_allowed', 'This Origin may not call /mcp (settings.mcp.allowed_origins)');
     }
     if (ctx.bodyError !== undefined) return parseError(res, ctx.bodyError);
     ctx.client = this.clients.seen(req.body, ctx);

@@ -6,6 +6,7 @@ import { RequestAudit } from '../audit/request-audit';
 import { Idempotency, StoredReplay } from '../auth/idempotency.service';
 import { ErrorBody, errorBody } from '../common/error-body';
 import { toGatewayError } from '../common/gateway-exception.filter';
+import { GatewayError } from '../common/errors';
 import type { RequestContext } from '../common/request-context';
 import { ExecutorService } from '../executor/executor.service';
 import { PolicyService } from '../policy/policy.service';
@@ -64,8 +65,7 @@ export class ToolCallPipeline {
     try {
       if (callHash !== undefined) await this.idempotency.claim(ctx, callHash);
       await this.limiter.spend(ctx.agent!, ctx.envelope!.tool);
-      if (builtin) builtin.validate(ctx.envelope!.arguments);
-      ctx.decision = builtin ? { requiresApproval: false } : await this.policy.evaluate(ctx.agent!, ctx.envelope!);
+      ctx.decision = await this.decide(ctx, builtin);
       await this.audit.recordDecision(ctx);
       const body = builtin ? executed(ctx, await builtin.run(ctx)) : await this.perform(ctx);
       answer = { httpStatus: body.status === 'pending_approval' ? 202 : 200, body };
@@ -78,11 +78,25 @@ export class ToolCallPipeline {
     return answer;
   }
 
+  /** Rows 7–12: the policy engine, the schema and the tool's own guard (a built-in tool: its schema). */
+  private async decide(ctx: RequestContext, builtin: BuiltinTool | undefined): Promise<RequestContext['decision']> {
+    try {
+      if (!builtin) return await this.policy.evaluate(ctx.agent!, ctx.envelope!);
+      builtin.validate(ctx.envelope!.arguments);
+      return { requiresApproval: false };
+    } catch (err) {
+      // A refusal here is the call's `deny` decision; an engine outage (503) is not a decision.
+      ctx.deniedByPolicy = err instanceof GatewayError && err.httpStatus < 500;
+      throw err;
+    }
+  }
+
   /** Rows 13–14: wait for a human, or run now. */
   private async perform(ctx: RequestContext): Promise<ToolCallExecutedDto | ToolCallPendingDto> {
     const { agent, envelope, decision, auditId } = ctx as Required<RequestContext>;
     if (decision.requiresApproval) {
       const approval = await this.approvals.submit(agent, envelope, auditId);
+      ctx.mayHaveRun = true;
       return {
         success: false,
         status: 'pending_approval',
@@ -93,6 +107,7 @@ export class ToolCallPipeline {
         request_id: envelope.request_id,
       };
     }
+    ctx.mayHaveRun = true;
     return executed(ctx, await this.executor.execute(decision.tool!, envelope.arguments));
   }
 
@@ -101,12 +116,7 @@ export class ToolCallPipeline {
    * use it too, for a call they refuse before it enters the pipeline (a malformed MCP request_id).
    */
   async refuse(ctx: RequestContext, err: unknown): Promise<ToolCallAnswer> {
-    let error = toGatewayError(err, ctx);
-    try {
-      await this.audit.recordFailure(ctx, error);
-    } catch {
-      error = new AuditUnavailable();
-    }
+    const error = await this.audit.recordRefusal(ctx, toGatewayError(err, ctx));
     return { httpStatus: error.httpStatus, body: errorBody(error, ctx.auditId, ctx.envelope?.request_id, this.redactor), headers: error.headers };
   }
 

@@ -68,26 +68,33 @@ export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Reco
 }
 
 /**
+ * Upstream schemas are the upstream's, not the operator's: unknown keywords and formats are tolerated,
+ * not refused. Draft-07 unless the schema says 2020-12 (as zod-made schemas of SDK servers do).
+ */
+function upstreamAjvs(allErrors: boolean): { draft07: Ajv; draft2020: Ajv2020 } {
+  const draft07 = new Ajv({ strict: false, allErrors, validateSchema: false });
+  const draft2020 = new Ajv2020({ strict: false, allErrors, validateSchema: false });
+  addFormats(draft07);
+  addFormats(draft2020);
+  return { draft07, draft2020 };
+}
+
+/**
  * Binds `kind: mcp` tools to their server and their pin in mcp-lock.json (read once, when the first
  * mcp tool needs it). A declared tool without a pin is a config error: agents only ever see a
  * definition that was reviewed. `skip` (for npm run mcp:pin, which writes the lock) binds without pins.
  */
 export class McpToolBinder {
   private lock?: McpLock | null;
-  // Upstream schemas are the upstream's, not the operator's: unknown keywords and formats are tolerated,
-  // not refused. Draft-07 unless the schema says 2020-12 (as zod-made schemas of SDK servers do).
-  private readonly upstreamAjv = new Ajv({ strict: false, allErrors: false, validateSchema: false });
-  private readonly upstreamAjv2020 = new Ajv2020({ strict: false, allErrors: false, validateSchema: false });
+  private readonly firstError = upstreamAjvs(false);
+  private allErrors?: ReturnType<typeof upstreamAjvs>;
 
   constructor(
     private readonly configFile: string,
     private readonly servers: ReadonlyMap<string, McpServerConfig>,
     private readonly mode: 'require' | 'skip',
     private readonly fail: Fail,
-  ) {
-    addFormats(this.upstreamAjv);
-    addFormats(this.upstreamAjv2020);
-  }
+  ) {}
 
   bind(name: string, t: { server: string; tool: string }): McpToolBinding {
     const server = this.servers.get(t.server);
@@ -105,10 +112,14 @@ export class McpToolBinder {
     return this.servers.get(server)!.timeout_ms;
   }
 
-  /** An upstream's inputSchema, compiled without its `$schema` and `$id` (ajv would look them up, or refuse a second tool with the same `$id`). */
-  compile(schema: Record<string, unknown>): ValidateFunction {
+  /**
+   * An upstream's inputSchema, compiled without its `$schema` and `$id` (ajv would look them up, or
+   * refuse a second tool with the same `$id`); `allErrors`: a validator that lists every error.
+   */
+  compile(schema: Record<string, unknown>, allErrors = false): ValidateFunction {
     const { $schema: dialect, $id: _id, ...rest } = schema;
-    return (typeof dialect === 'string' && dialect.includes('2020-12') ? this.upstreamAjv2020 : this.upstreamAjv).compile(rest);
+    const ajvs = allErrors ? (this.allErrors ??= upstreamAjvs(true)) : this.firstError;
+    return (typeof dialect === 'string' && dialect.includes('2020-12') ? ajvs.draft2020 : ajvs.draft07).compile(rest);
   }
 
   private readLock(): McpLock | undefined {
