@@ -33,7 +33,7 @@ const configEnv = (gw: TestGateway) => ({ ...process.env, GATEWAY_CONFIG: gw.con
 
 async function pin(gw: TestGateway): Promise<void> {
   const report = await pinMcpTools(configEnv(gw));
-  if (!report.written) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
+  if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
 }
 
 async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
@@ -311,7 +311,7 @@ describe('kind: mcp, an upstream that cannot be reached (API.md §13)', () => {
       }
       // Only the allowed server's requests ever reached the upstream.
       expect(upstream.requestHeaders.length - requestsBefore).toBe(seenByUpstream);
-      expect(gw.logLines.join('\n')).toMatch(/MCP server \\"named\\" cannot be reached[^\n]*internal address/);
+      expect(gw.logLines.join('\n')).toMatch(/MCP server \\"named\\" cannot be reached[^\n]*EINTERNALADDRESS/);
     } finally {
       await gw.stop();
       await upstream.stop();

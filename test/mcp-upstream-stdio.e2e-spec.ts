@@ -188,6 +188,16 @@ describe('kind: mcp, stdio servers at start', () => {
       expect(res.status).toBe(403);
       expect(res.body.reason_code).toBe('tool_definition_changed');
       expect(gw.auditRecords().filter((r) => r.event === 'upstream_change')).toEqual([expect.objectContaining({ tool: 'demo_word_count', status: 'quarantined' })]);
+
+      // mcp:pin --check names the change and writes nothing; a plain pin with nothing changed writes nothing either.
+      const lockFile = mcpLockPath(gw.configFile);
+      const pinned = readFileSync(lockFile, 'utf8');
+      const checked = await pinMcpTools(configEnv(gw), { check: true });
+      expect(checked).toMatchObject({ complete: true, changed: true, written: false });
+      expect(checked.lines.join('\n')).toMatch(/demo_word_count: demo\/word_count CHANGED since the last pin \(description;/);
+      expect(readFileSync(lockFile, 'utf8')).toBe(pinned);
+      expect(await pinMcpTools(configEnv(gw))).toMatchObject({ changed: true, written: true });
+      expect(await pinMcpTools(configEnv(gw))).toMatchObject({ changed: false, written: false });
     } finally {
       await gw.stop();
     }

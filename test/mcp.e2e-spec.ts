@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -147,6 +147,59 @@ describe('POST /mcp: the MCP door', () => {
       expect(result).toMatchObject({ isError: false, structuredContent: { path: `/workspace/${path}` } });
       expect(progress.length).toBeGreaterThanOrEqual(1);
       expect(readFileSync(join(gw.workspace, path), 'utf8')).toBe('approved while waiting');
+    });
+
+    /** The pending approval of the call that writes or deletes `path`, once the gateway holds it. */
+    async function pendingFor(path: string): Promise<string> {
+      for (let i = 0; i < 50; i++) {
+        const listed = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals as Array<{ approval_id: string; arguments: { path: string } }>;
+        const found = listed.find((a) => a.arguments.path === path);
+        if (found) return found.approval_id;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no pending approval for ${path}`);
+    }
+
+    it('answers a failed approval it waited for with the error the approver got; a rejected one as rejected', async () => {
+      const path = `vanishing-${era.slice(0, 2)}.txt`;
+      writeFileSync(join(gw.workspace, path), 'x');
+      const failing = deployer.call('delete_file', { path }, { onprogress: () => undefined });
+      const failingId = await pendingFor(path);
+      rmSync(join(gw.workspace, path));
+      expect((await gw.asApprover().decide(failingId, true)).body).toMatchObject({ status: 'tool_error', reason_code: 'tool_error' });
+      expect(await failing).toMatchObject({ isError: true, structuredContent: { status: 'tool_error', reason_code: 'tool_error' } });
+
+      const rejectedPath = `refused-${era.slice(0, 2)}.txt`;
+      const rejecting = deployer.call('write_file', { path: rejectedPath, content: 'no' }, { onprogress: () => undefined });
+      expect((await gw.asApprover().decide(await pendingFor(rejectedPath), false)).status).toBe(200);
+      expect(await rejecting).toMatchObject({ isError: true, structuredContent: { status: 'rejected', reason_code: 'rejected' } });
+      expect(existsSync(join(gw.workspace, rejectedPath))).toBe(false);
+    });
+
+    it('checks approval_status arguments against its declared inputSchema (invalid_arguments, every detail from the schema)', async () => {
+      expect(await deployer.call('approval_status', { approval_id: 5 })).toMatchObject({
+        isError: true,
+        structuredContent: { status: 'invalid_arguments', reason_code: 'invalid_arguments', details: [{ instancePath: '/approval_id', message: 'must be string' }] },
+      });
+      expect((await deployer.call('approval_status', { approval_id: 'approv_x', also: 1 })).structuredContent).toMatchObject({
+        status: 'invalid_arguments',
+        details: [{ instancePath: '', params: { additionalProperty: 'also' } }],
+      });
+    });
+
+    it('refuses what the REST envelope refuses: a tool name over 128 characters, a malformed request_id, arguments nested too deep', async () => {
+      const longName = `n${'x'.repeat(5000)}`;
+      const named = await deployer.call(longName, {});
+      expect(named).toMatchObject({ isError: true, structuredContent: { status: 'invalid_request', reason_code: 'invalid_envelope', details: [{ instancePath: '/tool' }] } });
+      const record = gw.auditRecords().find((r) => r.audit_id === named.structuredContent!.audit_id);
+      expect(record).toMatchObject({ status: 'invalid_request', reason_code: 'invalid_envelope' });
+      expect(readFileSync(gw.auditFile, 'utf8')).not.toContain('x'.repeat(200));
+
+      const badId = await deployer.call('read_file', { path: 'hello.txt' }, { requestId: 'not a request id!' });
+      expect(badId.structuredContent).toMatchObject({ status: 'invalid_request', reason_code: 'invalid_envelope', details: [{ instancePath: '/request_id' }] });
+      let deep: Record<string, unknown> = {};
+      for (let i = 0; i < 70; i++) deep = { d: deep };
+      expect((await deployer.call('read_file', { path: 'hello.txt', deep })).structuredContent).toMatchObject({ status: 'invalid_request', reason_code: 'arguments_too_deep' });
     });
 
     it('records the MCP client it was told about on each decision (2026-07-28 every request, 2025-11-25 from initialize)', async () => {

@@ -146,8 +146,9 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
       } catch (err) {
         this.writable = false;
         this.unconfirmed = { seq, hash };
+        // Not the message: a file or database error may name a host path, a host or a user.
         this.logger.error(
-          { err_code: (err as NodeJS.ErrnoException).code, err_message: (err as Error).message },
+          { err_code: (err as NodeJS.ErrnoException).code, err_name: (err as Error).name },
           'audit log write failed: refusing calls until the audit store can be written again',
         );
         this.refuse(batch);

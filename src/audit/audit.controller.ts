@@ -9,7 +9,7 @@ import { AuditLog } from './audit-log.service';
 import type { AuditRecord } from './audit-record';
 
 class AuditRecordsDto {
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Audit records (API.md §7), oldest first' })
+  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Audit records, oldest first' })
   records!: AuditRecord[];
 }
 

@@ -11,7 +11,8 @@ import { AUTH_MODE, AuthMode } from './auth.decorators';
 
 /**
  * API.md §4 rows 2–3: who is calling? Each route declares who may; undeclared routes are closed.
- * Failed attempts count against the client address (429 once its budget is spent).
+ * Failed attempts count against the client address; once its budget is spent, the address gets 429
+ * before any credentials are checked.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -28,6 +29,7 @@ export class AuthGuard implements CanActivate {
     if (mode === 'public') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const ctx = contextOf(req);
+    this.failures.refuseIfBlocked(req.ip);
     try {
       const asApprover = mode === 'approver' || (mode === 'agent-or-approver' && req.header('authorization') !== undefined);
       if (asApprover) ctx.approver = this.approvers.authenticate(req);

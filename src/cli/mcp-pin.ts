@@ -1,31 +1,40 @@
-// npm run mcp:pin: connects to each upstream MCP server of the config (GATEWAY_CONFIG, default
-// policies/gateway.yaml), lists its tools, writes mcp-lock.json beside the config (the definition
-// of each declared mcp tool and its SHA-256), and prints gateway.yaml stubs for the upstream tools
-// not declared yet (API.md §13). Exits non-zero, writing nothing, when a server does not answer
-// or a declared tool is not offered.
+// npm run mcp:pin [-- --check]: connects to each upstream MCP server of the config (GATEWAY_CONFIG,
+// default policies/gateway.yaml), lists its tools, writes mcp-lock.json beside the config (the
+// definition of each declared mcp tool and its SHA-256), and prints gateway.yaml stubs for the
+// upstream tools not declared yet. Exits non-zero, writing nothing, when a server does not answer
+// or a declared tool is not offered. --check only shows what changed (exit 1 if anything did).
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../config/config.loader';
 import { pinMcpTools } from '../executor/mcp/mcp-pin';
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');
+  const check = process.argv.slice(2).includes('--check');
   let report;
   try {
-    report = await pinMcpTools(process.env);
+    report = await pinMcpTools(process.env, { check });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`config error: ${err.message}\n`);
     return 1;
   }
   process.stdout.write(report.lines.map((line) => `${line}\n`).join(''));
-  if (!report.written) {
+  if (report.stubs.length > 0) {
+    process.stdout.write(`\n# Upstream tools not declared yet; to offer one, add it under tools: in the config, then run npm run mcp:pin again:\n${report.stubs.join('\n')}\n\n`);
+  }
+  if (!report.complete) {
     process.stderr.write(`${report.lockFile} NOT written: fix the lines above and run npm run mcp:pin again\n`);
     return 1;
   }
-  process.stdout.write(`wrote ${report.lockFile} (${report.lines.length} pinned tool(s)); restart the gateway to use it\n`);
-  if (report.stubs.length > 0) {
-    process.stdout.write(`\n# Upstream tools not declared yet; to offer one, add it under tools: in the config, then run npm run mcp:pin again:\n${report.stubs.join('\n')}\n`);
+  if (!report.changed) {
+    process.stdout.write(`${report.lockFile} is up to date: nothing to write\n`);
+    return 0;
   }
+  if (check) {
+    process.stdout.write(`--check: ${report.lockFile} NOT written. Review the changes above; run npm run mcp:pin (without --check) only to accept them\n`);
+    return 1;
+  }
+  process.stdout.write(`wrote ${report.lockFile}; restart the gateway to use it\n`);
   return 0;
 }
 

@@ -7,8 +7,13 @@ import { parseArgs } from 'node:util';
 const USAGE = 'usage: npm run token -- --agent <id> [--agent-version 1.0.0] [--expires <ISO-8601 date-time>]';
 
 function main(): number {
-  const { values } = parseArgs({ options: { agent: { type: 'string' }, 'agent-version': { type: 'string', default: '1.0.0' }, expires: { type: 'string' } } });
-  if (!values.agent || (values.expires !== undefined && Number.isNaN(Date.parse(values.expires)))) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { agent: { type: 'string' }, 'agent-version': { type: 'string', default: '1.0.0' }, expires: { type: 'string' } } }));
+  } catch {
+    values = undefined;
+  }
+  if (!values?.agent || (values.expires !== undefined && Number.isNaN(Date.parse(values.expires)))) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -21,9 +26,9 @@ function main(): number {
       '',
       `  ${token}`,
       '',
-      `Add under agents: - id: ${values.agent} in gateway.yaml, then restart the gateway:`,
+      `In gateway.yaml, add this line to the mcp_tokens list of agent ${values.agent} (if it has none, first add`,
+      '"    mcp_tokens:" under the agent), then restart the gateway:',
       '',
-      '    mcp_tokens:',
       `      - { token_sha256: "${sha256}", agent_version: "${values['agent-version']}"${expires} }`,
       '',
     ].join('\n'),

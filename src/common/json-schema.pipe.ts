@@ -1,17 +1,21 @@
 import { PipeTransform } from '@nestjs/common';
 import Ajv from 'ajv';
-import { InvalidRequest } from './errors';
+import { GatewayError, InvalidRequest } from './errors';
 
 // The first error is enough to refuse a body; collecting all of them costs time an attacker chooses.
 const ajv = new Ajv({ allErrors: false, strict: true });
 
 /** Compiles `schema` once; the result returns a valid value or throws 400 invalid_request with ajv's errors. */
 export function bodyValidator<T>(schema: object, reasonCode: string, message: string): (value: unknown) => T {
+  return schemaValidator<T>(schema, (details) => new InvalidRequest(reasonCode, message, details));
+}
+
+/** The same, throwing the error `refusal` makes of ajv's errors. */
+export function schemaValidator<T>(schema: object, refusal: (details: unknown[]) => GatewayError): (value: unknown) => T {
   const validate = ajv.compile<T>(schema);
   return (value) => {
     if (validate(value)) return value;
-    const details = validate.errors!.map(({ instancePath, message, params }) => ({ instancePath, message, params }));
-    throw new InvalidRequest(reasonCode, message, details);
+    throw refusal(validate.errors!.map(({ instancePath, message, params }) => ({ instancePath, message, params })));
   };
 }
 

@@ -7,16 +7,18 @@ import {
   type McpRequestContext,
   type ServerContext,
   type Tool as McpTool,
-  type ToolAnnotations,
 } from '@modelcontextprotocol/server';
+import type { StoredError } from '../approval/approval.repository';
 import { ApprovalService } from '../approval/approval.service';
 import { sha256Hex } from '../auth/signature';
-import { ArgumentsInvalid, InvalidRequest } from '../common/errors';
-import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
-import { newAuditId, REQUEST_ID_PATTERN, RequestContext } from '../common/request-context';
-import { GatewayConfig, Tool } from '../config/gateway-config';
+import type { ErrorBody } from '../common/error-body';
+import { ArgumentsInvalid } from '../common/errors';
+import { schemaValidator } from '../common/json-schema.pipe';
+import { newAuditId, RequestContext } from '../common/request-context';
+import { GatewayConfig } from '../config/gateway-config';
 import { ToolRegistry } from '../registry/tool-registry';
-import { BuiltinTool, ToolCallAnswer, ToolCallPipeline } from '../tools/tool-call.pipeline';
+import { checkEnvelope } from '../tools/envelope.guard';
+import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../tools/tool-call.pipeline';
 import type { ToolCallPendingDto } from '../tools/tools.dto';
 import { toCallToolResult } from './call-tool-result';
 
@@ -24,7 +26,6 @@ import { toCallToolResult } from './call-tool-result';
 export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
 export const APPROVAL_STATUS = 'approval_status';
 
-const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 const POLL_MS = 1000;
 const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
 
@@ -44,6 +45,7 @@ const approvalStatusDefinition: McpTool = {
   },
   annotations: { readOnlyHint: true, destructiveHint: false, openWorldHint: false },
 };
+const validateApprovalStatus = schemaValidator(approvalStatusDefinition.inputSchema, (details) => new ArgumentsInvalid(details));
 
 /**
  * The MCP door's tools (API.md §12): one low-level SDK `Server` per HTTP request (the SDK needs a
@@ -69,11 +71,11 @@ export class McpToolServer {
 
   /** The tools of the agent's role (the set of GET /api/tools), in name order, and approval_status. */
   private toolsFor(ctx: RequestContext): McpTool[] {
-    const tools = this.registry.forRole(ctx.agent!.role).map((tool) => ({
-      name: tool.name,
-      description: tool.description,
-      inputSchema: tool.input_schema as McpTool['inputSchema'],
-      annotations: annotationsOf(tool),
+    const tools = this.registry.visibleTo(ctx.agent!.role).map(({ definition, hints }) => ({
+      name: definition.name,
+      description: definition.description,
+      inputSchema: definition.input_schema as McpTool['inputSchema'],
+      annotations: hints,
     }));
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -92,19 +94,18 @@ export class McpToolServer {
       agent: http.agent,
     };
     const requestId = meta?.[REQUEST_ID_META_KEY];
-    if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID.test(requestId))) {
-      return this.refuse(ctx, new InvalidRequest('invalid_request_id', `_meta["${REQUEST_ID_META_KEY}"] must match ${REQUEST_ID_PATTERN}`));
+    try {
+      // The REST envelope's rules (row 4), so a name, request_id or nesting refused there is refused here.
+      ctx.envelope = checkEnvelope({
+        agent_id: http.agent!.id,
+        agent_version: http.agentVersion!,
+        request_id: requestId === undefined ? `mcp_${ctx.auditId.slice('audit_'.length)}` : requestId,
+        tool: name,
+        arguments: args,
+      });
+    } catch (err) {
+      return toCallToolResult((await this.pipeline.refuse(ctx, err)).body);
     }
-    if (exceedsDepth(args, MAX_ARGUMENT_DEPTH)) {
-      return this.refuse(ctx, new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`));
-    }
-    ctx.envelope = {
-      agent_id: http.agent!.id,
-      agent_version: http.agentVersion!,
-      request_id: (requestId as string | undefined) ?? `mcp_${ctx.auditId.slice('audit_'.length)}`,
-      tool: name,
-      arguments: args,
-    };
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
     const answer = await this.pipeline.run(ctx, callHash, builtin);
@@ -116,20 +117,10 @@ export class McpToolServer {
     return toCallToolResult(answer.body);
   }
 
-  private async refuse(ctx: RequestContext, error: InvalidRequest): Promise<CallToolResult> {
-    return toCallToolResult((await this.pipeline.refuse(ctx, error)).body);
-  }
-
   /** API.md §12: the built-in tool that collects an approval's outcome; another agent's id is not_found. */
   private approvalStatus(): BuiltinTool {
     return {
-      validate: (args) => {
-        const id = args.approval_id;
-        const extra = Object.keys(args).filter((key) => key !== 'approval_id');
-        if (typeof id !== 'string' || id.length === 0 || id.length > 128 || extra.length > 0) {
-          throw new ArgumentsInvalid([{ instancePath: '/approval_id', message: 'approval_id (a string) is the only argument' }]);
-        }
-      },
+      validate: validateApprovalStatus,
       run: async (ctx) => ({ ...(await this.approvals.get(ctx.envelope!.arguments.approval_id as string, ctx)) }),
     };
   }
@@ -148,24 +139,22 @@ export class McpToolServer {
       await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       const view = await this.approvals.get(approval_id, ctx).catch(() => undefined);
       if (!view || view.status === 'pending' || view.status === 'approved') continue;
-      if (view.status === 'executed') return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, audit_id: ctx.auditId, request_id: ctx.envelope!.request_id });
-      const reason = (view.error as { reason_code?: string } | undefined)?.reason_code ?? view.status;
-      return toCallToolResult({
-        success: false,
-        status: view.status,
-        reason_code: reason,
-        error: `The approval ended ${view.status}; the call did not complete`,
-        audit_id: ctx.auditId,
-        request_id: ctx.envelope!.request_id,
-      });
+      if (view.status === 'executed') return toCallToolResult(executed(ctx, view.result as Record<string, unknown>));
+      return toCallToolResult(ended(ctx, view.status, view.error as StoredError | undefined));
     }
     return toCallToolResult(pending.body);
   }
 }
 
-function annotationsOf(tool: Tool): ToolAnnotations {
-  const readOnly = tool.kind === 'fs.read' || tool.kind === 'fs.list';
-  return { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' || tool.kind === 'mcp' };
+/**
+ * An approval that ended without a result. Failed: its stored error, as the approver was answered.
+ * Rejected or expired (no error stored): API.md §6's outcomes, the same word as status and reason_code.
+ */
+function ended(ctx: RequestContext, status: string, stored: StoredError | undefined): ErrorBody {
+  const outcome = stored
+    ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
+    : { status, reason_code: status, error: `The approval ended ${status}; the call did not run` };
+  return { success: false, ...outcome, audit_id: ctx.auditId, request_id: ctx.envelope!.request_id };
 }
 
 /** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */

@@ -1,18 +1,40 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayConfig, Tool } from '../config/gateway-config';
 
+/** What an agent may learn of a tool (API.md §4b): never its hosts, secrets, request template or upstream. */
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+  requires_approval: boolean;
+  timeout_ms: number;
+}
+
+/** What the tool does to the world, by its kind (MCP's tool annotations, API.md §12). */
+export interface ToolHints {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  openWorldHint: boolean;
+}
+
+/** A tool as both doors show it: GET /api/tools lists `definition`, tools/list adds `hints`. */
+export interface VisibleTool {
+  definition: ToolDefinition;
+  hints: ToolHints;
+}
+
 /**
- * The registered tools. Each input_schema was compiled once with ajv (strict) when the config
- * was loaded, so an invalid schema is a config error and no call compiles anything.
+ * The registered tools. Each input_schema was compiled once when the config was loaded, so an
+ * invalid schema is a config error and no call compiles anything.
  */
 @Injectable()
 export class ToolRegistry {
-  private readonly byRole = new Map<string, Tool[]>();
+  private readonly byRole = new Map<string, VisibleTool[]>();
 
   constructor(private readonly config: GatewayConfig) {
     const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const role of Object.keys(config.roles)) {
-      this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)));
+      this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)).map(visible));
     }
   }
 
@@ -21,8 +43,16 @@ export class ToolRegistry {
     return this.config.tools.get(name);
   }
 
-  /** The tools a role may use, in name order (GET /api/tools). */
-  forRole(role: string): readonly Tool[] {
+  /** The tools a role may use, in name order, as agents see them. */
+  visibleTo(role: string): readonly VisibleTool[] {
     return this.byRole.get(role) ?? [];
   }
+}
+
+function visible(tool: Tool): VisibleTool {
+  const readOnly = tool.kind === 'fs.read' || tool.kind === 'fs.list';
+  return {
+    definition: { name: tool.name, description: tool.description, input_schema: tool.input_schema, requires_approval: tool.requires_approval, timeout_ms: tool.timeout_ms },
+    hints: { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' || tool.kind === 'mcp' },
+  };
 }

@@ -20,9 +20,21 @@ export const envelopeSchema = {
   },
 } as const;
 
-const validateEnvelope = bodyValidator<ToolCallEnvelope>(envelopeSchema, 'invalid_envelope', 'Body is not a valid tool-call envelope');
+const validateEnvelope = bodyValidator<ToolCallEnvelope>(envelopeSchema, 'invalid_envelope', 'Not a valid tool-call envelope');
 
-/** API.md §4 row 4: the body is a well-formed envelope, with arguments bounded in depth. */
+/**
+ * API.md §4 row 4, for both doors: a well-formed envelope, with arguments bounded in depth (checked
+ * before anything walks them: policy, schema, audit). Throws 400 invalid_request.
+ */
+export function checkEnvelope(value: unknown): ToolCallEnvelope {
+  const envelope = validateEnvelope(value);
+  if (exceedsDepth(envelope.arguments, MAX_ARGUMENT_DEPTH)) {
+    throw new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
+  }
+  return envelope;
+}
+
+/** API.md §4 row 4: the body is a well-formed envelope. */
 @Injectable()
 export class EnvelopeGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
@@ -30,12 +42,7 @@ export class EnvelopeGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (!this.reflector.get<boolean>(TOOL_CALL, context.getHandler())) return true;
     const req = context.switchToHttp().getRequest<Request>();
-    const body = validateEnvelope(req.body);
-    // Before anything walks the arguments (policy, schema, audit): deep nesting is refused here.
-    if (exceedsDepth(body.arguments, MAX_ARGUMENT_DEPTH)) {
-      throw new InvalidRequest('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
-    }
-    contextOf(req).envelope = body;
+    contextOf(req).envelope = checkEnvelope(req.body);
     return true;
   }
 }

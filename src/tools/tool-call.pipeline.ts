@@ -130,6 +130,6 @@ export class ToolCallPipeline {
   }
 }
 
-function executed(ctx: RequestContext, result: Record<string, unknown>): ToolCallExecutedDto {
+export function executed(ctx: RequestContext, result: Record<string, unknown>): ToolCallExecutedDto {
   return { success: true, status: 'executed', result, audit_id: ctx.auditId, request_id: ctx.envelope!.request_id };
 }

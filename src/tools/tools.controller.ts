@@ -35,15 +35,7 @@ export class ToolsController {
   @ApiOperation({ summary: "The calling agent's tools, as function definitions for its model (API.md §4b)" })
   @ApiOkResponse({ type: ToolListDto })
   list(@Ctx() ctx: RequestContext): ToolListDto {
-    return {
-      tools: this.registry.forRole(ctx.agent!.role).map((tool) => ({
-        name: tool.name,
-        description: tool.description,
-        input_schema: tool.input_schema,
-        requires_approval: tool.requires_approval,
-        timeout_ms: tool.timeout_ms,
-      })),
-    };
+    return { tools: this.registry.visibleTo(ctx.agent!.role).map((tool) => tool.definition) };
   }
 
   @Post('call')

@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     process.env.BENCH_UPSTREAM_TOKEN = UPSTREAM_TOKEN; // secrets are read from the process environment
     const env = { ...process.env, GATEWAY_CONFIG: configFile };
     const report = await pinMcpTools(env);
-    if (!report.written) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
+    if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
     const port = await freePort();
     mkdirSync(join(root, 'workspace'));
     writeFileSync(join(root, 'workspace', 'hello.txt'), 'hello\n');

@@ -78,20 +78,30 @@ function readLines(stream: Readable | null, onLine: (line: string) => void): voi
   createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => onLine(line.slice(0, MAX_STDERR_LINE)));
 }
 
+interface ErrorLink {
+  name?: unknown;
+  code?: unknown;
+  /** An SdkHttpError's HTTP status. */
+  status?: unknown;
+  cause?: unknown;
+}
+
 /** The error and its causes, outermost first (the SDK wraps a refused connection two or three deep). */
-function causes(err: unknown): Array<{ message?: string; code?: unknown }> {
-  const chain: Array<{ message?: string; code?: unknown; cause?: unknown }> = [];
-  for (let e = err as { cause?: unknown } | undefined; e && typeof e === 'object' && chain.length < 6; e = e.cause as typeof e) chain.push(e);
+function causes(err: unknown): ErrorLink[] {
+  const chain: ErrorLink[] = [];
+  for (let e = err as ErrorLink | undefined; e && typeof e === 'object' && chain.length < 6; e = e.cause as ErrorLink) chain.push(e);
   return chain;
 }
 
-/** For logs: what went wrong, in the SDK's and the network's words, with the innermost code (the log is redacted). */
+/**
+ * For logs: the error and its causes by name and code (the SDK's code, the errno, the HTTP status),
+ * never their messages: a spawn error holds the command's host path, a fetch error the URL.
+ */
 export function describeError(err: unknown): string {
-  const chain = causes(err);
-  if (chain.length === 0) return String(err);
-  const messages = chain.map((e) => e.message ?? '').filter((message, i, all) => message && !all.slice(0, i).some((outer) => outer.includes(message)));
-  const code = chain.map((e) => e.code).filter((c) => typeof c === 'string' || typeof c === 'number').pop();
-  return `${messages.join(': ')}${code !== undefined ? ` (${code})` : ''}`;
+  const links = causes(err).map((e) =>
+    [e.name, e.code, e.status].filter((part) => (typeof part === 'string' && part !== '') || typeof part === 'number').join(' '),
+  );
+  return links.filter((link, i) => link && link !== links[i - 1]).join('; cause: ') || 'unknown error';
 }
 
 /** Failures after which the connection is not trusted any more: closed, unreachable, broken HTTP. Not the upstream's own answers. */
@@ -251,7 +261,8 @@ export class McpConnection {
     this.retryTimer.unref();
   }
 
+  /** Not the URL (its path or query may hold a key) nor the command line (host paths, arguments): the host, or stdio. */
   private describe(): string {
-    return this.server.transport === 'http' ? this.server.url : `stdio: ${this.server.command.join(' ')}`;
+    return this.server.transport === 'http' ? `host ${new URL(this.server.url).host}` : 'stdio';
   }
 }

@@ -7,7 +7,11 @@ import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLo
 
 export interface PinReport {
   lockFile: string;
-  /** True when the lock was written: every server answered and every declared tool was found. */
+  /** True when every server answered and every declared tool was found (only then may the lock be written). */
+  complete: boolean;
+  /** True when a pin is new or differs from the lock file's. */
+  changed: boolean;
+  /** True when the lock was written: complete, changed, and not a check. */
   written: boolean;
   /** What was pinned, what changed since the last pin, and what went wrong. */
   lines: string[];
@@ -22,7 +26,7 @@ type Env = Record<string, string | undefined>;
  * every declared mcp tool's definition in mcp-lock.json beside the config. Nothing is written
  * unless every server answered and every declared tool was found: a lock is never half new.
  */
-export async function pinMcpTools(env: Env): Promise<PinReport> {
+export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): Promise<PinReport> {
   const config = loadGatewayConfig(env, { mcpLock: 'skip' });
   const lockFile = mcpLockPath(config.source);
   const previous = readPrevious(lockFile);
@@ -32,6 +36,7 @@ export async function pinMcpTools(env: Env): Promise<PinReport> {
   const lines: string[] = [];
   const stubs: string[] = [];
   let complete = true;
+  let changed = false;
   const declared = [...config.tools.values()].filter((tool) => tool.mcp);
   try {
     for (const server of config.mcpServers.values()) {
@@ -59,7 +64,9 @@ export async function pinMcpTools(env: Env): Promise<PinReport> {
         const definition = pinnedDefinition(found as unknown as { name: string } & Record<string, unknown>);
         const entry: McpLockEntry = { server: server.name, tool: found.name, sha256: definitionSha256(definition), definition };
         lock.tools[tool.name] = entry;
-        lines.push(`tools.${tool.name}: ${server.name}/${found.name} ${compareWith(previous?.tools[tool.name], entry)}`);
+        const comparison = compareWith(previous?.tools[tool.name], entry);
+        changed ||= comparison !== UNCHANGED;
+        lines.push(`tools.${tool.name}: ${server.name}/${found.name} ${comparison}`);
       }
       const undeclared = listed.filter((definition) => !ours.some((tool) => tool.mcp!.tool === definition.name));
       stubs.push(...undeclared.map((definition) => stub(server.name, definition.name, definition.description, config.tools)));
@@ -67,8 +74,11 @@ export async function pinMcpTools(env: Env): Promise<PinReport> {
   } finally {
     await dispatchers.close();
   }
-  if (complete) writeMcpLock(lockFile, lock);
-  return { lockFile, written: complete, lines, stubs };
+  // Pins of tools no longer declared are dropped, which is a change too.
+  changed ||= Object.keys(previous?.tools ?? {}).some((name) => !(name in lock.tools));
+  const written = complete && changed && !options.check;
+  if (written) writeMcpLock(lockFile, lock);
+  return { lockFile, complete, changed, written, lines, stubs };
 }
 
 function readPrevious(lockFile: string): McpLock | undefined {
@@ -79,10 +89,12 @@ function readPrevious(lockFile: string): McpLock | undefined {
   }
 }
 
+const UNCHANGED = 'unchanged';
+
 /** What changed since the last pin, by field: what a reviewer should look at before re-pinning. */
 function compareWith(before: McpLockEntry | undefined, now: McpLockEntry): string {
   if (!before) return `pinned (sha256 ${now.sha256.slice(0, 12)}…)`;
-  if (before.sha256 === now.sha256 && before.server === now.server && before.tool === now.tool) return 'unchanged';
+  if (before.sha256 === now.sha256 && before.server === now.server && before.tool === now.tool) return UNCHANGED;
   const fields = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
   const changed = fields.filter((field) => canonicalJson(before.definition[field] ?? null) !== canonicalJson(now.definition[field] ?? null));
   return `CHANGED since the last pin (${changed.join(', ') || 'upstream tool'}; sha256 ${before.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…)`;
