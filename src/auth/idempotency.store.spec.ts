@@ -26,7 +26,7 @@ const REDIS_URL = TEST_REDIS_URL.replace(/\/\d*$/, '/8');
 const stores: Array<[string, () => IdempotencyStore]> = [['SQLite store', () => new SqliteIdempotencyStore(join(tempDir(), 'replay.db'))]];
 if (redisReachable(REDIS_URL)) stores.push(['Redis store', () => new RedisIdempotencyStore(REDIS_URL)]);
 else if (process.env.CI) throw new Error(`CI is set but Redis is not reachable at ${REDIS_URL}`);
-else process.stderr.write(`skipping the Redis half of the replay store contract: no Redis at ${REDIS_URL}\n`);
+else process.stderr.write(`skipping the Redis half of the replay store contract: no Redis at ${REDIS_URL} (set CI to require it)\n`);
 
 describe.each(stores)('The replay store contract, %s', (_name, open) => {
   let store: IdempotencyStore;

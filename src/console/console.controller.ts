@@ -10,6 +10,7 @@ const ASSET_TYPES = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'icon.svg': 'image/svg+xml',
 } as const;
 type Asset = keyof typeof ASSET_TYPES;
 
@@ -22,7 +23,7 @@ function assetFolder(): string | undefined {
 }
 
 /**
- * GET /console (API.md §11): the approvers' page. It holds no data and needs no login to load;
+ * GET /console: the approvers' page. It holds no data and needs no login to load;
  * every call it makes to the API carries the approver's bearer token. Files are read once, at start.
  */
 @ApiExcludeController()
@@ -56,6 +57,13 @@ export class ConsoleController {
   @Public()
   styles(@Res() res: Response): void {
     this.send(res, 'app.css');
+  }
+
+  /** The page's icon: without one every browser asks for /favicon.ico and logs a 404. */
+  @Get('icon.svg')
+  @Public()
+  icon(@Res() res: Response): void {
+    this.send(res, 'icon.svg');
   }
 
   private send(res: Response, name: Asset): void {

@@ -274,6 +274,7 @@
         show($('audit-note'), false);
         $('comment').value = '';
         var pending = record.status === 'pending';
+        $('detail-arguments-title').textContent = pending ? 'Arguments: exactly what will run' : 'Arguments: exactly what was asked';
         show($('decide-form'), pending);
         $('approve').disabled = !pending;
         $('reject').disabled = !pending;
