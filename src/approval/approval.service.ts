@@ -209,7 +209,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       await this.storeOutcome(record, { error: storedError(err) });
       throw err;
     }
-    if (!(await this.storeOutcome(record, { result }))) throw new OutcomeUnrecorded();
+    if (!(await this.storeOutcome(record, { result }))) throw new OutcomeNotStored();
     return result;
   }
 
@@ -307,7 +307,7 @@ function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }, dep
 }
 
 /** 503 after an approved call ran: its outcome could not be stored. Unlike other 503s, something was done. */
-class OutcomeUnrecorded extends GatewayError {
+class OutcomeNotStored extends GatewayError {
   constructor() {
     super(
       503,
