@@ -282,8 +282,13 @@ describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through th
     expect((await gw.asApprover().decide(asked.approval_id!, true)).status).toBe(200);
     expect(await collect(asked.approval_id!)).toMatchObject({ status: 'executed', result: { path: '/workspace/approved.txt', size: 3 } });
     expect(readFileSync(join(gw.workspace, 'approved.txt'), 'utf8')).toBe('yes');
-    // The approver's decision is recorded under the same request_id (an approver's request has no door).
-    expect(eventsOf(asked.requestId)).toEqual([['decision', door, 'pending'], ['outcome', door, 'pending_approval'], ['approval', undefined, 'allow']]);
+    // The approver's decision and its outcome are recorded under the same request_id (an approver's request has no door).
+    expect(eventsOf(asked.requestId)).toEqual([
+      ['decision', door, 'pending'],
+      ['outcome', door, 'pending_approval'],
+      ['approval', undefined, 'allow'],
+      ['outcome', undefined, 'executed'],
+    ]);
   });
 
   it('waits for approval and runs nothing when rejected', async () => {

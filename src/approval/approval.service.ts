@@ -183,6 +183,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
         arguments_sha256: argumentsDigest(args).sha256,
       });
       ctx.decisionRecorded = true;
+      ctx.decidedCall = { request_id: record.request_id, agent_id: record.agent_id, agent_version: record.agent_version, role: record.role, tool: record.tool };
     } catch (err) {
       await this.repository.undecide(record.id);
       throw err;

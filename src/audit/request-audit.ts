@@ -87,6 +87,7 @@ export class RequestAudit {
 
 function identity(ctx: RequestContext): AuditFields {
   const envelope = ctx.envelope;
+  const call = ctx.decidedCall;
   return {
     audit_id: ctx.auditId,
     event: 'request',
@@ -94,11 +95,11 @@ function identity(ctx: RequestContext): AuditFields {
     path: ctx.origin?.path,
     ...(ctx.channel && { channel: ctx.channel }),
     ...(ctx.client && { client: ctx.client }),
-    request_id: envelope?.request_id,
-    agent_id: ctx.agent?.id,
-    agent_version: envelope?.agent_version,
-    role: ctx.agent?.role,
-    tool: envelope?.tool,
+    request_id: envelope?.request_id ?? call?.request_id,
+    agent_id: ctx.agent?.id ?? call?.agent_id,
+    agent_version: envelope?.agent_version ?? call?.agent_version,
+    role: ctx.agent?.role ?? call?.role,
+    tool: envelope?.tool ?? call?.tool,
     approver_id: ctx.approver?.id,
     client_ip: ctx.origin?.client_ip,
   };

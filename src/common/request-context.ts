@@ -51,6 +51,8 @@ export interface RequestContext {
   decision?: { tool?: Tool; requiresApproval: boolean };
   /** Set by the pipeline's replay step when this call holds its (agent_id, request_id) key. */
   idempotency?: { key: string; bodyHash: string };
+  /** An approver's request: the stored call it decides on, so its outcome record names that call. */
+  decidedCall?: { request_id: string; agent_id: string; agent_version: string; role: string; tool: string };
   /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
   decisionRecorded?: boolean;
   /** True once the policy step refused the call (rows 7–12): its record is the `deny` decision. */
