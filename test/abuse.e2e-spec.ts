@@ -87,7 +87,7 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
     });
   });
 
-  it('limits failed authentications per client address (429 with Retry-After), while valid agents still pass', async () => {
+  it('limits failed authentications per client address (429 with Retry-After), then refuses the address before any credentials are checked', async () => {
     const gw = await start({ ipLimit: { limit: 3, ttl_s: 60 } });
     for (let i = 0; i < 3; i++) expect((await gw.http().post('/api/tools/call').set('Content-Type', 'application/json').send('{}')).status).toBe(401);
     const blocked = await gw.http().post('/api/tools/call').set('Content-Type', 'application/json').send('{}');
@@ -95,7 +95,7 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     const wrongToken = await gw.asApprover('guessing').get('/api/approvals');
     expect(wrongToken.status).toBe(429);
-    expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(200);
+    expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(429);
   });
 
   describe('replay and idempotency', () => {
