@@ -2,14 +2,13 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, read } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createTwoFilesPatch } from 'diff';
 import { Redactor } from '../audit/redactor';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig, SECRET_REFERENCE, Tool } from '../config/gateway-config';
-import { HttpToolRunner } from '../executor/http-tool';
+import { ExecutorService } from '../executor/executor.service';
 import { lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../executor/workspace';
-import { SecretStore } from '../secrets/secret-store';
 import type { ApprovalPreviewDto, ApprovalViewDto, ContentSummaryDto, PreviewWarningDto } from './approval.dto';
 
 /** Text up to this size is shown (a diff, an http body); larger or binary content by size and SHA-256. */
@@ -41,25 +40,19 @@ const refusal = (err: GatewayError): PreviewWarningDto => warning(err.reasonCode
 /**
  * GET /api/approvals/{id}/preview (API.md §6): what approving would do, computed now, read-only.
  * Paths are confined by the executor's Workspace rules and files read through its checked
- * descriptors; the http request is built by the executor's own HttpToolRunner.prepare (no network,
- * no secret read). A check the call would fail at execution is reported as a warning, not an error.
+ * descriptors; the http request is built by the executor's own request builder (no network, no
+ * secret read). A check the call would fail at execution is reported as a warning, not an error.
  */
 @Injectable()
-export class ApprovalPreviewer implements OnApplicationShutdown {
+export class ApprovalPreviewer {
   private readonly workspace: Workspace;
-  private readonly http: HttpToolRunner;
 
   constructor(
     private readonly config: GatewayConfig,
-    secrets: SecretStore,
+    private readonly executor: ExecutorService,
     private readonly redactor: Redactor,
   ) {
-    this.workspace = new Workspace(config.paths.workspace);
-    this.http = new HttpToolRunner(secrets);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.http.close();
+    this.workspace = executor.workspace;
   }
 
   /** `approval`: the approver's view (exact arguments), so who may see it was decided by ApprovalService. */
@@ -152,7 +145,7 @@ export class ApprovalPreviewer implements OnApplicationShutdown {
   }
 
   private request(tool: Tool, args: Record<string, unknown>): Preview {
-    const { url, body } = this.http.prepare(tool, args);
+    const { url, body } = this.executor.prepareRequest(tool, args);
     const headers = Object.fromEntries(Object.entries(tool.request!.headers).map(([name, template]) => [name, this.shownHeader(template)]));
     const preview: Preview = { kind: 'http', method: tool.request!.method, url: url.href, headers, body: body ?? null, warnings: [] };
     if (body !== undefined && Buffer.byteLength(body) > PREVIEW_TEXT_MAX_BYTES) {

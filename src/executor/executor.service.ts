@@ -32,7 +32,8 @@ const ERRNO_TEXT: Record<string, string> = {
 @Injectable()
 export class ExecutorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ExecutorService.name);
-  private readonly workspace: Workspace;
+  /** The workspace, for read-only looks by the approval preview (it writes nothing through it). */
+  readonly workspace: Workspace;
   private readonly http: HttpToolRunner;
   private readonly mcp: McpUpstreams;
   private readonly stopping = new AbortController();
@@ -47,6 +48,11 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
     this.workspace = new Workspace(config.paths.workspace);
     this.http = new HttpToolRunner(secrets);
     this.mcp = new McpUpstreams(config, secrets, audit, metrics);
+  }
+
+  /** The http request a call would send, secrets left as `${secret:NAME}`: no network, no secret read. */
+  prepareRequest(tool: Tool, args: ToolArguments): ReturnType<HttpToolRunner['prepare']> {
+    return this.http.prepare(tool, args);
   }
 
   /**
