@@ -1,5 +1,8 @@
 import { lookup, LookupAddress, LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
+import { Agent, type Dispatcher } from 'undici';
+import { SECRET_REFERENCE } from '../config/gateway-config';
+import type { SecretStore } from '../secrets/secret-store';
 
 // Loopback, private, link-local, shared, multicast and reserved ranges: not the public internet.
 const internal = new BlockList();
@@ -43,4 +46,36 @@ export function publicOnlyLookup(hostname: string, options: LookupOptions, callb
     if (options.all) return callback(null, addresses);
     callback(null, addresses[0].address, addresses[0].family);
   });
+}
+
+/** May a request go to `url`? http(s) only, no credentials in the URL, and a host on the list (canonical, any port). */
+export function isAllowedTarget(url: URL, allowedHosts: readonly string[]): boolean {
+  return (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password && allowedHosts.includes(url.hostname);
+}
+
+/** `template` with each `${secret:NAME}` replaced by the secret's value now (at the call, never before). */
+export async function fillSecrets(template: string, secrets: SecretStore): Promise<string> {
+  let value = template;
+  for (const [ref, secret] of template.matchAll(SECRET_REFERENCE)) value = value.replace(ref, await secrets.resolve(secret));
+  return value;
+}
+
+/**
+ * The outbound connection pools of http tools and upstream MCP servers: the strict one refuses a
+ * name that resolves to an internal address, checked on the connection actually made (so DNS
+ * rebinding does not help); the other serves listed IP literals and `allow_private_networks`.
+ */
+export class EgressPools {
+  private readonly publicOnly = new Agent({ connect: { lookup: publicOnlyLookup } });
+  private readonly anyAddress = new Agent();
+
+  /** A listed IP literal is the operator's explicit choice; a listed name must resolve to public addresses. */
+  for(url: URL, allowPrivateNetworks = false): Dispatcher {
+    return allowPrivateNetworks || isIP(url.hostname.replace(/^\[|\]$/g, '')) !== 0 ? this.anyAddress : this.publicOnly;
+  }
+
+  /** Idempotent: a Nest app closed twice (or a test that restarts it) closes the pools once. */
+  async close(): Promise<void> {
+    await Promise.all([this.publicOnly, this.anyAddress].filter((pool) => !pool.closed && !pool.destroyed).map((pool) => pool.close()));
+  }
 }

@@ -1,9 +1,8 @@
-import { isIP } from 'node:net';
-import { Agent, fetch, Response } from 'undici';
+import { fetch, Response } from 'undici';
 import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../common/errors';
-import { SECRET_REFERENCE, type Tool, URL_PLACEHOLDER } from '../config/gateway-config';
+import { type Tool, URL_PLACEHOLDER } from '../config/gateway-config';
 import { SecretStore } from '../secrets/secret-store';
-import { publicOnlyLookup } from './egress';
+import { EgressPools, fillSecrets, isAllowedTarget } from './egress';
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
@@ -45,9 +44,7 @@ function refuseDotSegments(template: string, fill: (segment: string) => string):
  * against allowed_hosts after it is built; secrets injected into headers here, at the last moment.
  */
 export class HttpToolRunner {
-  // Keep-alive connection pools; the strict one refuses names that resolve to internal addresses.
-  private readonly publicOnly = new Agent({ connect: { lookup: publicOnlyLookup } });
-  private readonly anyAddress = new Agent();
+  private readonly pools = new EgressPools();
 
   constructor(private readonly secrets: SecretStore) {}
 
@@ -108,30 +105,21 @@ export class HttpToolRunner {
   }
 
   async close(): Promise<void> {
-    if (this.publicOnly.closed) return;
-    await Promise.all([this.publicOnly.close(), this.anyAddress.close()]);
+    await this.pools.close();
   }
 
   private checkHost(tool: Tool, url: URL, via = ''): void {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw hostNotAllowed(url.protocol, via);
-    if (url.username || url.password) throw hostNotAllowed(url.hostname, via);
-    if (!tool.allowed_hosts!.includes(url.hostname)) throw hostNotAllowed(url.hostname, via);
+    if (!isAllowedTarget(url, tool.allowed_hosts!)) throw hostNotAllowed(url.protocol === 'http:' || url.protocol === 'https:' ? url.hostname : url.protocol, via);
   }
 
   private async headers(tool: Tool): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for (const [name, template] of Object.entries(tool.request!.headers)) {
-      let value = template;
-      for (const [ref, secret] of template.matchAll(SECRET_REFERENCE)) value = value.replace(ref, await this.secrets.resolve(secret));
-      out[name] = value;
-    }
+    for (const [name, template] of Object.entries(tool.request!.headers)) out[name] = await fillSecrets(template, this.secrets);
     return out;
   }
 
   private async send(tool: Tool, url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Response> {
-    // A listed IP literal is the operator's explicit choice; a listed name must resolve to public addresses.
-    const literal = url.hostname.replace(/^\[|\]$/g, '');
-    const dispatcher = tool.allow_private_networks || isIP(literal) !== 0 ? this.anyAddress : this.publicOnly;
+    const dispatcher = this.pools.for(url, tool.allow_private_networks);
     try {
       return await fetch(url, {
         method,

@@ -14,7 +14,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { GatewayError, PolicyDenied, ToolFailed } from '../../common/errors';
 import type { McpServerConfig, McpToolDefinition } from '../../config/gateway-config';
 import type { SecretStore } from '../../secrets/secret-store';
-import { EgressRefused, fillSecrets, McpDispatchers, upstreamFetch } from './mcp-egress';
+import { EgressPools, fillSecrets } from '../egress';
+import { EgressRefused, upstreamFetch } from './mcp-egress';
 
 const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };
 const RETRY_BASE_MS = 500;
@@ -37,7 +38,7 @@ export type UpstreamListing = UpstreamTool[];
 export async function connectUpstream(
   server: McpServerConfig,
   secrets: SecretStore,
-  dispatchers: McpDispatchers,
+  dispatchers: EgressPools,
   options: { onStderrLine?: (line: string) => void; signal?: AbortSignal; prior?: PriorDiscovery } = {},
 ): Promise<Client> {
   // 'auto': the 2026-07-28 revision when the server speaks it, else the 2025 initialize handshake.
@@ -134,7 +135,7 @@ function callFailure(server: string, err: unknown): GatewayError {
 
 interface ConnectionDeps {
   secrets: SecretStore;
-  dispatchers: McpDispatchers;
+  dispatchers: EgressPools;
   logger: Logger;
   /** Called with the tools the server lists, at every (re)connection and every resync. */
   onListed(server: string, tools: UpstreamListing): Promise<void>;

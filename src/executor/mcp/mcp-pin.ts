@@ -2,7 +2,7 @@ import { loadGatewayConfig } from '../../config/config.loader';
 import type { Tool } from '../../config/gateway-config';
 import { SecretStore } from '../../secrets/secret-store';
 import { connectUpstream, describeError, listUpstreamTools } from './mcp-connection';
-import { McpDispatchers } from './mcp-egress';
+import { EgressPools } from '../egress';
 import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
 
 export interface PinReport {
@@ -31,7 +31,7 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
   const lockFile = mcpLockPath(config.source);
   const previous = readPrevious(lockFile);
   const secrets = new SecretStore(config);
-  const dispatchers = new McpDispatchers();
+  const dispatchers = new EgressPools();
   const lock: McpLock = { version: 1, tools: {} };
   const lines: string[] = [];
   const stubs: string[] = [];

@@ -7,7 +7,7 @@ import type { GatewayConfig, Tool } from '../../config/gateway-config';
 import type { GatewayMetrics } from '../../health/gateway-metrics';
 import type { SecretStore } from '../../secrets/secret-store';
 import { McpConnection, type UpstreamListing } from './mcp-connection';
-import { McpDispatchers } from './mcp-egress';
+import { EgressPools } from '../egress';
 import { definitionSha256, pinnedDefinition } from './mcp-lock';
 
 /** 503: the tool's upstream has not answered since start, or no longer offers the tool (API.md §13). */
@@ -44,7 +44,7 @@ const MAX_ERROR_TEXT = 500;
  */
 export class McpUpstreams {
   private readonly logger = new Logger('McpUpstreams');
-  private readonly dispatchers = new McpDispatchers();
+  private readonly dispatchers = new EgressPools();
   private readonly connections = new Map<string, McpConnection>();
   private readonly declared = new Map<string, Tool[]>();
   private readonly states = new Map<string, PinState>();
