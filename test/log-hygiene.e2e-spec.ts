@@ -1,14 +1,9 @@
 import { definitionSha256, mcpLockPath, writeMcpLock } from '../src/executor/mcp/mcp-lock';
+import { eventually } from './support/eventually';
 import { freePort } from './support/free-port';
 import { TestGateway } from './support/test-gateway';
 
 jest.setTimeout(30_000);
-
-async function eventually(probe: () => boolean, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  return probe();
-}
 
 describe('the application log names no host path, URL or credential', () => {
   it('logs an upstream MCP server that cannot be reached by name and host: not its URL (with a key in the query) nor its command line', async () => {
@@ -30,7 +25,8 @@ describe('the application log names no host path, URL or credential', () => {
     try {
       await gw.start();
       const logged = () => gw.logLines.join('\n');
-      expect(await eventually(() => /"keyed\\" cannot be reached/.test(logged()) && /"missing\\" cannot be reached/.test(logged()))).toBe(true);
+      const reached = (text: string) => /"keyed\\" cannot be reached/.test(text) && /"missing\\" cannot be reached/.test(text);
+      expect(reached(await eventually(async () => logged(), reached))).toBe(true);
       expect(logged()).toContain(`MCP server \\"keyed\\" cannot be reached (host 127.0.0.1:${port})`);
       expect(logged()).toMatch(/MCP server \\"missing\\" cannot be reached \(stdio\)[^\n]*ENOENT/);
       for (const hidden of ['query-key-0123456789', 'api_key', 'private-path', 'hidden-install-dir', 'cli-token-0123456789']) expect(logged()).not.toContain(hidden);

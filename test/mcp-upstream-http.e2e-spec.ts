@@ -7,6 +7,7 @@ import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
 import { McpHttpUpstream } from './fixtures/mcp-http-upstream';
 import { freePort } from './support/free-port';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
+import { eventually } from './support/eventually';
 
 jest.setTimeout(60_000);
 
@@ -36,14 +37,6 @@ async function pin(gw: TestGateway): Promise<void> {
   if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
 }
 
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function trackerServer(url: string, extra = ''): string {
   return `  tracker: { url: "${url}", headers: { Authorization: "Bearer \${secret:TRACKER_TOKEN}" }, allowed_hosts: [127.0.0.1], timeout_ms: 5000${extra} }`;

@@ -7,6 +7,7 @@ import { loadGatewayConfig } from '../src/config/config.loader';
 import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
 import { definitionSha256, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from '../src/executor/mcp/mcp-lock';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
+import { eventually } from './support/eventually';
 
 jest.setTimeout(60_000);
 
@@ -20,14 +21,6 @@ type CallResult = { isError?: boolean; structuredContent?: Record<string, unknow
 
 const configEnv = (gw: TestGateway) => ({ ...process.env, GATEWAY_CONFIG: gw.configFile, TEST_DEPLOY_KEY: HMAC_SECRET });
 
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function isRunning(pid: number): boolean {
   try {
