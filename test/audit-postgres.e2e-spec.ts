@@ -258,7 +258,7 @@ const runs = serversFor('the audit-in-PostgreSQL suite', { postgres: true });
       // The committed decision, then the refusal recorded once the writer found its head, then the next call.
       expect((await chainOf('gw-c')).slice(before).map((r) => [r.event, r.status ?? r.decision, r.audit_id === lost.body.audit_id])).toEqual([
         ['decision', 'allow', true],
-        ['decision', 'audit_unavailable', true],
+        ['request', 'audit_unavailable', true],
         ['decision', 'allow', false],
         ['outcome', 'executed', false],
       ]);
