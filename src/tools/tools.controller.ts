@@ -32,7 +32,7 @@ export class ToolsController {
 
   @Get()
   @AgentAuth()
-  @ApiOperation({ summary: "The calling agent's tools, as function definitions for its model (API.md §4b)" })
+  @ApiOperation({ summary: "The calling agent's tools, as function definitions for its model" })
   @ApiOkResponse({ type: ToolListDto })
   list(@Ctx() ctx: RequestContext): ToolListDto {
     return { tools: this.registry.visibleTo(ctx.agent!.role).map((tool) => tool.definition) };
@@ -41,19 +41,22 @@ export class ToolsController {
   @Post('call')
   @HttpCode(200)
   @ToolCallRoute()
-  @ApiOperation({ summary: 'Call a tool (API.md §4): signed, checked, approved when required, executed' })
+  @ApiOperation({ summary: 'Call a tool: signed, checked, limited, approved when required, executed, audited' })
   @ApiBody({ type: ToolCallRequestDto })
   @ApiOkResponse({ type: ToolCallExecutedDto, description: 'Executed' })
   @ApiAcceptedResponse({ type: ToolCallPendingDto, description: 'Waiting for a human approver' })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'invalid_request (envelope, JSON, depth) or invalid_arguments' })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'denied: tool_not_registered, agent_version_not_allowed, tool_not_allowed_for_role, forbidden_field, path_outside_workspace' })
+  @ApiForbiddenResponse({
+    type: ErrorResponseDto,
+    description:
+      'denied: tool_not_registered, agent_version_not_allowed, tool_not_allowed_for_role, forbidden_field, path_outside_workspace, host_not_allowed, hard_linked_file, directory_not_deletable, tool_definition_changed',
+  })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'Body over max_body_bytes' })
   @ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'Body is not application/json' })
   @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'too_many_pending: the agent already holds max_pending_approvals_per_agent' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error' })
   @ApiGatewayTimeoutResponse({ type: ErrorResponseDto, description: 'tool_timeout' })
   async call(@Ctx() ctx: RequestContext, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
-    ctx.channel = 'rest';
     const answer = await this.pipeline.run(ctx, bodySha256Of(req));
     res.status(answer.httpStatus);
     if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
