@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { fetch } from 'undici';
-import { webhookUrlProblem } from '../config/config.loader';
+import { urlProblem } from '../config/url-rules';
 import { ApprovalWebhookSettings, GatewayConfig } from '../config/gateway-config';
 import type { ApprovalRecord } from './approval.repository';
 
@@ -59,7 +59,7 @@ export class ApprovalWebhook implements OnModuleDestroy {
     const body = JSON.stringify(message);
     for (let attempt = 0; ; attempt++) {
       // Checked at load too; checked again at each send so nothing but a listed host is ever asked.
-      const refused = webhookUrlProblem(webhook.url, webhook.allowed_hosts);
+      const refused = urlProblem(webhook.url, webhook.allowed_hosts);
       if (refused) return this.logger.error(`Approval webhook: not sent (${refused})`);
       const problem = await this.send(webhook.url, body);
       if (problem === undefined || this.stopping.signal.aborted) return;

@@ -6,7 +6,9 @@ import addFormats from 'ajv-formats';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { McpToolBinder, buildMcpServers, type RawMcpServer } from '../executor/mcp/mcp-config';
 import { MCP_LOCK_FILE } from '../executor/mcp/mcp-lock';
+import { ConfigError } from './config-error';
 import { gatewayConfigSchema } from './config.schema';
+import { canonicalHost, urlProblem } from './url-rules';
 import {
   Agent,
   AgentKey,
@@ -25,19 +27,11 @@ import {
   URL_PLACEHOLDER,
 } from './gateway-config';
 
+// The CLIs and main.ts catch it from here, beside loadGatewayConfig.
+export { ConfigError };
+
 export const DEFAULT_CONFIG_PATH = 'policies/gateway.yaml';
 
-/** A config that cannot be used. The message names the file, the path inside it and the problem. */
-export class ConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly path: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${path}: ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
 
 type Env = Record<string, string | undefined>;
 
@@ -253,26 +247,13 @@ function approvalWebhook(
 ): ApprovalWebhookSettings {
   const at = 'settings.approval_webhook';
   const allowed = w.allowed_hosts.map((host, i) => canonicalHost(host) || fail(`${at}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`));
-  const problem = webhookUrlProblem(w.url, allowed);
+  const problem = urlProblem(w.url, allowed);
   if (problem) fail(`${at}.url`, problem);
   const consoleUrl = w.console_url ?? `http://localhost:${env.PORT || 8000}/console`;
-  if (webhookUrlProblem(consoleUrl, undefined)) fail(`${at}.console_url`, 'must be an absolute http or https URL');
+  if (urlProblem(consoleUrl, undefined)) fail(`${at}.console_url`, 'must be an absolute http or https URL');
   return { url: w.url, allowed_hosts: allowed, console_url: consoleUrl };
 }
 
-/** Why `url` may not be sent to (checked at load and again at each send), or undefined. `allowedHosts` undefined: any host. */
-export function webhookUrlProblem(url: string, allowedHosts: readonly string[] | undefined): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'not an absolute URL';
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be http or https';
-  if (parsed.username || parsed.password) return 'must not hold a user name or password';
-  if (allowedHosts && !allowedHosts.includes(parsed.hostname)) return `host "${parsed.hostname}" is not in allowed_hosts`;
-  return undefined;
-}
 
 /** How the operator's input_schemas compile: strict, so a typo in a schema is a config error. */
 function operatorAjv(allErrors: boolean): Ajv {
@@ -307,14 +288,6 @@ function checkHttpTool(name: string, t: HttpToolConfig, secrets: Record<string, 
   });
 }
 
-/** A host as the WHATWG URL parser writes it (lower case, punycode, IPv4 in dotted decimal, [IPv6]). */
-export function canonicalHost(host: string): string {
-  try {
-    return new URL(`http://${host}/`).hostname;
-  } catch {
-    return '';
-  }
-}
 
 function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
   const engine = env.GATEWAY_POLICY_ENGINE || 'builtin';

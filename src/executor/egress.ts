@@ -2,6 +2,7 @@ import { lookup, LookupAddress, LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { SECRET_REFERENCE } from '../config/gateway-config';
+import { targetProblem } from '../config/url-rules';
 import type { SecretStore } from '../secrets/secret-store';
 
 // Loopback, private, link-local, shared, multicast and reserved ranges: not the public internet.
@@ -48,9 +49,9 @@ export function publicOnlyLookup(hostname: string, options: LookupOptions, callb
   });
 }
 
-/** May a request go to `url`? http(s) only, no credentials in the URL, and a host on the list (canonical, any port). */
+/** May a request go to `url`? The rule of src/config/url-rules (http(s), no credentials, a listed host). */
 export function isAllowedTarget(url: URL, allowedHosts: readonly string[]): boolean {
-  return (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password && allowedHosts.includes(url.hostname);
+  return targetProblem(url, allowedHosts) === undefined;
 }
 
 /** `template` with each `${secret:NAME}` replaced by the secret's value now (at the call, never before). */

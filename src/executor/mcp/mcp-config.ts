@@ -1,7 +1,8 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { canonicalHost, ConfigError } from '../../config/config.loader';
+import { ConfigError } from '../../config/config-error';
+import { canonicalHost } from '../../config/url-rules';
 import { type McpServerConfig, type McpToolBinding, SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config';
 import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
 
