@@ -75,7 +75,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     const interrupted = await this.repository.failInterrupted();
     if (interrupted > 0) this.logger.warn(`${interrupted} approved call(s) were interrupted by a stop before their outcome was stored; marked failed (reason_code interrupted)`);
     await this.purge();
-    this.purgeTimer = setInterval(() => this.purge().catch((err: Error) => this.logger.error(`Purging old approvals failed: ${err.message}`)), PURGE_EVERY_MS);
+    this.purgeTimer = setInterval(() => this.purge().catch((err: NodeJS.ErrnoException) => this.logger.error({ err_name: err.name, err_code: err.code }, 'Purging old approvals failed')), PURGE_EVERY_MS);
     this.purgeTimer.unref();
     // A store outage is /readyz's to report; the next tick tries again.
     this.expireTimer = setInterval(() => this.repository.expire(Date.now()).catch(() => undefined), EXPIRE_EVERY_MS);
