@@ -62,6 +62,8 @@ export class SqliteIdempotencyStore extends IdempotencyStore implements OnApplic
   /** Sum of `bytes` over all rows, kept here so that the total cap costs no query. */
   private storedBytes: number;
   private sweeping = false;
+  private group: Array<{ work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  private readonly groupTx: Transaction<(run: () => void) => void>;
   private readonly sweepTimer: NodeJS.Timeout;
 
   private readonly selectKey: Statement<[string], KeyRow>;
@@ -119,6 +121,7 @@ export class SqliteIdempotencyStore extends IdempotencyStore implements OnApplic
       this.putAnswer.run(key, bodyHash, now, expiresAt, status, replaceable, answer.bytes, answer.json);
       this.storedBytes += answer.bytes - previous;
     });
+    this.groupTx = this.db.transaction((run) => run());
     this.shrinkTx = this.db.transaction((rows, target) => {
       let freed = 0;
       for (const row of rows) {
@@ -136,12 +139,15 @@ export class SqliteIdempotencyStore extends IdempotencyStore implements OnApplic
     void this.sweepExpired();
   }
 
-  // The common cases (a new key; the answer to our own claim) take one statement each, one commit
-  // per step of a call; anything else (a replay, a conflict, an expired or missing key) a transaction.
-  async claim(key: string, bodyHash: string, ttlMs: number): Promise<Claim> {
-    const now = Date.now();
-    if (this.claimNew.run(key, bodyHash, now, now + ttlMs).changes === 1) return { kind: 'claimed' };
-    return this.claimTx.immediate(key, bodyHash, now, now + ttlMs);
+  // The common cases (a new key; the answer to our own claim) take one statement each; anything
+  // else (a replay, a conflict, an expired or missing key) a nested transaction. All of them join
+  // the current group commit.
+  claim(key: string, bodyHash: string, ttlMs: number): Promise<Claim> {
+    return this.inGroupCommit(() => {
+      const now = Date.now();
+      if (this.claimNew.run(key, bodyHash, now, now + ttlMs).changes === 1) return { kind: 'claimed' };
+      return this.claimTx(key, bodyHash, now, now + ttlMs);
+    });
   }
 
   /**
@@ -151,13 +157,49 @@ export class SqliteIdempotencyStore extends IdempotencyStore implements OnApplic
   async complete(key: string, bodyHash: string, status: number, body: unknown, ttlMs: number): Promise<void> {
     const answer = keptAnswer(body, this.limits.maxAnswerBytes);
     const replaceable = answer.whole && answer.bytes > REPLACEABLE_OVER_BYTES ? 1 : 0;
-    if (this.answerClaim.run(status, replaceable, answer.bytes, answer.json, key, bodyHash).changes === 1) {
-      this.storedBytes += answer.bytes;
-    } else {
-      const now = Date.now();
-      this.completeTx.immediate(key, bodyHash, status, answer, replaceable, now, now + ttlMs);
-    }
+    await this.inGroupCommit(() => {
+      if (this.answerClaim.run(status, replaceable, answer.bytes, answer.json, key, bodyHash).changes === 1) {
+        this.storedBytes += answer.bytes;
+      } else {
+        const now = Date.now();
+        this.completeTx(key, bodyHash, status, answer, replaceable, now, now + ttlMs);
+      }
+    });
     if (this.storedBytes > this.limits.maxTotalBytes) this.shrinkAnswers();
+  }
+
+  /**
+   * Group commit: the claims and answers of one event-loop turn are written in one transaction (one
+   * WAL commit instead of one each), and each resolves only after that commit, so nothing is ever
+   * acknowledged that a crash could take back. Within the transaction they run in arrival order,
+   * so two claims of one key in one turn still see each other.
+   */
+  private inGroupCommit<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = [];
+    const outcomes: Array<{ value?: unknown; error?: unknown }> = [];
+    try {
+      this.groupTx(() => {
+        for (const { work } of group) {
+          try {
+            outcomes.push({ value: work() });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      });
+    } catch (error) {
+      group.forEach((item) => item.reject(error));
+      return;
+    }
+    group.forEach((item, i) => ('error' in outcomes[i] ? item.reject(outcomes[i].error) : item.resolve(outcomes[i].value)));
   }
 
   async release(key: string): Promise<void> {
