@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { createTwoFilesPatch } from 'diff';
 import { Redactor } from '../audit/redactor';
+import { sha256Hex } from '../auth/signature';
 import { GatewayError } from '../common/errors';
 import { GatewayConfig, SECRET_REFERENCE, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
@@ -33,7 +34,6 @@ interface FileSample {
   head: string | null;
 }
 
-const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const warning = (code: string, message: string): PreviewWarningDto => ({ code, message });
 const refusal = (err: GatewayError): PreviewWarningDto => warning(err.reasonCode, `${err.message}: the call would be refused`);
 
@@ -97,7 +97,7 @@ export class ApprovalPreviewer {
     const warnings: PreviewWarningDto[] = [];
     const existing = lstatIfExists(file.host);
     guard(warnings, () => refuseHardLinked(existing, file.display));
-    const proposed = { size: Buffer.byteLength(args.content), sha256: sha256(args.content) };
+    const proposed = { size: Buffer.byteLength(args.content), sha256: sha256Hex(args.content) };
     const proposedText = proposed.size <= PREVIEW_TEXT_MAX_BYTES && !args.content.includes('\0') ? args.content : null;
     const parent = lstatIfExists(dirname(file.host));
     const parentDisplay = file.display.slice(0, file.display.lastIndexOf('/')) || '/workspace';
@@ -150,7 +150,7 @@ export class ApprovalPreviewer {
     const preview: Preview = { kind: 'http', method: tool.request!.method, url: url.href, headers, body: body ?? null, warnings: [] };
     if (body !== undefined && Buffer.byteLength(body) > PREVIEW_TEXT_MAX_BYTES) {
       preview.body = null;
-      preview.body_summary = { size: Buffer.byteLength(body), sha256: sha256(body) };
+      preview.body_summary = { size: Buffer.byteLength(body), sha256: sha256Hex(body) };
       preview.warnings.push(warning('content_summarized', `The body is larger than ${PREVIEW_TEXT_MAX_BYTES / 1024} KiB: shown by size and SHA-256`));
     }
     return preview;

@@ -74,8 +74,17 @@ export function pageStart(cursor: string | undefined): PagePosition {
   return { created_at: Number(match[1]), seq: Number(match[2]) };
 }
 
-export function cursorAfter(last: PagePosition): string {
+function cursorAfter(last: PagePosition): string {
   return `${last.created_at}.${last.seq}`;
+}
+
+/**
+ * A page of `limit` records from rows read newest first with one row more than asked, which tells
+ * whether another page follows; `seq` (the store's insertion order) only serves the cursor.
+ */
+export function pageOf(rows: Array<ApprovalRecord & PagePosition>, limit: number): ApprovalPage {
+  const last = rows.length > limit ? rows[limit - 1] : undefined;
+  return { records: rows.slice(0, limit).map(({ seq: _seq, ...record }) => record), nextCursor: last && cursorAfter(last) };
 }
 
 export interface Decision {

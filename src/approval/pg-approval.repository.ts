@@ -4,10 +4,10 @@ import {
   ApprovalQuery,
   ApprovalRecord,
   ApprovalRepository,
-  cursorAfter,
   Decision,
   INTERRUPTED,
   NewApproval,
+  pageOf,
   pageStart,
   StoredError,
 } from './approval.repository';
@@ -60,12 +60,7 @@ export class PgApprovalRepository extends ApprovalRepository {
        ORDER BY created_at DESC, seq DESC LIMIT $5`,
       [query.status ?? null, query.tools ?? null, start.created_at, start.seq, query.limit + 1],
     );
-    const listed = rows.map(toRecord);
-    const last = listed.length > query.limit ? listed[query.limit - 1] : undefined;
-    return {
-      records: listed.slice(0, query.limit).map(({ seq: _seq, ...record }) => record),
-      nextCursor: last && cursorAfter(last),
-    };
+    return pageOf(rows.map(toRecord), query.limit);
   }
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {

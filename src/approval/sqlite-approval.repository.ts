@@ -5,11 +5,11 @@ import {
   ApprovalQuery,
   ApprovalRecord,
   ApprovalRepository,
-  cursorAfter,
   Decision,
   INTERRUPTED,
   NewApproval,
   PagePosition,
+  pageOf,
   pageStart,
   StoredError,
 } from './approval.repository';
@@ -91,10 +91,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   async list(query: ApprovalQuery): Promise<ApprovalPage> {
     // One row more than asked tells whether another page follows.
     const start: PageStart = { ...pageStart(query.cursor), tools: query.tools ? JSON.stringify(query.tools) : null, limit: query.limit + 1 };
-    const rows = query.status ? this.byStatus.all({ ...start, status: query.status }) : this.all.all(start);
-    const records = rows.slice(0, query.limit).map(({ seq: _seq, ...record }) => record);
-    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
-    return { records, nextCursor: last && cursorAfter(last) };
+    return pageOf(query.status ? this.byStatus.all({ ...start, status: query.status }) : this.all.all(start), query.limit);
   }
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {

@@ -1,8 +1,9 @@
 // npm run token -- --agent <id> [--agent-version 1.0.0] [--expires 2027-06-30T00:00:00Z]
 // Mints a bearer token for an agent's MCP door (API.md §12): prints the token once, and the line for
 // agents[].mcp_tokens in gateway.yaml, which holds only its SHA-256.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { sha256Hex } from '../auth/signature';
 
 const USAGE = 'usage: npm run token -- --agent <id> [--agent-version 1.0.0] [--expires <ISO-8601 date-time>]';
 
@@ -18,7 +19,7 @@ function main(): number {
     return 2;
   }
   const token = `agw_${randomBytes(32).toString('base64url')}`;
-  const sha256 = createHash('sha256').update(token).digest('hex');
+  const sha256 = sha256Hex(token);
   const expires = values.expires ? `, expires_at: "${new Date(values.expires).toISOString()}"` : '';
   process.stdout.write(
     [

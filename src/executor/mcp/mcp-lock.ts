@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sha256Hex } from '../../auth/signature';
 import type { McpToolDefinition } from '../../config/gateway-config';
 
 /** The lock file's name; it lives beside the config file (API.md §13). */
@@ -46,7 +46,7 @@ export function pinnedDefinition(tool: { name: string } & Record<string, unknown
 }
 
 export function definitionSha256(definition: McpToolDefinition): string {
-  return createHash('sha256').update(canonicalJson(definition)).digest('hex');
+  return sha256Hex(canonicalJson(definition));
 }
 
 /** What is wrong with a lock file: where in it (`at`), and the problem. */
