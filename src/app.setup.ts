@@ -5,10 +5,10 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
-import { Redactor } from './audit/redactor';
-import { InvalidRequest } from './common/errors';
-import { toGatewayError } from './common/gateway-exception.filter';
-import { contextOf } from './common/request-context';
+import { Redactor } from './redaction/redactor';
+import { InvalidRequest } from './core/errors';
+import { toGatewayError } from './pipeline/error-body';
+import { contextOf } from './context/request-context';
 import { GatewayConfig } from './config/gateway-config';
 import { requestLogger } from './logger.options';
 

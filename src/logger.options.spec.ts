@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { Redactor } from './audit/redactor';
+import { Redactor } from './redaction/redactor';
 import { gatewayLogger, logFormat, requestLogger } from './logger.options';
 
 const redactor = new Redactor(Buffer.from('spec-marker-key'));

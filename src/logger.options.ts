@@ -2,8 +2,8 @@ import type { RequestHandler } from 'express';
 import type { Params } from 'nestjs-pino';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { prettyFactory } from 'pino-pretty';
-import type { Redactor } from './audit/redactor';
-import { contextOf } from './common/request-context';
+import type { Redactor } from './redaction/redactor';
+import { contextOf } from './context/request-context';
 
 /** Marks the request line, whose fields requestLogger has made safe one by one. */
 const ALREADY_REDACTED = Symbol('already redacted');

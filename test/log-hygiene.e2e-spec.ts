@@ -1,4 +1,4 @@
-import { definitionSha256, mcpLockPath, writeMcpLock } from '../src/executor/mcp/mcp-lock';
+import { definitionSha256, mcpLockPath, writeMcpLock } from '../src/kinds/mcp/mcp-lock';
 import { eventually } from './support/eventually';
 import { freePort } from './support/free-port';
 import { TestGateway } from './support/test-gateway';

@@ -3,7 +3,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
+import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
 import { McpHttpUpstream } from './fixtures/mcp-http-upstream';
 import { freePort } from './support/free-port';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
@@ -316,7 +316,7 @@ describe('kind: mcp, an upstream that cannot be reached (API.md §13)', () => {
 
 /** Pins the upstream's tools for servers named otherwise in the gateway's config (a lock written while they answered). */
 async function writeLockFrom(upstream: McpHttpUpstream, gw: TestGateway, tools: Record<string, string>): Promise<void> {
-  const { definitionSha256, pinnedDefinition, writeMcpLock, mcpLockPath } = await import('../src/executor/mcp/mcp-lock');
+  const { definitionSha256, pinnedDefinition, writeMcpLock, mcpLockPath } = await import('../src/kinds/mcp/mcp-lock');
   const client = new Client({ name: 'lock-writer', version: '1' }, { versionNegotiation: { mode: 'auto' } });
   await client.connect(new StreamableHTTPClientTransport(new URL(upstream.url)));
   const search = (await client.listTools()).tools.find((t) => t.name === 'search')!;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { loadGatewayConfig } from '../src/config/config.loader';
-import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
-import { definitionSha256, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from '../src/executor/mcp/mcp-lock';
+import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
+import { definitionSha256, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from '../src/kinds/mcp/mcp-lock';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 import { eventually } from './support/eventually';
 

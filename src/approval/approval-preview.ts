@@ -4,12 +4,12 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { createTwoFilesPatch } from 'diff';
-import { Redactor } from '../audit/redactor';
-import { sha256Hex } from '../auth/signature';
-import { GatewayError } from '../common/errors';
+import { Redactor } from '../redaction/redactor';
+import { sha256Hex } from '../core/hashing';
+import { GatewayError } from '../core/errors';
 import { GatewayConfig, SECRET_REFERENCE, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
-import { lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../executor/workspace';
+import { lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../kinds/fs/workspace';
 import type { ApprovalPreviewDto, ApprovalViewDto, ContentSummaryDto, PreviewWarningDto } from './approval.dto';
 
 /** Text up to this size is shown (a diff, an http body); larger or binary content by size and SHA-256. */

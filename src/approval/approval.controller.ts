@@ -12,11 +12,11 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { AgentOrApproverAuth, ApproverAuth } from '../auth/auth.decorators';
-import { ErrorResponseDto } from '../common/dto';
-import { parseLimit } from '../common/query';
-import { JsonSchemaPipe } from '../common/json-schema.pipe';
-import { Ctx, RequestContext } from '../common/request-context';
+import { AgentOrApproverAuth, ApproverAuth } from '../context/route.decorators';
+import { ErrorResponseDto } from '../core/dto';
+import { parseLimit } from '../core/query';
+import { JsonSchemaPipe } from '../core/json-schema.pipe';
+import { Ctx, RequestContext } from '../context/request-context';
 import { ApprovalPreviewer } from './approval-preview';
 import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from './approval.dto';
 import { APPROVAL_STATUSES } from './approval.repository';

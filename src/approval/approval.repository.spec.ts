@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase, serversFor } from '../../test/support/services';
-import { InvalidRequest } from '../common/errors';
+import { InvalidRequest } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';

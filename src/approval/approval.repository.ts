@@ -1,4 +1,4 @@
-import { InvalidRequest } from '../common/errors';
+import { InvalidRequest } from '../core/errors';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'executed' | 'rejected' | 'expired' | 'failed';
 export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'executed', 'rejected', 'expired', 'failed'];

@@ -1,12 +1,12 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../common/errors';
-import { newId, RequestContext, ToolCallEnvelope } from '../common/request-context';
+import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../core/errors';
+import { newId, RequestContext, ToolCallEnvelope } from '../context/request-context';
 import { AuditLog } from '../audit/audit-log.service';
-import { sha256Hex } from '../auth/signature';
-import { Redactor } from '../audit/redactor';
+import { sha256Hex } from '../core/hashing';
+import { Redactor } from '../redaction/redactor';
 import { Agent, Approver, GatewayConfig, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { PolicyService } from '../policy/policy.service';
 import { ApprovalWebhook } from './approval-webhook';
 import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, claimLeaseMs, StoredError } from './approval.repository';

@@ -1,13 +1,13 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { sha256Hex } from '../auth/signature';
-import { GatewayError } from '../common/errors';
+import { sha256Hex } from '../core/hashing';
+import { GatewayError } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { InstanceId } from '../config/instance-id';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { AuditQuery } from './audit-index';
 import { AuditFields, AuditRecord, AuditSeal, GENESIS_HASH, sealRecord } from './audit-record';
 import { AuditStore, ChainHead, sameHead, SealedRecord } from './audit-store';
-import { Redactor } from './redactor';
+import { Redactor } from '../redaction/redactor';
 
 export class AuditUnavailable extends GatewayError {
   constructor() {

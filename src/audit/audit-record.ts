@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { sha256Hex } from '../auth/signature';
+import { sha256Hex } from '../core/hashing';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -1,10 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ApproverAuth } from '../auth/auth.decorators';
-import { ErrorResponseDto } from '../common/dto';
-import { InvalidRequest, PolicyDenied } from '../common/errors';
-import { parseLimit } from '../common/query';
-import { Ctx, REQUEST_ID_PATTERN, RequestContext } from '../common/request-context';
+import { ApproverAuth } from '../context/route.decorators';
+import { ErrorResponseDto } from '../core/dto';
+import { InvalidRequest, PolicyDenied } from '../core/errors';
+import { parseLimit } from '../core/query';
+import { Ctx, REQUEST_ID_PATTERN, RequestContext } from '../context/request-context';
 import { AuditLog } from './audit-log.service';
 import type { AuditRecord } from './audit-record';
 

@@ -3,7 +3,7 @@ import { AuditController } from './audit.controller';
 import { AuditLog } from './audit-log.service';
 import { auditStoreProvider } from './audit-store.provider';
 import { RequestAudit } from './request-audit';
-import { redactorProvider } from './redactor.provider';
+import { redactorProvider } from '../redaction/redactor.provider';
 
 @Global()
 @Module({

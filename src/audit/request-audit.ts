@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { GatewayError, OutcomeUnrecorded } from '../common/errors';
-import type { RequestContext } from '../common/request-context';
+import { GatewayError, OutcomeUnrecorded } from '../core/errors';
+import type { RequestContext } from '../context/request-context';
 import { AuditFields } from './audit-record';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { AuditLog, AuditUnavailable } from './audit-log.service';
 
 /**

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { Unauthenticated } from '../common/errors';
+import { Unauthenticated } from '../core/errors';
 import { Agent, GatewayConfig } from '../config/gateway-config';
 import { bodySha256Of } from './body-hash';
 import { stringToSignWithBodyHash, verifySignature } from './signature';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { Unauthenticated } from '../common/errors';
+import { Unauthenticated } from '../core/errors';
 import { Approver, GatewayConfig } from '../config/gateway-config';
 import { bearerToken, entryForToken } from './bearer-token';
 

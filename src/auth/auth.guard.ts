@@ -1,13 +1,13 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { GatewayError, Unauthenticated } from '../common/errors';
-import { contextOf } from '../common/request-context';
+import { GatewayError, Unauthenticated } from '../core/errors';
+import { contextOf } from '../context/request-context';
 import { AuthFailureLimiter } from '../throttle/auth-failure-limiter';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
 import { McpTokenAuthenticator } from './mcp-token.authenticator';
-import { AUTH_MODE, AuthMode } from './auth.decorators';
+import { AUTH_MODE, AuthMode } from '../context/route.decorators';
 
 /**
  * API.md §4 rows 2–3: who is calling? Each route declares who may; undeclared routes are closed.

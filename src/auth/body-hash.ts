@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import { contextOf } from '../common/request-context';
-import { sha256Hex } from './signature';
+import { contextOf } from '../context/request-context';
+import { sha256Hex } from '../core/hashing';
 
 const EMPTY = Buffer.alloc(0);
 

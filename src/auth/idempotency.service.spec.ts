@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { RequestContext } from '../common/request-context';
+import type { RequestContext } from '../context/request-context';
 import type { GatewayConfig } from '../config/gateway-config';
 import { Idempotency, StoredReplay } from './idempotency.service';
 import { SqliteIdempotencyStore } from './sqlite-idempotency.store';

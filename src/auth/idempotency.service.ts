@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { GatewayError, LimitsUnavailable } from '../common/errors';
-import type { RequestContext } from '../common/request-context';
+import { GatewayError, LimitsUnavailable } from '../core/errors';
+import type { RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { IdempotencyStore } from './idempotency.store';
 

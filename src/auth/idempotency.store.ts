@@ -1,4 +1,4 @@
-import { sha256Hex } from './signature';
+import { sha256Hex } from '../core/hashing';
 
 /** What a second request with the same (agent_id, request_id) gets (API.md §3). */
 export type Claim =

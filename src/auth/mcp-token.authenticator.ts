@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { GatewayError } from '../common/errors';
+import { GatewayError } from '../core/errors';
 import { Agent, GatewayConfig, McpToken } from '../config/gateway-config';
 import { bearerToken, entryForToken } from './bearer-token';
 

@@ -1,9 +1,6 @@
-import { createHash, createHmac, KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
+import { createHmac, KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
 import type { AgentKey } from '../config/gateway-config';
-
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+import { sha256Hex } from '../core/hashing';
 
 /** API.md §3: what an agent signs. */
 export function stringToSign(timestamp: string, method: string, pathWithQuery: string, body: Buffer | string): string {

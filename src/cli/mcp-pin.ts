@@ -5,7 +5,7 @@
 // or a declared tool is not offered. --check only shows what changed (exit 1 if anything did).
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../config/config.loader';
-import { pinMcpTools } from '../executor/mcp/mcp-pin';
+import { pinMcpTools } from '../kinds/mcp/mcp-pin';
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');

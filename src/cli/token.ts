@@ -3,7 +3,7 @@
 // agents[].mcp_tokens in gateway.yaml, which holds only its SHA-256.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { sha256Hex } from '../auth/signature';
+import { sha256Hex } from '../core/hashing';
 
 const USAGE = 'usage: npm run token -- --agent <id> [--agent-version 1.0.0] [--expires <ISO-8601 date-time>]';
 

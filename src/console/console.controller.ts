@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Public } from '../auth/auth.decorators';
-import { NotFound } from '../common/errors';
+import { Public } from '../context/route.decorators';
+import { NotFound } from '../core/errors';
 
 const ASSET_TYPES = {
   'index.html': 'text/html; charset=utf-8',

@@ -1,6 +1,6 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DatabaseError, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { GatewayError } from '../common/errors';
+import { GatewayError } from '../core/errors';
 import { PG_MIGRATIONS } from './pg-migrations';
 
 // Any 64-bit number that is this gateway's own: the lock migrations run under.

@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log.service';
-import { Redactor } from '../audit/redactor';
-import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../common/errors';
+import { Redactor } from '../redaction/redactor';
+import { ArgumentsInvalid, GatewayError, ToolFailed, ToolTimeout } from '../core/errors';
 import { GatewayConfig, Tool } from '../config/gateway-config';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { SecretStore } from '../secrets/secret-store';
-import { deleteEntry, listDirectory, readTextFile, writeTextFile } from './fs-tools';
-import { HttpToolRunner } from './http-tool';
-import { McpUpstreams } from './mcp/mcp-upstreams';
-import { DESCRIPTORS, lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from './workspace';
+import { deleteEntry, listDirectory, readTextFile, writeTextFile } from '../kinds/fs/fs-tools';
+import { HttpToolRunner } from '../kinds/http/http-tool';
+import { McpUpstreams } from '../kinds/mcp/mcp-upstreams';
+import { DESCRIPTORS, lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../kinds/fs/workspace';
 
 export type ToolArguments = Record<string, unknown>;
 export type ToolResult = Record<string, unknown>;

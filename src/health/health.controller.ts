@@ -3,15 +3,15 @@ import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
-import { Public } from '../auth/auth.decorators';
+import { Public } from '../context/route.decorators';
 import { IdempotencyStore } from '../auth/idempotency.store';
-import { ErrorResponseDto } from '../common/dto';
-import { GatewayError } from '../common/errors';
+import { ErrorResponseDto } from '../core/dto';
+import { GatewayError } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { PolicyEngine } from '../policy/policy-engine';
 import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
-import { GatewayMetrics } from './gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 
 /** One store /readyz looks at: usable, or down with the reason_code that names it. */
 interface StoreCheck {

@@ -1,7 +1,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
-import type { ErrorBody } from '../common/error-body';
-import type { ToolCallBody } from '../tools/tool-call.pipeline';
-import type { ToolCallExecutedDto, ToolCallPendingDto } from '../tools/tools.dto';
+import type { ErrorBody } from '../pipeline/error-body';
+import type { ToolCallBody } from '../pipeline/tool-call.pipeline';
+import type { ToolCallExecutedDto, ToolCallPendingDto } from '../pipeline/tool-call.dto';
 
 /**
  * A tool call's answer as MCP's CallToolResult (API.md §12): executed → the result; refused,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { RequestContext } from '../common/request-context';
+import type { RequestContext } from '../context/request-context';
 import { describeClient } from './mcp-tool-server';
 
 /**

@@ -10,16 +10,16 @@ import {
 } from '@modelcontextprotocol/server';
 import type { StoredError } from '../approval/approval.repository';
 import { ApprovalService } from '../approval/approval.service';
-import { sha256Hex } from '../auth/signature';
-import type { ErrorBody } from '../common/error-body';
-import { ArgumentsInvalid } from '../common/errors';
-import { schemaValidator } from '../common/json-schema.pipe';
-import { newAuditId, RequestContext } from '../common/request-context';
+import { sha256Hex } from '../core/hashing';
+import type { ErrorBody } from '../pipeline/error-body';
+import { ArgumentsInvalid } from '../core/errors';
+import { schemaValidator } from '../core/json-schema.pipe';
+import { newAuditId, RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolRegistry } from '../registry/tool-registry';
-import { checkEnvelope } from '../tools/envelope.guard';
-import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../tools/tool-call.pipeline';
-import type { ToolCallPendingDto } from '../tools/tools.dto';
+import { checkEnvelope } from '../edge/envelope.guard';
+import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
+import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { toCallToolResult } from './call-tool-result';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, API.md §3). */

@@ -3,10 +3,10 @@ import { ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiResponse
 import { createMcpHandler, type AuthInfo } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Request, Response } from 'express';
-import { McpRoute, Public } from '../auth/auth.decorators';
-import { ErrorResponseDto } from '../common/dto';
-import { GatewayError } from '../common/errors';
-import { contextOf } from '../common/request-context';
+import { McpRoute, Public } from '../context/route.decorators';
+import { ErrorResponseDto } from '../core/dto';
+import { GatewayError } from '../core/errors';
+import { contextOf } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { McpClients } from './mcp-clients';
 import { McpHttpAuth, McpToolServer } from './mcp-tool-server';

@@ -1,14 +1,14 @@
 import { Module } from '@nestjs/common';
 import { ApprovalModule } from '../approval/approval.module';
 import { RegistryModule } from '../registry/registry.module';
-import { ToolsModule } from '../tools/tools.module';
+import { PipelineModule } from '../pipeline/pipeline.module';
 import { McpClients } from './mcp-clients';
 import { McpController } from './mcp.controller';
 import { McpToolServer } from './mcp-tool-server';
 
 /** The MCP door (API.md §12): bearer tokens, JSON-RPC ↔ the ToolCallPipeline, approval_status. */
 @Module({
-  imports: [RegistryModule, ToolsModule, ApprovalModule],
+  imports: [RegistryModule, PipelineModule, ApprovalModule],
   controllers: [McpController],
   providers: [McpToolServer, McpClients],
 })

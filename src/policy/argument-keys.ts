@@ -1,4 +1,4 @@
-import { allKeys } from '../common/json-walk';
+import { allKeys } from '../core/json-walk';
 import { normalizeFieldName } from '../config/gateway-config';
 
 /**

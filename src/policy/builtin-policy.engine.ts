@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayConfig, normalizeFieldName } from '../config/gateway-config';
-import { findKey } from '../common/json-walk';
+import { findKey } from '../core/json-walk';
 import { PolicyDecision, PolicyEngine, PolicyInput } from './policy-engine';
 
 const deny = (reason_code: string, details?: unknown[]): PolicyDecision => ({ allow: false, requires_approval: false, reason_code, details });

@@ -1,6 +1,6 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Agent, fetch } from 'undici';
-import { GatewayError } from '../common/errors';
+import { GatewayError } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { opaInput } from './opa-data';
 import { PolicyDecision, PolicyEngine, PolicyInput } from './policy-engine';

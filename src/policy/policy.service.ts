@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { ArgumentsInvalid, PolicyDenied } from '../common/errors';
-import type { ToolCallEnvelope } from '../common/request-context';
+import { ArgumentsInvalid, PolicyDenied } from '../core/errors';
+import type { ToolCallEnvelope } from '../context/request-context';
 import type { Agent, Tool } from '../config/gateway-config';
 import { ExecutorService } from '../executor/executor.service';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { argumentErrors } from '../registry/argument-errors';
 import { ToolRegistry } from '../registry/tool-registry';
 import { PolicyEngine } from './policy-engine';

@@ -1,5 +1,5 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { countEntries } from '../common/json-walk';
+import { countEntries } from '../core/json-walk';
 import type { Tool } from '../config/gateway-config';
 
 // Tools validate with ajv stopping at the first error (cheap, whatever the input). Every error is

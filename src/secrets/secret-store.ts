@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { ToolFailed } from '../common/errors';
+import { ToolFailed } from '../core/errors';
 import { GatewayConfig, SecretSource } from '../config/gateway-config';
 import { SecretMatcher } from './secret-matcher';
 

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
-import { LimitsUnavailable, RateLimited } from '../common/errors';
+import { LimitsUnavailable, RateLimited } from '../core/errors';
 import { Agent, GatewayConfig, RateLimit } from '../config/gateway-config';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 
 /**
  * API.md §4 row 6 and §8: the agent's limit (its own, else its role's), then the called tool's

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
-import { LimitsUnavailable, RateLimited } from '../common/errors';
+import { LimitsUnavailable, RateLimited } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
-import { GatewayMetrics } from '../health/gateway-metrics';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 
 const MAX_REMEMBERED_BLOCKS = 100_000;
 

@@ -14,13 +14,13 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AgentAuth, ToolCallRoute } from '../auth/auth.decorators';
+import { AgentAuth, ToolCallRoute } from '../context/route.decorators';
 import { bodySha256Of } from '../auth/body-hash';
-import { ErrorResponseDto } from '../common/dto';
-import { Ctx, RequestContext } from '../common/request-context';
+import { ErrorResponseDto } from '../core/dto';
+import { Ctx, RequestContext } from '../context/request-context';
 import { ToolRegistry } from '../registry/tool-registry';
-import { ToolCallBody, ToolCallPipeline } from './tool-call.pipeline';
-import { ToolCallExecutedDto, ToolCallPendingDto, ToolCallRequestDto, ToolListDto } from './tools.dto';
+import { ToolCallBody, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
+import { ToolCallExecutedDto, ToolCallPendingDto, ToolCallRequestDto, ToolListDto } from '../pipeline/tool-call.dto';
 
 @ApiTags('tools')
 @Controller('api/tools')

@@ -1,18 +1,14 @@
 import { Module } from '@nestjs/common';
-import { ApprovalModule } from '../approval/approval.module';
-import { ExecutorModule } from '../executor/executor.module';
-import { AuthModule } from '../auth/auth.module';
-import { PolicyModule } from '../policy/policy.module';
+import { EnvelopeGuard } from '../edge/envelope.guard';
+import { PipelineModule } from '../pipeline/pipeline.module';
 import { RegistryModule } from '../registry/registry.module';
-import { ThrottleModule } from '../throttle/throttle.module';
-import { EnvelopeGuard } from './envelope.guard';
-import { ToolCallPipeline } from './tool-call.pipeline';
 import { ToolsController } from './tools.controller';
 
+/** The REST door: POST /api/tools/call and GET /api/tools. */
 @Module({
-  imports: [RegistryModule, AuthModule, ThrottleModule, PolicyModule, ApprovalModule, ExecutorModule],
+  imports: [RegistryModule, PipelineModule],
   controllers: [ToolsController],
-  providers: [ToolCallPipeline, EnvelopeGuard],
-  exports: [EnvelopeGuard, ToolCallPipeline],
+  providers: [EnvelopeGuard],
+  exports: [EnvelopeGuard],
 })
 export class ToolsModule {}

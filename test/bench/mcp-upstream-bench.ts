@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { signRequestHeaders } from '../../src/auth/signature';
-import { pinMcpTools } from '../../src/executor/mcp/mcp-pin';
+import { pinMcpTools } from '../../src/kinds/mcp/mcp-pin';
 import { McpHttpUpstream } from '../fixtures/mcp-http-upstream';
 import { freePort } from '../support/free-port';
 

@@ -8,8 +8,8 @@ import { createServer } from 'node:http';
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { dirname } from 'node:path';
-import { readTextFile } from '../../src/executor/fs-tools';
-import { Workspace } from '../../src/executor/workspace';
+import { readTextFile } from '../../src/kinds/fs/fs-tools';
+import { Workspace } from '../../src/kinds/fs/workspace';
 
 const [, , mode, portText, file] = process.argv;
 const port = Number(portText);

@@ -3,8 +3,8 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { concatMap, Observable } from 'rxjs';
 import { RequestAudit } from '../audit/request-audit';
-import { PIPELINE_RECORDED } from '../auth/auth.decorators';
-import { contextOf } from './request-context';
+import { PIPELINE_RECORDED } from '../context/route.decorators';
+import { contextOf } from '../context/request-context';
 
 /**
  * The success path's counterpart of GatewayExceptionFilter for audited routes other than tool

@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { AUDITED, AUTH_MODE, AuthMode, CHANNEL } from '../auth/auth.decorators';
-import { Channel, contextOf } from './request-context';
+import { AUDITED, AUTH_MODE, AuthMode, CHANNEL } from '../context/route.decorators';
+import { Channel, contextOf } from '../context/request-context';
 
 /**
  * The first guard: the framework has matched a route, so what the request is follows from that

@@ -1,17 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { ApprovalService } from '../approval/approval.service';
 import { AuditUnavailable } from '../audit/audit-log.service';
-import { Redactor } from '../audit/redactor';
+import { Redactor } from '../redaction/redactor';
 import { RequestAudit } from '../audit/request-audit';
 import { Idempotency, StoredReplay } from '../auth/idempotency.service';
-import { ErrorBody, errorBody } from '../common/error-body';
-import { toGatewayError } from '../common/gateway-exception.filter';
-import { GatewayError } from '../common/errors';
-import type { RequestContext } from '../common/request-context';
+import { ErrorBody, errorBody, toGatewayError } from './error-body';
+import { GatewayError } from '../core/errors';
+import type { RequestContext } from '../context/request-context';
 import { ExecutorService } from '../executor/executor.service';
 import { PolicyService } from '../policy/policy.service';
 import { AgentLimiter } from '../throttle/agent-limiter';
-import type { ToolCallExecutedDto, ToolCallPendingDto } from './tools.dto';
+import type { ToolCallExecutedDto, ToolCallPendingDto } from './tool-call.dto';
 
 export type ToolCallBody = ToolCallExecutedDto | ToolCallPendingDto | ErrorBody;
 

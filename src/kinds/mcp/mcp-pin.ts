@@ -2,7 +2,7 @@ import { loadGatewayConfig } from '../../config/config.loader';
 import type { Tool } from '../../config/gateway-config';
 import { SecretStore } from '../../secrets/secret-store';
 import { connectUpstream, describeError, listUpstreamTools } from './mcp-connection';
-import { EgressPools } from '../egress';
+import { EgressPools } from '../egress/egress';
 import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
 
 export interface PinReport {

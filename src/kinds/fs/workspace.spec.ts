@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PolicyDenied } from '../common/errors';
+import { PolicyDenied } from '../../core/errors';
 import { at, Workspace } from './workspace';
 
 describe('Workspace.confine (path confinement)', () => {

@@ -2,7 +2,7 @@ import { fetch as undiciFetch } from 'undici';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import type { McpServerConfig } from '../../config/gateway-config';
 import type { SecretStore } from '../../secrets/secret-store';
-import { EgressPools, fillSecrets, isAllowedTarget } from '../egress';
+import { EgressPools, fillSecrets, isAllowedTarget } from '../egress/egress';
 
 type HttpServer = Extract<McpServerConfig, { transport: 'http' }>;
 

@@ -2,7 +2,7 @@ import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, rea
 import { lstat, readdir, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { PolicyDenied } from '../common/errors';
+import { PolicyDenied } from '../../core/errors';
 
 /** A path inside the workspace: where it is on the host, and how the agent may be shown it. */
 export interface WorkspacePath {

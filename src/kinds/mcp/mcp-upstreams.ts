@@ -1,13 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import type { AuditLog } from '../../audit/audit-log.service';
-import { GatewayError, PolicyDenied, ToolFailed } from '../../common/errors';
-import { newAuditId } from '../../common/request-context';
+import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
+import { newAuditId } from '../../context/request-context';
 import type { GatewayConfig, Tool } from '../../config/gateway-config';
-import type { GatewayMetrics } from '../../health/gateway-metrics';
+import type { GatewayMetrics } from '../../metrics/gateway-metrics';
 import type { SecretStore } from '../../secrets/secret-store';
 import { McpConnection, type UpstreamListing } from './mcp-connection';
-import { EgressPools } from '../egress';
+import { EgressPools } from '../egress/egress';
 import { definitionSha256, pinnedDefinition } from './mcp-lock';
 
 /** 503: the tool's upstream has not answered since start, or no longer offers the tool (API.md §13). */

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { sha256Hex } from '../../auth/signature';
+import { sha256Hex } from '../../core/hashing';
 import type { McpToolDefinition } from '../../config/gateway-config';
 
 /** The lock file's name; it lives beside the config file (API.md §13). */

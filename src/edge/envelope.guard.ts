@@ -1,11 +1,11 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { TOOL_CALL } from '../auth/auth.decorators';
-import { InvalidRequest } from '../common/errors';
-import { bodyValidator } from '../common/json-schema.pipe';
-import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../common/json-walk';
-import { contextOf, REQUEST_ID_PATTERN, ToolCallEnvelope } from '../common/request-context';
+import { TOOL_CALL } from '../context/route.decorators';
+import { InvalidRequest } from '../core/errors';
+import { bodyValidator } from '../core/json-schema.pipe';
+import { exceedsDepth, MAX_ARGUMENT_DEPTH } from '../core/json-walk';
+import { contextOf, REQUEST_ID_PATTERN, ToolCallEnvelope } from '../context/request-context';
 
 export const envelopeSchema = {
   type: 'object',

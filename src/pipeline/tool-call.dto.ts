@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { REQUEST_ID_PATTERN } from '../common/request-context';
+import { REQUEST_ID_PATTERN } from '../context/request-context';
 
 export class ToolCallRequestDto {
   @ApiProperty({ example: 'agent_deploy_001', description: 'Must equal X-Agent-Id' }) agent_id!: string;

@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { ErrorResponseDto } from '../common/dto';
+import { ErrorResponseDto } from '../core/dto';
 
 export type AuthMode = 'public' | 'agent' | 'approver' | 'agent-or-approver' | 'mcp-token';
 export const AUTH_MODE = 'gateway:auth-mode';

@@ -11,10 +11,10 @@ import {
   type Tool as UpstreamTool,
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { GatewayError, PolicyDenied, ToolFailed } from '../../common/errors';
+import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
 import type { McpServerConfig, McpToolDefinition } from '../../config/gateway-config';
 import type { SecretStore } from '../../secrets/secret-store';
-import { EgressPools, fillSecrets } from '../egress';
+import { EgressPools, fillSecrets } from '../egress/egress';
 import { EgressRefused, upstreamFetch } from './mcp-egress';
 
 const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };

@@ -1,9 +1,9 @@
 import { lookup, LookupAddress, LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
-import { SECRET_REFERENCE } from '../config/gateway-config';
-import { targetProblem } from '../config/url-rules';
-import type { SecretStore } from '../secrets/secret-store';
+import { SECRET_REFERENCE } from '../../config/gateway-config';
+import { targetProblem } from '../../config/url-rules';
+import type { SecretStore } from '../../secrets/secret-store';
 
 // Loopback, private, link-local, shared, multicast and reserved ranges: not the public internet.
 const internal = new BlockList();

@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, read, readSync, renameSync, unlinkSync
 import { promisify } from 'node:util';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { ToolFailed } from '../common/errors';
+import { ToolFailed } from '../../core/errors';
 import { at, refuseHardLinked, refuseUndeletable, tempFileName, type Workspace, type WorkspacePath } from './workspace';
 
 export const MAX_READ_BYTES = 1024 * 1024;

@@ -1,8 +1,8 @@
 import { fetch, Response } from 'undici';
-import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../common/errors';
-import { type Tool, URL_PLACEHOLDER } from '../config/gateway-config';
-import { SecretStore } from '../secrets/secret-store';
-import { EgressPools, fillSecrets, isAllowedTarget } from './egress';
+import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../../core/errors';
+import { type Tool, URL_PLACEHOLDER } from '../../config/gateway-config';
+import { SecretStore } from '../../secrets/secret-store';
+import { EgressPools, fillSecrets, isAllowedTarget } from '../egress/egress';
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
