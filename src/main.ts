@@ -7,11 +7,12 @@ import { AppModule } from './app.module';
 import { configureApp, createHttpAdapter } from './app.setup';
 import { ConfigError, loadGatewayConfig } from './config/config.loader';
 import { GatewayConfig } from './config/gateway-config';
+import { KIND_CONFIGS } from './kinds';
 import { configureHttpServer, httpServerLimits } from './http-server';
 
 function loadConfigOrExit(): GatewayConfig {
   try {
-    return loadGatewayConfig(process.env);
+    return loadGatewayConfig(process.env, { kinds: KIND_CONFIGS });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`config error: ${err.message}\n`);

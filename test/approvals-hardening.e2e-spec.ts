@@ -9,6 +9,7 @@ import { AppModule } from '../src/app.module';
 import { configureApp } from '../src/app.setup';
 import { signRequestHeaders } from '../src/auth/signature';
 import { loadGatewayConfig } from '../src/config/config.loader';
+import { KIND_CONFIGS } from '../src/kinds';
 import { freePort } from './support/free-port';
 import { envelope, TestGateway, WRITER_TOKEN } from './support/test-gateway';
 
@@ -196,7 +197,7 @@ describe('The shipped demo http tool', () => {
       GATEWAY_DATA_DIR: join(root, 'data'),
       GATEWAY_AUDIT_LOG: join(root, 'data', 'audit.jsonl'),
       PORT: String(port),
-    });
+    }, { kinds: KIND_CONFIGS });
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
     const app = moduleRef.createNestApplication<NestExpressApplication>({ rawBody: true, bodyParser: false });
     configureApp(app, config);

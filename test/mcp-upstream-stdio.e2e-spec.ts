@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { loadGatewayConfig } from '../src/config/config.loader';
+import { KIND_CONFIGS } from '../src/kinds';
 import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
 import { definitionSha256, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from '../src/kinds/mcp/mcp-lock';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
@@ -211,7 +212,7 @@ describe('kind: mcp, stdio servers at start', () => {
 
 describe('the shipped demo (policies/gateway.yaml)', () => {
   it('declares the demo server with a pinned tool, and policies/mcp-lock.json matches what the demo server lists', async () => {
-    const config = loadGatewayConfig({ GATEWAY_CONFIG: 'policies/gateway.yaml' });
+    const config = loadGatewayConfig({ GATEWAY_CONFIG: 'policies/gateway.yaml' }, { kinds: KIND_CONFIGS });
     const tool = config.tools.get('demo_word_count')!;
     expect(tool).toMatchObject({ kind: 'mcp', mcp: { server: 'demo', tool: 'word_count' }, description: 'Count the words and characters of a text' });
     const client = new Client({ name: 'lock-check', version: '1' }, { versionNegotiation: { mode: 'auto' } });

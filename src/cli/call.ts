@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { signRequestHeaders, SigningKey } from '../auth/signature';
 import { ConfigError, loadGatewayConfig } from '../config/config.loader';
+import { KIND_CONFIGS } from '../kinds';
 
 const USAGE = `usage: npm run call -- --agent <id> (--tool <name> [--args '<json>'] | --list | --get <path>)
        [--url http://localhost:8000] [--key-file <ed25519 private key PEM>] [--request-id <id>] [--agent-version 1.0.0]`;
@@ -31,7 +32,7 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const agent = loadGatewayConfig(process.env).agents.get(values.agent);
+  const agent = loadGatewayConfig(process.env, { kinds: KIND_CONFIGS }).agents.get(values.agent);
   if (!agent) throw new Error(`agent "${values.agent}" is not in the config`);
   let key: SigningKey;
   if (agent.key.alg === 'hmac-sha256') key = { alg: 'hmac-sha256', secret: agent.key.secret };

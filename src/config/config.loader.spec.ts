@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadGatewayConfig, parseGatewayConfig } from './config.loader';
+import { KIND_CONFIGS } from '../kinds';
 
 const demoFile = join(__dirname, '../../policies/gateway.yaml');
 const demo = readFileSync(demoFile, 'utf8');
-const parse = (text: string, env: Record<string, string> = {}) => parseGatewayConfig(text, 'policies/gateway.yaml', env);
+const parse = (text: string, env: Record<string, string> = {}) => parseGatewayConfig(text, 'policies/gateway.yaml', env, { kinds: KIND_CONFIGS });
 const problemOf = (text: string, env: Record<string, string> = {}) => {
   try {
     parse(text, env);
@@ -17,7 +18,7 @@ const problemOf = (text: string, env: Record<string, string> = {}) => {
 
 describe('gateway.yaml loading', () => {
   it('loads the shipped demo config with its dev defaults, and reports them', () => {
-    const config = loadGatewayConfig({ GATEWAY_CONFIG: demoFile, GATEWAY_WORKSPACE: '/tmp/ws' });
+    const config = loadGatewayConfig({ GATEWAY_CONFIG: demoFile, GATEWAY_WORKSPACE: '/tmp/ws' }, { kinds: KIND_CONFIGS });
     expect([...config.tools.keys()].sort()).toEqual(['delete_file', 'demo_word_count', 'gateway_health', 'list_dir', 'read_file', 'write_file']);
     expect([...config.agents.keys()]).toEqual(['agent_deploy_001', 'agent_reader_001']);
     expect(config.approvers.map((a) => a.id)).toEqual(['admin']);
@@ -68,6 +69,6 @@ describe('gateway.yaml loading', () => {
   });
 
   it('reports a missing file', () => {
-    expect(() => loadGatewayConfig({ GATEWAY_CONFIG: '/nonexistent/gateway.yaml' })).toThrow('/nonexistent/gateway.yaml: (file): cannot be read (ENOENT)');
+    expect(() => loadGatewayConfig({ GATEWAY_CONFIG: '/nonexistent/gateway.yaml' }, { kinds: KIND_CONFIGS })).toThrow('/nonexistent/gateway.yaml: (file): cannot be read (ENOENT)');
   });
 });

@@ -1,19 +1,19 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Ajv, { ErrorObject } from 'ajv';
+import Ajv, { ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { McpToolBinder, buildMcpServers, type RawMcpServer } from '../kinds/mcp/mcp-config';
-import { MCP_LOCK_FILE } from '../kinds/mcp/mcp-lock';
 import { ConfigError } from './config-error';
 import { gatewayConfigSchema } from './config.schema';
+import type { KindLoadContext, RawToolEntry, ToolKindConfig } from './tool-kind-config';
 import { canonicalHost, urlProblem } from './url-rules';
 import {
   Agent,
   AgentKey,
   ApprovalWebhookSettings,
   Approver,
+  ConfigSections,
   GatewayConfig,
   normalizeFieldName,
   McpToken,
@@ -21,10 +21,7 @@ import {
   RuntimePaths,
   SecretSource,
   Settings,
-  SECRET_REFERENCE,
   Tool,
-  ToolKind,
-  URL_PLACEHOLDER,
 } from './gateway-config';
 
 // The CLIs and main.ts catch it from here, beside loadGatewayConfig.
@@ -48,33 +45,28 @@ interface RawConfig {
   }>;
   approvers: Array<{ id: string; token_sha256: string; tools?: string[]; audit: boolean }>;
   secrets: Record<string, SecretSource>;
-  mcp_servers: Record<string, RawMcpServer>;
-  tools: Record<
-    string,
-    Omit<Tool, 'name' | 'forbidden_fields' | 'validateArguments' | 'compileListingAllErrors' | 'description' | 'input_schema' | 'timeout_ms' | 'mcp'> & {
-      description?: string;
-      forbidden_fields?: string[];
-      /** Absent only for mcp tools (then: the pinned upstream inputSchema). */
-      input_schema?: Record<string, unknown>;
-      /** Absent only for mcp tools (then: their server's). */
-      timeout_ms?: number;
-      server?: string;
-      tool?: string;
-    }
-  >;
+  tools: Record<string, RawToolEntry>;
 }
 
-/** `mcpLock: 'skip'`: mcp tools are bound without their pins (npm run mcp:pin, which writes mcp-lock.json). */
+/** `kinds`: the tool kinds a config may use (the list registered in src/kinds). */
 export interface LoadOptions {
-  mcpLock?: 'require' | 'skip';
+  kinds: readonly ToolKindConfig[];
 }
 
-const validateConfigShape = new Ajv({ useDefaults: true, discriminator: true, allErrors: false }).compile(
-  gatewayConfigSchema,
-);
+// Compiled once per list of kinds (the process has one; the mcp:pin CLI a second).
+const shapeValidators = new WeakMap<readonly ToolKindConfig[], ValidateFunction>();
+
+function shapeValidator(kinds: readonly ToolKindConfig[]): ValidateFunction {
+  let validate = shapeValidators.get(kinds);
+  if (!validate) {
+    validate = new Ajv({ useDefaults: true, discriminator: true, allErrors: false }).compile(gatewayConfigSchema(kinds));
+    shapeValidators.set(kinds, validate);
+  }
+  return validate;
+}
 
 /** Reads GATEWAY_CONFIG (default policies/gateway.yaml) and everything it needs from `env`. */
-export function loadGatewayConfig(env: Env = process.env, options: LoadOptions = {}): GatewayConfig {
+export function loadGatewayConfig(env: Env, options: LoadOptions): GatewayConfig {
   const file = env.GATEWAY_CONFIG || DEFAULT_CONFIG_PATH;
   let text: string;
   try {
@@ -85,7 +77,7 @@ export function loadGatewayConfig(env: Env = process.env, options: LoadOptions =
   return parseGatewayConfig(text, file, env, options);
 }
 
-export function parseGatewayConfig(text: string, file: string, env: Env, options: LoadOptions = {}): GatewayConfig {
+export function parseGatewayConfig(text: string, file: string, env: Env, options: LoadOptions): GatewayConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
@@ -98,12 +90,13 @@ export function parseGatewayConfig(text: string, file: string, env: Env, options
   }
   const defaulted: string[] = [];
   const raw = expandEnv(doc, '', env, file, defaulted);
+  const validateConfigShape = shapeValidator(options.kinds);
   if (!validateConfigShape(raw)) {
     const error = validateConfigShape.errors![0];
     throw new ConfigError(file, describePath(error.instancePath), describeAjvError(error));
   }
   const demoCredentials = defaulted.filter((path) => CREDENTIAL_PATH.test(path));
-  return buildConfig(raw as RawConfig, file, env, demoCredentials, options);
+  return buildConfig(raw as RawConfig, file, env, demoCredentials, options.kinds);
 }
 
 const CREDENTIAL_PATH = /\.(secret|public_key|token_sha256) \(/;
@@ -136,7 +129,7 @@ function expandEnv(value: unknown, path: string, env: Env, file: string, default
   return value;
 }
 
-function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: string[], options: LoadOptions): GatewayConfig {
+function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: string[], kinds: readonly ToolKindConfig[]): GatewayConfig {
   const fail = (path: string, problem: string): never => {
     throw new ConfigError(file, path, problem);
   };
@@ -172,45 +165,44 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   // Stops at the first error: a call's verdict costs the same however many errors its input holds.
   const toolAjv = operatorAjv(false);
   let listingAjv: Ajv | undefined;
-  const mcpServers = buildMcpServers(raw.mcp_servers, raw.secrets, fail);
-  const mcpTools = new McpToolBinder(file, mcpServers, options.mcpLock ?? 'require', fail);
+  // Each kind reads its own sections once (mcp_servers and the pins beside the config), then parses its tools.
+  const ctx: KindLoadContext = { file, secrets: raw.secrets, fail };
+  const prepared = new Map(kinds.map((kind) => [kind, kind.prepare?.(raw as unknown as Record<string, unknown>, ctx)]));
+  const kindOf = new Map(kinds.flatMap((kind) => kind.kinds.map((name) => [name, kind] as const)));
   const tools = new Map<string, Tool>();
   for (const [name, t] of Object.entries(raw.tools)) {
     t.roles.forEach((role, i) => {
       if (!roleExists(role)) fail(`tools.${name}.roles[${i}]`, `role "${role}" is not declared under roles`);
     });
-    // An mcp tool shows agents its pinned upstream definition, unless the config gives its own.
-    const mcp = t.kind === 'mcp' ? mcpTools.bind(name, { server: t.server!, tool: t.tool! }) : undefined;
-    const inputSchema = t.input_schema ?? mcp!.pinned.definition.inputSchema;
-    const schemaPath = t.input_schema ? `tools.${name}.input_schema` : `tools.${name} (the inputSchema pinned in ${MCP_LOCK_FILE})`;
+    // The schema admits only the kinds given.
+    const kind = kindOf.get(t.kind)!;
+    const { fields, defaults } = kind.parse(name, t, ctx, prepared.get(kind));
+    // A kind may fill in the input schema (an mcp tool shows agents its pinned upstream definition), unless the config gives its own.
+    const foreign = t.input_schema ? undefined : defaults?.input_schema;
+    const inputSchema = t.input_schema ?? foreign?.schema ?? fail(`tools.${name}`, 'missing required field "input_schema"');
+    const schemaPath = foreign ? `tools.${name} ${foreign.source}` : `tools.${name}.input_schema`;
     if (inputSchema.type !== 'object') fail(schemaPath, 'must have type: object');
     let validateArguments;
     try {
-      validateArguments = t.input_schema ? toolAjv.compile(inputSchema) : mcpTools.compile(inputSchema);
+      validateArguments = foreign ? foreign.compile(inputSchema, false) : toolAjv.compile(inputSchema);
     } catch (err) {
       const problem = (err as Error).message.replace(/^strict mode: /, '').replace(/keyword: "/, 'keyword "');
       fail(schemaPath, problem);
     }
-    if (t.kind === 'http') checkHttpTool(name, t as HttpToolConfig, raw.secrets, fail);
     tools.set(name, {
       name,
-      kind: t.kind as ToolKind,
-      description: t.description ?? mcp?.pinned.definition.description ?? '',
+      kind: t.kind,
+      description: t.description ?? defaults?.description ?? '',
       roles: t.roles,
       requires_approval: t.requires_approval,
       input_schema: inputSchema,
-      timeout_ms: t.timeout_ms ?? mcpTools.timeoutOf(t.server!),
+      timeout_ms: t.timeout_ms ?? defaults?.timeout_ms ?? fail(`tools.${name}`, 'missing required field "timeout_ms"'),
       forbidden_fields: new Set([...globalForbidden, ...forbiddenNames(t.forbidden_fields ?? [], `tools.${name}.forbidden_fields`)]),
       rate_limit: t.rate_limit,
-      ...(t.kind === 'http' && {
-        request: (t as HttpToolConfig).request,
-        allowed_hosts: (t as HttpToolConfig).allowed_hosts.map(canonicalHost),
-        allow_private_networks: (t as HttpToolConfig).allow_private_networks,
-      }),
-      ...(mcp && { mcp }),
+      ...fields,
       validateArguments: validateArguments!,
-      compileListingAllErrors: t.input_schema ? () => (listingAjv ??= operatorAjv(true)).compile(inputSchema) : () => mcpTools.compile(inputSchema, true),
-    });
+      compileListingAllErrors: foreign ? () => foreign.compile(inputSchema, true) : () => (listingAjv ??= operatorAjv(true)).compile(inputSchema),
+    } as Tool);
   }
 
   const approvers: Approver[] = raw.approvers.map((a, i) => {
@@ -229,7 +221,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     approvers,
     secrets: raw.secrets,
     tools,
-    mcpServers,
+    sections: Object.fromEntries(kinds.filter((kind) => kind.prepare).map((kind) => [kind.name, prepared.get(kind)])) as Partial<ConfigSections>,
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
     databaseUrl: databaseUrl(env, file),
@@ -261,33 +253,6 @@ function operatorAjv(allErrors: boolean): Ajv {
   addFormats(ajv);
   return ajv;
 }
-
-type HttpToolConfig = Required<Pick<Tool, 'request' | 'allowed_hosts' | 'allow_private_networks' | 'input_schema'>>;
-
-/** The URL template is an absolute http(s) URL whose placeholders are arguments; secrets are declared. */
-function checkHttpTool(name: string, t: HttpToolConfig, secrets: Record<string, SecretSource>, fail: (p: string, m: string) => never): void {
-  const at = `tools.${name}.request`;
-  let url: URL;
-  try {
-    url = new URL(t.request.url.replace(URL_PLACEHOLDER, 'x'));
-  } catch {
-    return fail(`${at}.url`, 'not an absolute URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${at}.url`, 'must be http or https');
-  const declared = (t.input_schema.properties ?? {}) as Record<string, unknown>;
-  for (const [, arg] of t.request.url.matchAll(URL_PLACEHOLDER)) {
-    if (!Object.prototype.hasOwnProperty.call(declared, arg)) fail(`${at}.url`, `placeholder {${arg}} is not a property of input_schema`);
-  }
-  for (const [header, value] of Object.entries(t.request.headers)) {
-    for (const [, secret] of value.matchAll(SECRET_REFERENCE)) {
-      if (!Object.prototype.hasOwnProperty.call(secrets, secret)) fail(`${at}.headers.${header}`, `secret "${secret}" is not declared under secrets`);
-    }
-  }
-  t.allowed_hosts.forEach((host, i) => {
-    if (canonicalHost(host) === '') fail(`tools.${name}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`);
-  });
-}
-
 
 function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
   const engine = env.GATEWAY_POLICY_ENGINE || 'builtin';

@@ -1,3 +1,5 @@
+import type { ToolKindConfig } from './tool-kind-config';
+
 // JSON Schema of policies/gateway.yaml (API.md §2). Defaults live here and nowhere else:
 // the loader validates with `useDefaults`, so every optional setting is filled in once, at load.
 
@@ -13,7 +15,8 @@ const rateLimit = {
 } as const;
 const fieldList = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true } as const;
 
-const toolCommon = {
+/** The fields every tool entry has, whatever its kind; a kind's schema spreads them into its own. */
+export const toolCommonSchema = {
   description: { type: 'string', maxLength: 1024 },
   roles: { type: 'array', items: identifier, uniqueItems: true },
   input_schema: { type: 'object' },
@@ -22,8 +25,8 @@ const toolCommon = {
   rate_limit: rateLimit,
 } as const;
 
-// Tools that change the workspace wait for a human unless the operator says otherwise.
-function toolKind(kind: string, approvalByDefault: boolean, extra: { required: string[]; properties: object } = { required: [], properties: {} }) {
+/** The schema of a tool entry of `kind`: the common fields, a required input_schema, and the kind's own fields. */
+export function toolEntrySchema(kind: string, approvalByDefault: boolean, extra: { required: string[]; properties: object } = { required: [], properties: {} }) {
   return {
     type: 'object',
     additionalProperties: false,
@@ -31,63 +34,27 @@ function toolKind(kind: string, approvalByDefault: boolean, extra: { required: s
     properties: {
       kind: { const: kind },
       requires_approval: { type: 'boolean', default: approvalByDefault },
-      ...toolCommon,
+      ...toolCommonSchema,
       ...extra.properties,
     },
   };
 }
 
-const httpTool = {
-  required: ['request', 'allowed_hosts'],
-  properties: {
-    request: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['method', 'url'],
-      properties: {
-        method: { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] },
-        url: { type: 'string', minLength: 1, maxLength: 2048 },
-        headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-      },
+/** The whole document: the common sections, each kind's own sections (before secrets), and tools of the kinds given. */
+export function gatewayConfigSchema(kinds: readonly ToolKindConfig[]) {
+  const { secrets, tools, ...before } = commonSchema.properties;
+  return {
+    ...commonSchema,
+    properties: {
+      ...before,
+      ...Object.assign({}, ...kinds.map((kind) => kind.sections ?? {})),
+      secrets,
+      tools: { ...tools, additionalProperties: { ...tools.additionalProperties, oneOf: kinds.flatMap((kind) => kind.toolSchemas) } },
     },
-    allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
-    allow_private_networks: { type: 'boolean', default: false },
-  },
-};
+  };
+}
 
-// An upstream tool (API.md §13). No input_schema needed (default: the pinned upstream inputSchema);
-// timeout_ms defaults to the server's.
-const mcpTool = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['kind', 'roles', 'server', 'tool'],
-  properties: {
-    kind: { const: 'mcp' },
-    requires_approval: { type: 'boolean', default: false },
-    ...toolCommon,
-    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
-    server: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
-    tool: { type: 'string', minLength: 1, maxLength: 128 },
-  },
-} as const;
-
-// Streamable HTTP (url, headers, allowed_hosts) or stdio (command, env, cwd): the loader checks which.
-const mcpServer = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    url: { type: 'string', minLength: 1, maxLength: 2048 },
-    headers: { type: 'object', additionalProperties: { type: 'string' } },
-    allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
-    allow_private_networks: { type: 'boolean' },
-    command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
-    env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string' } },
-    cwd: { type: 'string', minLength: 1 },
-    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000, default: 30000 },
-  },
-} as const;
-
-export const gatewayConfigSchema = {
+const commonSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['agents', 'tools'],
@@ -206,12 +173,6 @@ export const gatewayConfigSchema = {
         },
       },
     },
-    mcp_servers: {
-      type: 'object',
-      default: {},
-      propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
-      additionalProperties: mcpServer,
-    },
     secrets: {
       type: 'object',
       default: {},
@@ -241,14 +202,8 @@ export const gatewayConfigSchema = {
         type: 'object',
         required: ['kind'],
         discriminator: { propertyName: 'kind' },
-        oneOf: [
-          toolKind('fs.read', false),
-          toolKind('fs.list', false),
-          toolKind('fs.write', true),
-          toolKind('fs.delete', true),
-          toolKind('http', false, httpTool),
-          mcpTool,
-        ],
+        // Each kind's entries (gatewayConfigSchema).
+        oneOf: [],
       },
     },
   },

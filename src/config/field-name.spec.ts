@@ -1,4 +1,5 @@
 import { parseGatewayConfig } from './config.loader';
+import { KIND_CONFIGS } from '../kinds';
 import { normalizeFieldName } from './gateway-config';
 
 describe('normalizeFieldName: one spelling for a key, whatever it looks like', () => {
@@ -37,15 +38,15 @@ describe('forbidden_fields in the config', () => {
     `settings: { ${settings} }\nroles: { r: {} }\nagents: []\ntools:\n  t: { kind: fs.read, roles: [r], input_schema: { type: object }${tool} }\n`;
 
   it('are normalised at load as argument keys are', () => {
-    const loaded = parseGatewayConfig(config('forbidden_fields: ["Pass.Word"]', ', forbidden_fields: ["ｓession-id"]'), 'gateway.yaml', {});
+    const loaded = parseGatewayConfig(config('forbidden_fields: ["Pass.Word"]', ', forbidden_fields: ["ｓession-id"]'), 'gateway.yaml', {}, { kinds: KIND_CONFIGS });
     expect([...loaded.tools.get('t')!.forbidden_fields].sort()).toEqual(['password', 'sessionid']);
   });
 
   it('refuse a name with no letter or digit, which would match junk keys', () => {
-    expect(() => parseGatewayConfig(config('forbidden_fields: ["__"]'), 'gateway.yaml', {})).toThrow(
+    expect(() => parseGatewayConfig(config('forbidden_fields: ["__"]'), 'gateway.yaml', {}, { kinds: KIND_CONFIGS })).toThrow(
       'gateway.yaml: settings.forbidden_fields[0]: "__" has no letter or digit',
     );
-    expect(() => parseGatewayConfig(config('', ', forbidden_fields: [ok, "-."]'), 'gateway.yaml', {})).toThrow(
+    expect(() => parseGatewayConfig(config('', ', forbidden_fields: [ok, "-."]'), 'gateway.yaml', {}, { kinds: KIND_CONFIGS })).toThrow(
       'gateway.yaml: tools.t.forbidden_fields[1]: "-." has no letter or digit',
     );
   });

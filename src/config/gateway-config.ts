@@ -66,64 +66,14 @@ export interface Approver {
 
 export type SecretSource = { from: 'env'; name: string } | { from: 'file'; path: string };
 
-export type ToolKind = 'fs.read' | 'fs.list' | 'fs.write' | 'fs.delete' | 'http' | 'mcp';
-
-/** An upstream MCP server (API.md §13): Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
-export type McpServerConfig =
-  | {
-      name: string;
-      transport: 'http';
-      url: string;
-      /** Values may hold `${secret:NAME}`, resolved at each request. */
-      headers: Record<string, string>;
-      /** Canonical host names or IP literals; the url's host is one of them. */
-      allowed_hosts: string[];
-      allow_private_networks: boolean;
-      timeout_ms: number;
-    }
-  | {
-      name: string;
-      transport: 'stdio';
-      command: string[];
-      /** The child's environment besides PATH, HOME and the like; values may hold `${secret:NAME}`, resolved when it starts. */
-      env: Record<string, string>;
-      cwd?: string;
-      timeout_ms: number;
-    };
-
-/** An upstream tool's definition as pinned in mcp-lock.json: what agents see of it. */
-export interface McpToolDefinition {
-  name: string;
-  title?: string;
-  description?: string;
-  inputSchema: Record<string, unknown>;
-  outputSchema?: Record<string, unknown>;
-  annotations?: Record<string, unknown>;
-}
-
-/** An mcp tool's upstream: the server, the upstream's own tool name, and the pinned definition with its SHA-256. */
-export interface McpToolBinding {
-  server: string;
-  tool: string;
-  pinned: { sha256: string; definition: McpToolDefinition };
-}
-
-/** `{arg}` in an http tool's URL template: an argument, percent-encoded when the call runs. */
-export const URL_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-/** `${secret:NAME}` in an http tool's header: resolved by the executor when the call runs. */
+/** `${secret:NAME}` in a value the gateway sends (an http header, an upstream's env): resolved when the call runs. */
 export const SECRET_REFERENCE = /\$\{secret:([A-Za-z0-9_.-]+)\}/g;
 
-export interface HttpRequestTemplate {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  /** Absolute http(s) URL; `{arg}` placeholders are filled with percent-encoded arguments. */
-  url: string;
-  /** Header values may hold `${secret:NAME}`, resolved at execution time. */
-  headers: Record<string, string>;
-}
-
-export interface Tool {
+/** What every tool has, whatever its kind. */
+export interface ToolCommon {
   name: string;
-  kind: ToolKind;
+  /** The `kind:` of its entry: which tool kind parses and runs it. */
+  kind: string;
   description: string;
   roles: string[];
   requires_approval: boolean;
@@ -132,19 +82,30 @@ export interface Tool {
   /** Normalised (see normalizeFieldName) global and per-tool forbidden keys. */
   forbidden_fields: ReadonlySet<string>;
   rate_limit?: RateLimit;
-  /** http tools only. */
-  request?: HttpRequestTemplate;
-  /** http tools only: host names or IP literals, canonical (as the WHATWG URL parser writes them). */
-  allowed_hosts?: string[];
-  /** http tools only: may a listed host name resolve to a loopback, private or link-local address? */
-  allow_private_networks?: boolean;
-  /** mcp tools only. */
-  mcp?: McpToolBinding;
   /** The input_schema compiled once at load (ajv, strict mode; an upstream's pinned schema leniently), stopping at the first error. */
   validateArguments: ValidateFunction;
   /** The same schema compiled the same way, but listing every error (for a 400's details; compiled on first use). */
   compileListingAllErrors: () => ValidateFunction;
 }
+
+/**
+ * Each tool kind adds its member of Tool here, from its own folder, by module augmentation:
+ * `declare module '../../config/gateway-config' { interface ToolTypes { http: HttpTool } }`.
+ */
+export interface ToolTypes {}
+
+type AnyToolField = { [K in keyof ToolTypes]: keyof ToolTypes[K] }[keyof ToolTypes];
+/** A member that says the other kinds' fields are absent, so `tool.request?.url` reads on any tool. */
+type Exclusive<T> = T & { readonly [F in Exclude<AnyToolField, keyof T>]?: undefined };
+
+/** A configured tool: a union discriminated by `kind`, one member per tool kind (see ToolTypes). */
+export type Tool = { [K in keyof ToolTypes]: Exclusive<ToolTypes[K]> }[keyof ToolTypes];
+
+/**
+ * What a tool kind made of its own top-level sections of gateway.yaml (mcp_servers), by kind name.
+ * A kind declares its entry by module augmentation, as it does its Tool member.
+ */
+export interface ConfigSections {}
 
 export interface RuntimePaths {
   workspace: string;
@@ -162,8 +123,8 @@ export class GatewayConfig {
   readonly approvers!: readonly Approver[];
   readonly secrets!: Record<string, SecretSource>;
   readonly tools!: ReadonlyMap<string, Tool>;
-  /** mcp_servers (API.md §13), by name. */
-  readonly mcpServers!: ReadonlyMap<string, McpServerConfig>;
+  /** What each tool kind's prepare() returned for its own sections (ConfigSections). */
+  readonly sections!: Partial<ConfigSections>;
   readonly paths!: RuntimePaths;
   /** GATEWAY_REDIS_URL: rate-limit counters and idempotency keys live there, shared by instances. */
   readonly redisUrl?: string;

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { KindsModule } from '../kinds/kinds.module';
 import { ExecutorService } from './executor.service';
 
-@Module({ providers: [ExecutorService], exports: [ExecutorService] })
+@Module({ imports: [KindsModule], providers: [ExecutorService], exports: [ExecutorService] })
 export class ExecutorModule {}

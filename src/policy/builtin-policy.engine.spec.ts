@@ -1,4 +1,5 @@
 import { parseGatewayConfig } from '../config/config.loader';
+import { KIND_CONFIGS } from '../kinds';
 import { BuiltinPolicyEngine, versionMatches } from './builtin-policy.engine';
 
 const yaml = `
@@ -11,7 +12,7 @@ tools:
   t: { kind: fs.read, roles: [dev, ops], forbidden_fields: [webhook_url], input_schema: { type: object } }
   w: { kind: fs.write, roles: [ops], input_schema: { type: object } }
 `;
-const engine = new BuiltinPolicyEngine(parseGatewayConfig(yaml, 'spec.yaml', {}));
+const engine = new BuiltinPolicyEngine(parseGatewayConfig(yaml, 'spec.yaml', {}, { kinds: KIND_CONFIGS }));
 const decide = (tool: string, args: Record<string, unknown>, agent = { id: 'a1', role: 'dev', version: '1.0.0' }) =>
   engine.decide({ agent, tool, arguments: args });
 

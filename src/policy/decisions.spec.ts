@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadGatewayConfig } from '../config/config.loader';
+import { KIND_CONFIGS } from '../kinds';
 import { BuiltinPolicyEngine } from './builtin-policy.engine';
 import { buildOpaData, buildRegoTests, DecisionCase } from './opa-data';
 
 const policies = join(__dirname, '../../policies');
-const config = loadGatewayConfig({ GATEWAY_CONFIG: join(policies, 'gateway.yaml') });
+const config = loadGatewayConfig({ GATEWAY_CONFIG: join(policies, 'gateway.yaml') }, { kinds: KIND_CONFIGS });
 const { cases } = JSON.parse(readFileSync(join(policies, 'decisions.json'), 'utf8')) as { cases: DecisionCase[] };
 
 describe('the shared decision table (policies/decisions.json)', () => {

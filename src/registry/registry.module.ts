@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { KindsModule } from '../kinds/kinds.module';
 import { ToolRegistry } from './tool-registry';
 
-@Module({ providers: [ToolRegistry], exports: [ToolRegistry] })
+@Module({ imports: [KindsModule], providers: [ToolRegistry], exports: [ToolRegistry] })
 export class RegistryModule {}

@@ -1,5 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayConfig, Tool } from '../config/gateway-config';
+import type { ToolHints } from '../kinds/tool-kind';
+import { ToolKinds } from '../kinds/tool-kinds';
+
+export type { ToolHints } from '../kinds/tool-kind';
 
 /** What an agent may learn of a tool (API.md §4b): never its hosts, secrets, request template or upstream. */
 export interface ToolDefinition {
@@ -8,13 +12,6 @@ export interface ToolDefinition {
   input_schema: Record<string, unknown>;
   requires_approval: boolean;
   timeout_ms: number;
-}
-
-/** What the tool does to the world, by its kind (MCP's tool annotations, API.md §12). */
-export interface ToolHints {
-  readOnlyHint: boolean;
-  destructiveHint: boolean;
-  openWorldHint: boolean;
 }
 
 /** A tool as both doors show it: GET /api/tools lists `definition`, tools/list adds `hints`. */
@@ -31,8 +28,12 @@ export interface VisibleTool {
 export class ToolRegistry {
   private readonly byRole = new Map<string, VisibleTool[]>();
 
-  constructor(private readonly config: GatewayConfig) {
+  constructor(
+    private readonly config: GatewayConfig,
+    kinds: ToolKinds,
+  ) {
     const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const visible = (tool: Tool) => visibleTool(tool, kinds.of(tool).hints(tool));
     for (const role of Object.keys(config.roles)) {
       this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)).map(visible));
     }
@@ -49,10 +50,10 @@ export class ToolRegistry {
   }
 }
 
-function visible(tool: Tool): VisibleTool {
-  const readOnly = tool.kind === 'fs.read' || tool.kind === 'fs.list';
+/** `hints`: what the tool does to the world, as its kind says (MCP's tool annotations). */
+function visibleTool(tool: Tool, hints: ToolHints): VisibleTool {
   return {
     definition: { name: tool.name, description: tool.description, input_schema: tool.input_schema, requires_approval: tool.requires_approval, timeout_ms: tool.timeout_ms },
-    hints: { readOnlyHint: readOnly, destructiveHint: !readOnly, openWorldHint: tool.kind === 'http' || tool.kind === 'mcp' },
+    hints,
   };
 }

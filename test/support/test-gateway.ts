@@ -11,6 +11,7 @@ import { configureApp, createHttpAdapter } from '../../src/app.setup';
 import { signRequestHeaders, SigningKey } from '../../src/auth/signature';
 import { loadGatewayConfig } from '../../src/config/config.loader';
 import { InstanceId } from '../../src/config/instance-id';
+import { KIND_CONFIGS } from '../../src/kinds';
 import { configureHttpServer, httpServerLimits, HttpServerLimits } from '../../src/http-server';
 
 export const HMAC_AGENT = 'agent_deploy_test';
@@ -121,7 +122,7 @@ export class TestGateway {
       GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
       TEST_DEPLOY_KEY: HMAC_SECRET,
       GATEWAY_AUDIT_KEY: this.options.auditKey === undefined ? AUDIT_KEY : (this.options.auditKey ?? undefined),
-    });
+    }, { kinds: KIND_CONFIGS });
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
     // nestjs-pino keeps the first app's logger for lines outside a request (start-up): use this app's.
     __resetOutOfContextForTests();

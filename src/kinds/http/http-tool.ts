@@ -1,6 +1,7 @@
 import { fetch, Response } from 'undici';
 import { ArgumentsInvalid, PolicyDenied, ToolFailed } from '../../core/errors';
-import { type Tool, URL_PLACEHOLDER } from '../../config/gateway-config';
+import type { Tool } from '../../config/gateway-config';
+import { URL_PLACEHOLDER } from './http-config';
 import { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets, isAllowedTarget } from '../egress/egress';
 

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseGatewayConfig } from '../../config/config.loader';
+import { KIND_CONFIGS } from '..';
+import { mcpServersOf } from './mcp-tool';
 import { canonicalJson, definitionSha256, mcpLockPath, writeMcpLock } from './mcp-lock';
 
 const definition = {
@@ -26,7 +28,7 @@ ${tools}
 describe('mcp_servers and kind: mcp in gateway.yaml (API.md §13)', () => {
   let dir: string;
   let file: string;
-  const load = (text: string) => parseGatewayConfig(text, file, {});
+  const load = (text: string) => parseGatewayConfig(text, file, {}, { kinds: KIND_CONFIGS });
   const pin = (tools: Record<string, { server: string; tool: string; definition?: typeof definition; sha256?: string }>) =>
     writeMcpLock(mcpLockPath(file), {
       version: 1,
@@ -55,7 +57,7 @@ describe('mcp_servers and kind: mcp in gateway.yaml (API.md §13)', () => {
     // Its dialect (2020-12) decides: one string, then nothing.
     expect(t.validateArguments({ q: 'x', tags: ['a'] })).toBe(true);
     expect(t.validateArguments({ q: 'x', tags: ['a', 'b'] })).toBe(false);
-    expect(loaded.mcpServers.get('tracker')).toMatchObject({ transport: 'http', url: 'https://mcp.example.com/mcp', allowed_hosts: ['mcp.example.com'] });
+    expect(mcpServersOf(loaded).get('tracker')).toMatchObject({ transport: 'http', url: 'https://mcp.example.com/mcp', allowed_hosts: ['mcp.example.com'] });
   });
 
   it("lets the config's own description, input_schema and timeout_ms win over the pin", () => {

@@ -2,11 +2,77 @@ import Ajv, { type ValidateFunction } from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { ConfigError } from '../../config/config-error';
+import { toolCommonSchema } from '../../config/config.schema';
+import { SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config';
+import type { ConfigFail as Fail, ToolKindConfig } from '../../config/tool-kind-config';
 import { canonicalHost } from '../../config/url-rules';
-import { type McpServerConfig, type McpToolBinding, SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config';
 import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
+import type { McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
 
-type Fail = (path: string, problem: string) => never;
+// An upstream tool. No input_schema needed (default: the pinned upstream inputSchema); timeout_ms defaults to the server's.
+const mcpToolSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'roles', 'server', 'tool'],
+  properties: {
+    kind: { const: 'mcp' },
+    requires_approval: { type: 'boolean', default: false },
+    ...toolCommonSchema,
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
+    server: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
+    tool: { type: 'string', minLength: 1, maxLength: 128 },
+  },
+} as const;
+
+// Streamable HTTP (url, headers, allowed_hosts) or stdio (command, env, cwd): buildMcpServers checks which.
+const mcpServerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+    allow_private_networks: { type: 'boolean' },
+    command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string' } },
+    cwd: { type: 'string', minLength: 1 },
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000, default: 30000 },
+  },
+} as const;
+
+/**
+ * gateway.yaml's mcp_servers and `kind: mcp` entries. `lock: 'skip'` binds tools without their pins
+ * (for npm run mcp:pin, which writes mcp-lock.json); otherwise a tool without a pin is a config error.
+ */
+export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolBinder> {
+  return {
+    name: 'mcp',
+    kinds: ['mcp'],
+    toolSchemas: [mcpToolSchema],
+    sections: {
+      mcp_servers: { type: 'object', default: {}, propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' }, additionalProperties: mcpServerSchema },
+    },
+    prepare: (raw, { file, secrets, fail }) => new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail), lock, fail),
+    parse(name, entry, _ctx, binder) {
+      const mcp = binder.bind(name, { server: entry.server as string, tool: entry.tool as string });
+      const fields: Pick<McpTool, 'mcp'> = { mcp };
+      return {
+        fields,
+        defaults: {
+          description: mcp.pinned.definition.description,
+          timeout_ms: binder.timeoutOf(mcp.server),
+          input_schema: {
+            schema: mcp.pinned.definition.inputSchema,
+            source: `(the inputSchema pinned in ${MCP_LOCK_FILE})`,
+            compile: (schema, allErrors) => binder.compile(schema, allErrors),
+          },
+        },
+      };
+    },
+  };
+}
+
+export const mcpToolConfig = mcpKindConfig('require');
 
 /** mcp_servers.<name> as written (API.md §13), after the schema filled in defaults. */
 export interface RawMcpServer {
@@ -24,7 +90,7 @@ const HTTP_ONLY = ['headers', 'allowed_hosts', 'allow_private_networks'] as cons
 const STDIO_ONLY = ['env', 'cwd'] as const;
 
 /** Streamable HTTP (`url`) or stdio (`command`): one of the two, with only its own fields; every `${secret:…}` declared. */
-export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Record<string, SecretSource>, fail: Fail): Map<string, McpServerConfig> {
+export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Readonly<Record<string, SecretSource>>, fail: Fail): Map<string, McpServerConfig> {
   const servers = new Map<string, McpServerConfig>();
   for (const [name, s] of Object.entries(raw)) {
     const at = `mcp_servers.${name}`;
@@ -92,7 +158,8 @@ export class McpToolBinder {
 
   constructor(
     private readonly configFile: string,
-    private readonly servers: ReadonlyMap<string, McpServerConfig>,
+    /** mcp_servers, by name. */
+    readonly servers: ReadonlyMap<string, McpServerConfig>,
     private readonly mode: 'require' | 'skip',
     private readonly fail: Fail,
   ) {}

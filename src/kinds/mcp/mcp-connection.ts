@@ -12,7 +12,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
-import type { McpServerConfig, McpToolDefinition } from '../../config/gateway-config';
+import type { McpServerConfig, McpToolDefinition } from './mcp-tool';
 import type { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets } from '../egress/egress';
 import { EgressRefused, upstreamFetch } from './mcp-egress';

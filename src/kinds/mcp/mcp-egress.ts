@@ -1,6 +1,6 @@
 import { fetch as undiciFetch } from 'undici';
 import type { FetchLike } from '@modelcontextprotocol/client';
-import type { McpServerConfig } from '../../config/gateway-config';
+import type { McpServerConfig } from './mcp-tool';
 import type { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets, isAllowedTarget } from '../egress/egress';
 

@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sha256Hex } from '../../core/hashing';
-import type { McpToolDefinition } from '../../config/gateway-config';
+import type { McpToolDefinition } from './mcp-tool';
 
 /** The lock file's name; it lives beside the config file (API.md §13). */
 export const MCP_LOCK_FILE = 'mcp-lock.json';

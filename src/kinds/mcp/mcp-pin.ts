@@ -1,6 +1,9 @@
 import { loadGatewayConfig } from '../../config/config.loader';
 import type { Tool } from '../../config/gateway-config';
 import { SecretStore } from '../../secrets/secret-store';
+import { KIND_CONFIGS } from '../index';
+import { mcpKindConfig, mcpToolConfig } from './mcp-config';
+import { mcpServersOf } from './mcp-tool';
 import { connectUpstream, describeError, listUpstreamTools } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
 import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
@@ -21,13 +24,16 @@ export interface PinReport {
 
 type Env = Record<string, string | undefined>;
 
+// Every registered kind (the config's other tools must load too), with mcp tools bound without their pins.
+const KINDS_WITHOUT_PINS = KIND_CONFIGS.map((kind) => (kind === mcpToolConfig ? mcpKindConfig('skip') : kind));
+
 /**
  * npm run mcp:pin (API.md §13): connects to each server of mcp_servers, lists its tools, and pins
  * every declared mcp tool's definition in mcp-lock.json beside the config. Nothing is written
  * unless every server answered and every declared tool was found: a lock is never half new.
  */
 export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): Promise<PinReport> {
-  const config = loadGatewayConfig(env, { mcpLock: 'skip' });
+  const config = loadGatewayConfig(env, { kinds: KINDS_WITHOUT_PINS });
   const lockFile = mcpLockPath(config.source);
   const previous = readPrevious(lockFile);
   const secrets = new SecretStore(config);
@@ -39,7 +45,7 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
   let changed = false;
   const declared = [...config.tools.values()].filter((tool) => tool.mcp);
   try {
-    for (const server of config.mcpServers.values()) {
+    for (const server of mcpServersOf(config).values()) {
       let listed;
       try {
         const client = await connectUpstream(server, secrets, dispatchers);

@@ -1,0 +1,74 @@
+import type { GatewayConfig, Settings, Tool, ToolCommon } from '../../config/gateway-config';
+import type { McpToolBinder } from './mcp-config';
+
+/** An upstream MCP server: Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
+export type McpServerConfig =
+  | {
+      name: string;
+      transport: 'http';
+      url: string;
+      /** Values may hold `${secret:NAME}`, resolved at each request. */
+      headers: Record<string, string>;
+      /** Canonical host names or IP literals; the url's host is one of them. */
+      allowed_hosts: string[];
+      allow_private_networks: boolean;
+      timeout_ms: number;
+    }
+  | {
+      name: string;
+      transport: 'stdio';
+      command: string[];
+      /** The child's environment besides PATH, HOME and the like; values may hold `${secret:NAME}`, resolved when it starts. */
+      env: Record<string, string>;
+      cwd?: string;
+      timeout_ms: number;
+    };
+
+/** An upstream tool's definition as pinned in mcp-lock.json: what agents see of it. */
+export interface McpToolDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/** An mcp tool's upstream: the server, the upstream's own tool name, and the pinned definition with its SHA-256. */
+export interface McpToolBinding {
+  server: string;
+  tool: string;
+  pinned: { sha256: string; definition: McpToolDefinition };
+}
+
+/** A `kind: mcp` tool: a tool of an upstream MCP server, as pinned. */
+export interface McpTool extends ToolCommon {
+  kind: 'mcp';
+  mcp: McpToolBinding;
+}
+
+declare module '../../config/gateway-config' {
+  interface ToolTypes {
+    mcp: McpTool;
+  }
+  interface ConfigSections {
+    /** mcp_servers, and the pins they were bound with. */
+    mcp: McpToolBinder;
+  }
+}
+
+/** mcp_servers, by name. */
+export function mcpServersOf(config: GatewayConfig): ReadonlyMap<string, McpServerConfig> {
+  return config.sections.mcp?.servers ?? new Map();
+}
+
+/** What McpUpstreams reads of the configuration. */
+export interface McpUpstreamsConfig {
+  settings: Settings;
+  tools: ReadonlyMap<string, Tool>;
+  mcpServers: ReadonlyMap<string, McpServerConfig>;
+}
+
+export function mcpUpstreamsConfig(config: GatewayConfig): McpUpstreamsConfig {
+  return { settings: config.settings, tools: config.tools, mcpServers: mcpServersOf(config) };
+}
