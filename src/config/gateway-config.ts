@@ -92,6 +92,7 @@ export interface ToolCommon {
  * Each tool kind adds its member of Tool here, from its own folder, by module augmentation:
  * `declare module '../../config/gateway-config' { interface ToolTypes { http: HttpTool } }`.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by the kinds' augmentations
 export interface ToolTypes {}
 
 type AnyToolField = { [K in keyof ToolTypes]: keyof ToolTypes[K] }[keyof ToolTypes];
@@ -105,6 +106,7 @@ export type Tool = { [K in keyof ToolTypes]: Exclusive<ToolTypes[K]> }[keyof Too
  * What a tool kind made of its own top-level sections of gateway.yaml (mcp_servers), by kind name.
  * A kind declares its entry by module augmentation, as it does its Tool member.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by the kinds' augmentations
 export interface ConfigSections {}
 
 export interface RuntimePaths {

@@ -76,10 +76,10 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
    * sweep goes on in the background.
    */
   async onApplicationBootstrap(): Promise<void> {
-    await Promise.all(this.kinds.all.map((kind) => kind.start?.()));
+    await Promise.all(this.kinds.all.map(async (kind) => kind.start?.()));
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.kinds.all.map((kind) => kind.close?.()));
+    await Promise.all(this.kinds.all.map(async (kind) => kind.close?.()));
   }
 }
