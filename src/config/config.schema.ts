@@ -40,13 +40,15 @@ export function toolEntrySchema(kind: string, approvalByDefault: boolean, extra:
   };
 }
 
-/** The whole document: the common sections, each kind's own sections (before secrets), and tools of the kinds given. */
+/** The whole document: the common sections, each kind's own settings and sections, and tools of the kinds given. */
 export function gatewayConfigSchema(kinds: readonly ToolKindConfig[]) {
-  const { secrets, tools, ...before } = commonSchema.properties;
+  const { secrets, tools, settings, ...before } = commonSchema.properties;
+  const { approval_webhook, ...settingsBefore } = settings.properties;
   return {
     ...commonSchema,
     properties: {
       ...before,
+      settings: { ...settings, properties: { ...settingsBefore, ...Object.assign({}, ...kinds.map((kind) => kind.settings ?? {})), approval_webhook } },
       ...Object.assign({}, ...kinds.map((kind) => kind.sections ?? {})),
       secrets,
       tools: { ...tools, additionalProperties: { ...tools.additionalProperties, oneOf: kinds.flatMap((kind) => kind.toolSchemas) } },
@@ -88,8 +90,6 @@ const commonSchema = {
             approval_wait_s: { type: 'integer', minimum: 0, maximum: 300, default: 25 },
           },
         },
-        // How often upstream MCP servers' tools are listed again and compared with mcp-lock.json (API.md §13).
-        mcp_resync_s: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         // When an approval becomes pending, a Slack-compatible JSON message is POSTed to `url` (API.md §6).
         approval_webhook: {
           type: 'object',

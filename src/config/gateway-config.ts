@@ -20,8 +20,6 @@ export interface Settings {
   unauthenticated_rate_limit: RateLimit;
   forbidden_fields: string[];
   mcp: { allowed_origins: string[]; approval_wait_s: number };
-  /** How often each upstream MCP server's tools are listed again and compared with their pins (API.md §13). */
-  mcp_resync_s: number;
   approval_webhook?: ApprovalWebhookSettings;
 }
 

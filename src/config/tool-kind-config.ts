@@ -56,6 +56,8 @@ export interface ToolKindConfig<Prepared = unknown> {
   kinds: readonly string[];
   /** JSON Schema of its tool entries, one per `kind:` value, each with `kind: { const }` (see toolEntrySchema). */
   toolSchemas: readonly object[];
+  /** JSON Schema of its own settings (under settings:, with their defaults), by key. */
+  settings?: Readonly<Record<string, object>>;
   /** JSON Schema of the top-level sections of gateway.yaml it owns (mcp_servers), by key. */
   sections?: Readonly<Record<string, object>>;
   /** Once per load, before any tool entry: reads its sections (the whole document, after the schema). */

@@ -49,6 +49,10 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
     name: 'mcp',
     kinds: ['mcp'],
     toolSchemas: [mcpToolSchema],
+    settings: {
+      // How often upstream MCP servers' tools are listed again and compared with mcp-lock.json.
+      mcp_resync_s: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+    },
     sections: {
       mcp_servers: { type: 'object', default: {}, propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' }, additionalProperties: mcpServerSchema },
     },

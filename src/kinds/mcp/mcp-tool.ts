@@ -51,6 +51,10 @@ declare module '../../config/gateway-config' {
   interface ToolTypes {
     mcp: McpTool;
   }
+  interface Settings {
+    /** How often each upstream MCP server's tools are listed again and compared with their pins. */
+    mcp_resync_s: number;
+  }
   interface ConfigSections {
     /** mcp_servers, and the pins they were bound with. */
     mcp: McpToolBinder;
