@@ -43,13 +43,16 @@ describe('a secret nested deeper than the scrubber walks never leaves the gatewa
   beforeAll(async () => {
     // An http upstream that echoes the Authorization header it received, 120 levels deep.
     upstream = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ echoed: nested(120, { authorization: req.headers.authorization ?? null }) }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // 400,000 levels in under 1 MiB: deeper than JSON.stringify can go.
+      if (req.url === '/very-deep') res.end(`${'['.repeat(400_000)}${JSON.stringify(req.headers.authorization)}${']'.repeat(400_000)}`);
+      else res.end(JSON.stringify({ echoed: nested(120, { authorization: req.headers.authorization ?? null }) }));
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     mcpUpstream = await new HostileMcpHttpUpstream().start();
     const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    const http = (name: string, extra = '') =>
-      `  ${name}: { kind: http, roles: [deployer], request: { method: GET, url: "${base}/deep", headers: { Authorization: "Bearer \${secret:HTTP_TOKEN}" } }, allowed_hosts: [127.0.0.1], input_schema: { type: object }${extra} }`;
+    const http = (name: string, extra = '', path = '/deep') =>
+      `  ${name}: { kind: http, roles: [deployer], request: { method: GET, url: "${base}${path}", headers: { Authorization: "Bearer \${secret:HTTP_TOKEN}" } }, allowed_hosts: [127.0.0.1], input_schema: { type: object }${extra} }`;
     gw = await new TestGateway({
       secrets: [
         '  HTTP_TOKEN: { from: env, name: DEEP_TEST_HTTP_TOKEN }',
@@ -63,6 +66,7 @@ describe('a secret nested deeper than the scrubber walks never leaves the gatewa
       extraTools: [
         http('deep_echo'),
         http('deep_echo_approved', ', requires_approval: true'),
+        http('very_deep_echo', '', '/very-deep'),
         '  mcp_deep: { kind: mcp, server: hostile_http, tool: deep_auth, roles: [deployer] }',
         '  mcp_deep_approved: { kind: mcp, server: hostile_http, tool: deep_auth, roles: [deployer], requires_approval: true }',
         '  mcp_leak_error_approved: { kind: mcp, server: hostile_http, tool: leak_error, roles: [deployer], requires_approval: true }',
@@ -95,6 +99,16 @@ describe('a secret nested deeper than the scrubber walks never leaves the gatewa
     expect(res.status).toBe(200);
     expect(leaked(res.text)).toEqual([]);
     expect(res.text).toContain(TOO_DEEP);
+  });
+
+  it('an http tool whose JSON nests 400,000 levels: 200 through both doors, the deep part replaced', async () => {
+    const res = await gw.call('very_deep_echo', {});
+    expect(res.status).toBe(200);
+    expect(leaked(res.text)).toEqual([]);
+    expect(res.text).toContain(TOO_DEEP);
+    const result = await agent.callTool({ name: 'very_deep_echo', arguments: {} });
+    expect(result.isError).toBe(false);
+    expect(leaked(JSON.stringify(result))).toEqual([]);
   });
 
   it.each([['deep_echo'], ['mcp_deep'], ['stdio_deep']])('%s: the MCP door answers without the credential, in content and structuredContent', async (tool) => {
