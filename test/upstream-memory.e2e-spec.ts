@@ -21,7 +21,6 @@ async function peakRssGrowth<T>(work: () => Promise<T>): Promise<{ value: T; gro
   try {
     const value = await work();
     peak = Math.max(peak, process.memoryUsage().rss);
-    if (process.env.SHOW_RSS) console.log(`rss growth ${((peak - start) / 1048576).toFixed(1)} MiB in ${Date.now() - began} ms`);
     return { value, growth: peak - start, ms: Date.now() - began };
   } finally {
     clearInterval(sampler);
