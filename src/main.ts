@@ -41,7 +41,7 @@ async function bootstrap(): Promise<void> {
   // One instance on PostgreSQL is a legitimate set-up, so this warns rather than refuses.
   if (config.databaseUrl && !config.redisUrl) {
     logger.warn(
-      'GATEWAY_DATABASE_URL is set without GATEWAY_REDIS_URL: replay keys (replay.db) and rate-limit counters stay in this instance. Run only one instance this way: several instances would each run a replayed request again and each keep their own limits. Set GATEWAY_REDIS_URL to share them.',
+      'GATEWAY_DATABASE_URL is set without GATEWAY_REDIS_URL: rate-limit counters stay in this instance (replay keys are in PostgreSQL). Run only one instance this way: several instances would each keep their own limits. Set GATEWAY_REDIS_URL to share them.',
     );
   }
   const port = Number(process.env.PORT || 8000);

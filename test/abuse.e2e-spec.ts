@@ -72,7 +72,7 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
       for (let i = 0; i < 3; i++) expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(200);
     });
 
-    it('checks in the order of API.md §4 once the limit is spent: unsigned 401, bad envelope 400, replay stored answer', async () => {
+    it('checks in this order once the limit is spent: unsigned 401, bad envelope 400, a replay 429 like any call', async () => {
       const gw = await start({ agentLimit: { limit: 1, ttl_s: 60 } });
       const first = await gw.call('read_file', { path: 'hello.txt' }, { requestId: 'req_order_1' });
       expect(first.status).toBe(200);
@@ -82,8 +82,7 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
       const badEnvelope = await gw.post('/api/tools/call', { agent_id: HMAC_AGENT });
       expect([badEnvelope.status, badEnvelope.body.reason_code]).toEqual([400, 'invalid_envelope']);
       const replay = await gw.call('read_file', { path: 'hello.txt' }, { requestId: 'req_order_1' });
-      expect(replay.status).toBe(200);
-      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect([replay.status, replay.headers['idempotent-replayed']]).toEqual([429, undefined]);
     });
   });
 
@@ -99,8 +98,8 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
   });
 
   describe('replay and idempotency', () => {
-    it('answers a repeated request with the stored first response, never running it again, at no quota', async () => {
-      const gw = await start({ agentLimit: { limit: 2, ttl_s: 60 } });
+    it('answers a repeated request with the stored first response, never running it again, each counted against the limit', async () => {
+      const gw = await start({ agentLimit: { limit: 7, ttl_s: 60 } });
       const first = await gw.call('write_now', { path: 'once.txt', content: 'v1' }, { requestId: 'req_write_once' });
       expect(first.status).toBe(200);
       writeFileSync(join(gw.workspace, 'once.txt'), 'changed since');
@@ -111,12 +110,13 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
         expect(again.headers['idempotent-replayed']).toBe('true');
       }
       expect(readFileSync(join(gw.workspace, 'once.txt'), 'utf8')).toBe('changed since');
-      expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(200); // the second of 2: replays were free
+      expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(200); // the 7th of 7: the first call and 5 replays came before
+      expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(429);
       expect(gw.auditRecords().filter((r) => r.event === 'replay')).toHaveLength(5);
     });
 
     it('replays refusals too (a denied call stays denied), but not a 429', async () => {
-      const gw = await start({ agentLimit: { limit: 1, ttl_s: 60 } });
+      const gw = await start({ agentLimit: { limit: 2, ttl_s: 60 } });
       const denied = await gw.call('nope', {}, { requestId: 'req_denied' });
       expect(denied.status).toBe(403);
       const again = await gw.call('nope', {}, { requestId: 'req_denied' });
@@ -159,15 +159,15 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
 
   if (redisUrl) {
     it('shares limits and replays between two gateway instances on one Redis', async () => {
-      const a = await start({ agentLimit: { limit: 2, ttl_s: 60 } });
-      const b = await start({ agentLimit: { limit: 2, ttl_s: 60 } });
+      const a = await start({ agentLimit: { limit: 3, ttl_s: 60 } });
+      const b = await start({ agentLimit: { limit: 3, ttl_s: 60 } });
       writeFileSync(join(a.workspace, 'only-on-a.txt'), 'from a');
       const onA = await a.call('read_file', { path: 'only-on-a.txt' }, { requestId: 'req_shared' });
       expect(onA.status).toBe(200);
       // B has no such file: had it run the call, it would answer 502. It replays A's answer.
       const onB = await b.call('read_file', { path: 'only-on-a.txt' }, { requestId: 'req_shared' });
       expect([onB.status, onB.headers['idempotent-replayed'], onB.body]).toEqual([200, 'true', onA.body]);
-      expect((await b.call('read_file', { path: 'hello.txt' })).status).toBe(200); // 2 of 2, counted across A and B
+      expect((await b.call('read_file', { path: 'hello.txt' })).status).toBe(200); // 3 of 3 (A's call, B's replay, this), counted across A and B
       expect((await a.call('read_file', { path: 'hello.txt' })).status).toBe(429);
       expect((await b.call('read_file', { path: 'hello.txt' })).status).toBe(429);
     });

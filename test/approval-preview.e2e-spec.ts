@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestGateway, WRITER_TOKEN } from './support/test-gateway';
@@ -139,6 +139,38 @@ describe('GET /api/approvals/{id}/preview: what approving would do, computed now
       expect(res.body.warnings).toEqual([expect.objectContaining({ code: 'path_outside_workspace' })]);
       expect(res.text).not.toContain('SECRET-OUTSIDE');
       expect(res.text).not.toContain(outside);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('does not show a file hard-linked to one outside the workspace that a write would replace, and says why', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'agw-outside-'));
+    const secret = 'SECRET-HARDLINKED-CONTENT\n';
+    writeFileSync(join(outside, 'shadow'), secret);
+    writeFileSync(join(gw.workspace, 'linked.txt'), 'plain file\n');
+    // Asked while it was a plain file (a hard-linked one is refused at once); linked since.
+    const id = await pending('write_file', { path: 'linked.txt', content: 'replacement\n' });
+    rmSync(join(gw.workspace, 'linked.txt'));
+    linkSync(join(outside, 'shadow'), join(gw.workspace, 'linked.txt'));
+    try {
+      const res = await preview(id);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        kind: 'fs.write',
+        path: '/workspace/linked.txt',
+        exists: true,
+        diff: null,
+        current: null,
+        proposed: { size: 12, sha256: sha256('replacement\n') },
+        warnings: [
+          { code: 'hard_linked_file', message: '/workspace/linked.txt has more than one hard link (another name may be outside the workspace): the call would be refused' },
+        ],
+      });
+      expect(res.text).not.toContain('SECRET-HARDLINKED');
+      expect(res.text).not.toContain(sha256(secret));
+      expect(res.text).not.toContain(outside);
+      expect(readFileSync(join(outside, 'shadow'), 'utf8')).toBe(secret);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }

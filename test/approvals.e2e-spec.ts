@@ -193,7 +193,7 @@ describe('Human approval flow', () => {
     await gw.restart();
     const after = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals;
     // The same record; the listing shows it redacted, the approver's detail view exactly.
-    expect(after).toEqual([{ ...before, arguments_shown: 'redacted' }]);
+    expect(after).toEqual([{ ...before, arguments_shown: 'redacted', arguments_json: undefined }]);
     expect((await gw.asApprover().decide(id, true)).status).toBe(200);
     expect(readFileSync(join(gw.workspace, 'after-restart.txt'), 'utf8')).toBe('survived');
   });

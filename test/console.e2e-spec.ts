@@ -36,7 +36,7 @@ describe('GET /console: the approver console page', () => {
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     // Every script is a file of this gateway; no inline handler or style.
     const html = page.text;
-    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="/console/app.js" defer>']);
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="/console/visible-text.js" defer>', '<script src="/console/app.js" defer>']);
     expect(html).not.toMatch(/\son[a-z]+=/i);
     expect(html).not.toMatch(/\sstyle=/i);
     expect(html).not.toMatch(/https?:\/\//);
@@ -48,6 +48,11 @@ describe('GET /console: the approver console page', () => {
     expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(script.headers['x-frame-options']).toBe('DENY');
     expect(script.text).not.toContain('innerHTML');
+    // The approval views' rule for hidden characters, generated from the gateway's own module.
+    const visible = await gw.http().get('/console/visible-text.js');
+    expect(visible.status).toBe(200);
+    expect(visible.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(visible.text).toContain('window.showHidden');
     const styles = await gw.http().get('/console/app.css');
     expect(styles.status).toBe(200);
     expect(styles.headers['content-type']).toBe('text/css; charset=utf-8');
@@ -131,6 +136,7 @@ describe('GET /console: the approver console page', () => {
     expect(diffText).toContain('+hello from the agent');
     expect(diffText).toContain(`+${XSS}`);
     expect(await page.locator('#detail-arguments').textContent()).toContain(XSS.replace(/"/g, '\\"'));
+    expect(await page.locator('#hidden-alert').isVisible()).toBe(false);
     expect(page.url()).toBe(`${base}/console#approval=${asked.body.approval_id}`);
 
     await page.getByLabel('Comment (optional)').fill('Looks right');
@@ -176,6 +182,41 @@ describe('GET /console: the approver console page', () => {
     await waitForText(writer.page.locator('#notice'), /may not decide on tool "delete_file"/);
     await writer.page.context().close();
     expect(errors).toEqual([]);
+  }, 30_000);
+
+  it('shows hidden and direction-changing characters as <U+XXXX> and warns prominently about them (Trojan Source)', async () => {
+    const content = ['function grant(isAdmin) {', '  /*\u202E } \u2066if (isAdmin)\u2069 \u2066 begin admins only */', '    grantAll();', '  /* end admins only \u202E { \u2066*/', '}', ''].join('\n');
+    const asked = await gw.call('write_file', { path: 'grant.js', content });
+    expect(asked.status).toBe(202);
+
+    const { page, errors } = await openConsole();
+    await signIn(page, ADMIN_TOKEN);
+    const row = page.locator('#pending-table tbody tr', { hasText: 'grant.js' });
+    await row.waitFor();
+    expect(await row.locator('.hidden-characters').textContent()).toContain('Hidden characters: U+202E (right-to-left override) in argument content, line 2');
+    expect(await row.textContent()).toContain('/*<U+202E> } <U+2066>if (isAdmin)<U+2069>');
+
+    await row.getByRole('button', { name: /Open/ }).click();
+    const warning = page.locator('#preview-warnings li.hidden-characters');
+    await warning.waitFor();
+    expect(await warning.isVisible()).toBe(true);
+    expect(await warning.textContent()).toMatch(/^Warning, hidden characters: Hidden or direction-changing characters, shown here as <U\+XXXX>: U\+202E \(right-to-left override\) in argument content, line 2;/);
+    expect(await page.locator('#preview-warnings li').first().getAttribute('class')).toBe('hidden-characters');
+    const alert = page.locator('#hidden-alert');
+    expect(await alert.isVisible()).toBe(true);
+    expect(await alert.getAttribute('role')).toBe('alert');
+    expect(await alert.textContent()).toContain('U+2066 (left-to-right isolate) ×2 in argument content, line 2');
+    expect(await page.locator('#preview-diff').textContent()).toContain('+  /*<U+202E> } <U+2066>if (isAdmin)<U+2069> <U+2066> begin admins only */\n+    grantAll();\n');
+    expect(await page.locator('#detail-arguments').textContent()).toContain('/*<U+202E> } <U+2066>if (isAdmin)<U+2069>');
+    // Nowhere on the page is one drawn as the browser would draw it.
+    expect(await page.evaluate('/[\\u202A-\\u202E\\u2066-\\u2069]/.test(document.body.textContent)')).toBe(false);
+
+    // Approved, it writes exactly what was asked.
+    await page.getByRole('button', { name: 'Approve and run' }).click();
+    await waitForText(page.locator('#answer-summary'), 'Approved and executed.');
+    expect(readFileSync(join(gw.workspace, 'grant.js'), 'utf8')).toBe(content);
+    expect(errors).toEqual([]);
+    await page.context().close();
   }, 30_000);
 
   it('tells an approver without audit permission why the audit records are not shown', async () => {

@@ -151,7 +151,7 @@ class StoreProxy {
   });
 
   it("spends an agent's rate limit on both instances, and replays A's answer on B without running the call again", async () => {
-    const [a, b] = await pair({ agentLimit: { limit: 3, ttl_s: 60 } });
+    const [a, b] = await pair({ agentLimit: { limit: 4, ttl_s: 60 } });
     const first = await a.call('write_now', { path: 'once.txt', content: 'first' }, { requestId: 'req_shared' });
     expect(first.status).toBe(200);
     unlinkSync(join(workspace, 'once.txt'));
@@ -159,7 +159,7 @@ class StoreProxy {
     expect([replayed.status, replayed.headers['idempotent-replayed'], replayed.body]).toEqual([200, 'true', first.body]);
     expect(existsSync(join(workspace, 'once.txt'))).toBe(false);
     expect((await b.call('list_dir', { path: '.' })).status).toBe(200);
-    expect((await a.call('list_dir', { path: '.' })).status).toBe(200); // 3 of 3, counted across A and B (a replay spends none)
+    expect((await a.call('list_dir', { path: '.' })).status).toBe(200); // 4 of 4, counted across A and B (the replay spent one)
     const overA = await a.call('list_dir', { path: '.' });
     const overB = await b.call('list_dir', { path: '.' });
     expect([overA.status, overB.status, overB.body.status]).toEqual([429, 429, 'rate_limited']);
@@ -206,12 +206,13 @@ class StoreProxy {
     const redisUrl = new URL(REDIS_URL);
     const proxy = await new StoreProxy(Number(redisUrl.port || 6379)).start();
     redisUrl.port = String(proxy.port);
-    const gw = await instance({ redisUrl: redisUrl.toString() });
+    // With a rate limit, so that the call needs Redis (the replay keys are in PostgreSQL).
+    const gw = await instance({ redisUrl: redisUrl.toString(), agentLimit: { limit: 100, ttl_s: 60 } });
     expect((await gw.call('write_now', { path: 'before.txt', content: 'x' })).status).toBe(200);
 
     await proxy.cut();
     const refused = await gw.call('write_now', { path: 'during.txt', content: 'x' });
-    expect([refused.status, refused.body.reason_code]).toEqual([503, 'idempotency_store_unavailable']);
+    expect([refused.status, refused.body.reason_code]).toEqual([503, 'rate_limit_store_unavailable']);
     expect(existsSync(join(workspace, 'during.txt'))).toBe(false);
     const ready = await gw.http().get('/readyz');
     expect([ready.status, ready.body.reason_code]).toEqual([503, 'redis_unavailable']);

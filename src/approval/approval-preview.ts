@@ -11,6 +11,7 @@ import { GatewayConfig, SECRET_REFERENCE, Tool } from '../config/gateway-config'
 import { ExecutorService } from '../executor/executor.service';
 import { lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, WorkspacePath } from '../kinds/fs/workspace';
 import type { ApprovalPreviewDto, ApprovalViewDto, ContentSummaryDto, PreviewWarningDto } from './approval.dto';
+import { HiddenCharacterScan, showHiddenIn } from './visible-text';
 
 /** Text up to this size is shown (a diff, an http body); larger or binary content by size and SHA-256. */
 export const PREVIEW_TEXT_MAX_BYTES = 256 * 1024;
@@ -38,10 +39,12 @@ const warning = (code: string, message: string): PreviewWarningDto => ({ code, m
 const refusal = (err: GatewayError): PreviewWarningDto => warning(err.reasonCode, `${err.message}: the call would be refused`);
 
 /**
- * GET /api/approvals/{id}/preview (API.md §6): what approving would do, computed now, read-only.
+ * GET /api/approvals/{id}/preview (README, Approvals): what approving would do, computed now, read-only.
  * Paths are confined by the executor's Workspace rules and files read through its checked
  * descriptors; the http request is built by the executor's own request builder (no network, no
  * secret read). A check the call would fail at execution is reported as a warning, not an error.
+ * Every text in the answer shows hidden and direction-changing characters as <U+XXXX>, and a
+ * first warning (hidden_characters) names each one and where it is.
  */
 @Injectable()
 export class ApprovalPreviewer {
@@ -59,20 +62,25 @@ export class ApprovalPreviewer {
   async preview(approval: ApprovalViewDto): Promise<ApprovalPreviewDto> {
     const args = approval.arguments ?? {};
     const tool = this.config.tools.get(approval.tool);
+    const hidden = new HiddenCharacterScan().value('argument', args);
     const preview: Preview = tool
-      ? await this.forTool(tool, args)
+      ? await this.forTool(tool, args, hidden)
       : { kind: 'unknown', warnings: [warning('tool_not_registered', `Tool "${approval.tool}" is no longer configured: the call would be refused`)] };
+    const found = hidden.describe();
+    if (found) preview.warnings.unshift({ code: 'hidden_characters', message: found, characters: hidden.findings });
     // As every tool result: no secret value the gateway knows leaves it (a file may hold one).
-    return this.redactor.scrubSecrets({ approval_id: approval.approval_id, status: approval.status, computed_at: new Date().toISOString(), ...preview });
+    const scrubbed = this.redactor.scrubSecrets({ approval_id: approval.approval_id, status: approval.status, computed_at: new Date().toISOString(), ...preview });
+    return showHiddenIn(scrubbed);
   }
 
-  private async forTool(tool: Tool, args: Record<string, unknown>): Promise<Preview> {
+  /** `hidden` collects the hidden characters of the file content shown (the arguments are already in it). */
+  private async forTool(tool: Tool, args: Record<string, unknown>, hidden: HiddenCharacterScan): Promise<Preview> {
     try {
       switch (tool.kind) {
         case 'fs.write':
-          return await this.write(args);
+          return await this.write(args, hidden);
         case 'fs.delete':
-          return await this.delete(args);
+          return await this.delete(args, hidden);
         case 'http':
           return this.request(tool, args);
         case 'fs.read':
@@ -87,7 +95,7 @@ export class ApprovalPreviewer {
     }
   }
 
-  private async write(args: Record<string, unknown>): Promise<Preview> {
+  private async write(args: Record<string, unknown>, hidden: HiddenCharacterScan): Promise<Preview> {
     const kind = 'fs.write';
     if (typeof args.path !== 'string' || typeof args.content !== 'string') {
       return { kind, warnings: [warning('invalid_arguments', 'path and content must be strings: the call would be refused')] };
@@ -96,8 +104,9 @@ export class ApprovalPreviewer {
     if ('warning' in file) return { kind, path: args.path, warnings: [file.warning] };
     const warnings: PreviewWarningDto[] = [];
     const existing = lstatIfExists(file.host);
-    guard(warnings, () => refuseHardLinked(existing, file.display));
     const proposed = { size: Buffer.byteLength(args.content), sha256: sha256Hex(args.content) };
+    // Another name of this file may be outside the workspace: its content is not shown (as for a delete).
+    if (!guard(warnings, () => refuseHardLinked(existing, file.display))) return { kind, path: file.display, exists: true, diff: null, current: null, proposed, warnings };
     const proposedText = proposed.size <= PREVIEW_TEXT_MAX_BYTES && !args.content.includes('\0') ? args.content : null;
     const parent = lstatIfExists(dirname(file.host));
     const parentDisplay = file.display.slice(0, file.display.lastIndexOf('/')) || '/workspace';
@@ -114,6 +123,7 @@ export class ApprovalPreviewer {
       if (sample === undefined) return { kind, path: file.display, exists: true, diff: null, current: null, proposed, warnings };
       current = sample;
     }
+    if (current?.text) hidden.text('current file', current.text, true);
     let diff: string | null = null;
     const oldText = current === null ? '' : current.text;
     if (oldText !== null && proposedText !== null) {
@@ -125,7 +135,7 @@ export class ApprovalPreviewer {
     return { kind, path: file.display, exists: existing !== undefined, diff, current: current && summary(current), proposed, warnings };
   }
 
-  private async delete(args: Record<string, unknown>): Promise<Preview> {
+  private async delete(args: Record<string, unknown>, hidden: HiddenCharacterScan): Promise<Preview> {
     const kind = 'fs.delete';
     if (typeof args.path !== 'string') return { kind, warnings: [warning('invalid_arguments', 'path must be a string: the call would be refused')] };
     const entry = this.confined(() => this.workspace.confineEntry(args.path as string));
@@ -141,6 +151,7 @@ export class ApprovalPreviewer {
     const sample = stat.isFile() ? await this.inspect(entry, warnings) : undefined;
     if (!sample) return { kind, path: entry.display, exists: true, size: stat.size, head: null, sha256: null, warnings };
     if (sample.head === null) warnings.push(warning('content_summarized', 'Not text: shown by size and SHA-256'));
+    else hidden.text('file', sample.head, true);
     return { kind, path: entry.display, exists: true, size: sample.size, head: sample.head, sha256: sample.sha256, warnings };
   }
 
@@ -200,6 +211,8 @@ export class ApprovalPreviewer {
         warnings.push(warning('not_regular_file', `${file.display} is not a regular file`));
         return undefined;
       }
+      // Checked again on what was opened: a link made since the lstat must not show an outside file.
+      if (!guard(warnings, () => refuseHardLinked(stat, file.display))) return undefined;
       const hash = stat.size <= HASH_MAX_BYTES ? createHash('sha256') : undefined;
       const kept: Buffer[] = [];
       let keptBytes = 0;
@@ -277,7 +290,7 @@ function unifiedDiff(path: string, current: string, proposed: string, newFile: b
   });
 }
 
-/** A tool of another MCP server (API.md §13): which server and tool, and the arguments it would get. */
+/** A tool of another MCP server: which server and tool, and the arguments it would get. */
 function upstream(tool: Tool, args: Record<string, unknown>): Preview {
   return { kind: tool.kind, server: tool.mcp!.server, upstream_tool: tool.mcp!.tool, arguments: args, warnings: [] };
 }

@@ -27,6 +27,14 @@ export class ApprovalDecisionResultDto {
   @ApiProperty() audit_id!: string;
 }
 
+/** A character that draws nothing or reorders the text around it, and where it is. */
+export class HiddenCharacterDto {
+  @ApiProperty({ example: 'U+202E' }) character!: string;
+  @ApiProperty({ example: 'right-to-left override' }) name!: string;
+  @ApiProperty({ example: 'argument content, line 3', description: 'The argument path (and line), or the file line, where it is' }) where!: string;
+  @ApiProperty({ description: 'How many times it occurs there' }) count!: number;
+}
+
 export const ARGUMENTS_SHOWN = ['exact', 'redacted', 'summarized', 'omitted'] as const;
 export type ArgumentsShown = (typeof ARGUMENTS_SHOWN)[number];
 
@@ -43,9 +51,20 @@ export class ApprovalListItemDto {
     type: 'object',
     additionalProperties: true,
     nullable: true,
-    description: 'The stored arguments, as `arguments_shown` says: null when omitted',
+    description:
+      'The stored arguments, as `arguments_shown` says: null when omitted. Exact in the approver\'s detail view; in a listing, hidden and direction-changing characters are shown as <U+XXXX>',
   })
   arguments!: Record<string, unknown> | null;
+  @ApiPropertyOptional({
+    description:
+      'The exact view only: the JSON that arguments_sha256 covers, with every hidden or direction-changing character written as a \\uXXXX escape (the same JSON value). SHA-256 of the UTF-8 of JSON.stringify(JSON.parse(arguments_json)) is arguments_sha256',
+  })
+  arguments_json?: string;
+  @ApiProperty({
+    type: [HiddenCharacterDto],
+    description: 'Characters in the arguments that draw nothing or reorder the text around them (bidirectional controls, zero-width and other format characters…), by argument path; empty when none. At most 20 entries',
+  })
+  hidden_characters!: HiddenCharacterDto[];
   @ApiProperty({
     enum: ARGUMENTS_SHOWN,
     description:
@@ -89,11 +108,15 @@ export class ContentSummaryDto {
 export class PreviewWarningDto {
   @ApiProperty({ example: 'parent_missing' }) code!: string;
   @ApiProperty({ example: 'The folder /workspace/reports does not exist and create_dirs is not set: the write would fail' }) message!: string;
+  @ApiPropertyOptional({ type: [HiddenCharacterDto], description: 'hidden_characters: each hidden or direction-changing character and where it is (argument path and line, file line)' })
+  characters?: HiddenCharacterDto[];
 }
 
 /**
- * What an approved call would do, computed now and read-only (API.md §6). The fields present
- * depend on `kind`. Secret values never appear: http headers show `${secret:NAME}`.
+ * What an approved call would do, computed now and read-only (README, Approvals). The fields present
+ * depend on `kind`. Secret values never appear: http headers show `${secret:NAME}`. A display,
+ * not the call: every text shows hidden and direction-changing characters as <U+XXXX>, and the
+ * first warning (hidden_characters) names them.
  */
 export class ApprovalPreviewDto {
   @ApiProperty({ example: 'fs.write', description: 'The tool kind: fs.write, fs.delete, http, mcp, fs.read, fs.list' }) kind!: string;
@@ -118,7 +141,7 @@ export class ApprovalPreviewDto {
   @ApiPropertyOptional({ type: ContentSummaryDto, description: 'http: the body, when over 256 KiB' }) body_summary?: ContentSummaryDto;
   @ApiPropertyOptional({ description: 'mcp: the upstream server' }) server?: string;
   @ApiPropertyOptional({ description: 'mcp: the upstream tool name' }) upstream_tool?: string;
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'mcp and other kinds: the arguments as they will be sent' })
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'mcp: the arguments as they will be sent (hidden characters as <U+XXXX>; the exact ones are in GET /api/approvals/{id})' })
   arguments?: Record<string, unknown>;
-  @ApiProperty({ type: [PreviewWarningDto] }) warnings!: PreviewWarningDto[];
+  @ApiProperty({ type: [PreviewWarningDto], description: 'hidden_characters, when there are any, comes first' }) warnings!: PreviewWarningDto[];
 }

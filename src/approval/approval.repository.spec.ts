@@ -5,8 +5,9 @@ import { createTestDatabase, dropTestDatabase, serversFor } from '../../test/sup
 import { InvalidRequest } from '../core/errors';
 import { GatewayConfig } from '../config/gateway-config';
 import { PostgresDatabase } from '../database/postgres-database';
-import { SqliteDatabase } from '../database/sqlite-database';
-import { ApprovalRepository, INTERRUPTED, NewApproval } from './approval.repository';
+import { SQLITE_MIGRATIONS } from '../database/migrations';
+import { openSqlite, SqliteDatabase } from '../database/sqlite-database';
+import { ApprovalAlreadyFiled, ApprovalRepository, INTERRUPTED, NewApproval } from './approval.repository';
 import { PgApprovalRepository } from './pg-approval.repository';
 import { SqliteApprovalRepository } from './sqlite-approval.repository';
 
@@ -123,6 +124,19 @@ describe.each(backends)('The approval repository contract, on %s', (_name, open)
     expect(await a.countPending(NOW)).toBe(5);
   });
 
+  it('files one approval per (agent_id, request_id): a second, on any instance and even at the cap, is refused naming the first', async () => {
+    const first = approval({ request_id: 'req_once' });
+    expect(await a.insertPending(first, 1)).toBe(true);
+    const again = [a, b, a, b].map((repository) => repository.insertPending(approval({ request_id: 'req_once' }), 20));
+    for (const attempt of await Promise.allSettled(again)) {
+      expect(attempt).toMatchObject({ status: 'rejected', reason: { httpStatus: 409, reasonCode: 'approval_already_filed', approvalId: first.id } });
+    }
+    await a.decide(first.id, { ...approve(), approved: false });
+    await expect(b.insertPending(approval({ request_id: 'req_once' }), 20)).rejects.toBeInstanceOf(ApprovalAlreadyFiled);
+    expect(await b.insertPending(approval({ request_id: 'req_once', agent_id: 'agent_b' }), 20)).toBe(true);
+    expect((await a.list({ limit: 10 })).records.filter((r) => r.request_id === 'req_once').map((r) => r.agent_id)).toEqual(['agent_b', 'agent_a']);
+  });
+
   it('lets exactly one of many concurrent decisions on two instances win, and records who claimed it', async () => {
     const record = approval();
     await a.insertPending(record, 20);
@@ -231,6 +245,28 @@ describe.each(backends)('The approval repository contract, on %s', (_name, open)
     expect((await a.get(running.id))!.status).toBe('approved');
     expect((await a.get(waiting.id))!.status).toBe('pending');
   });
+});
+
+it('keeps approvals filed twice for one request_id before the unique rule: the later ones are renamed, none is lost', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'approvals-dup-'));
+  try {
+    const file = join(dataDir, 'gateway.db');
+    const before = openSqlite(file, SQLITE_MIGRATIONS.slice(0, 3), 'FULL');
+    const insert = before.prepare(
+      `INSERT INTO approvals (id, status, agent_id, agent_version, role, tool, request_id, envelope, envelope_sha256, audit_id, created_at, expires_at)
+       VALUES (@id, 'pending', @agent_id, @agent_version, @role, @tool, @request_id, @envelope, @envelope_sha256, @audit_id, @created_at, @expires_at)`,
+    );
+    for (const id of ['approv_first', 'approv_second']) insert.run(approval({ id, request_id: 'req_twice' }));
+    before.close();
+    const after = openSqlite(file, SQLITE_MIGRATIONS, 'FULL');
+    expect(after.prepare('SELECT id, request_id FROM approvals ORDER BY rowid').all()).toEqual([
+      { id: 'approv_first', request_id: 'req_twice' },
+      { id: 'approv_second', request_id: 'req_twice#dup-approv_second' },
+    ]);
+    after.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 if (backends.length > 1) {

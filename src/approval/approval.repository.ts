@@ -1,4 +1,4 @@
-import { InvalidRequest } from '../core/errors';
+import { GatewayError, InvalidRequest } from '../core/errors';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'executed' | 'rejected' | 'expired' | 'failed';
 export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'executed', 'rejected', 'expired', 'failed'];
@@ -117,12 +117,31 @@ export const INTERRUPTED: StoredError = {
 };
 
 /**
+ * 409: the agent already filed an approval under this request_id. A request sent again is answered
+ * from the replay store; this catches the one the store no longer knows (lost keys), so it never
+ * files a second approval. Nothing new was filed.
+ */
+export class ApprovalAlreadyFiled extends GatewayError {
+  constructor(readonly approvalId: string) {
+    super(
+      409,
+      'conflict',
+      'approval_already_filed',
+      `An approval was already filed for this request_id (${approvalId}); nothing new was filed. Ask for that approval's state, or use a new request_id for a new call`,
+    );
+  }
+}
+
+/**
  * Where approvals live. SQLite by default; PostgreSQL (shared by instances) with GATEWAY_DATABASE_URL.
  * Every state change is a single conditional update, so concurrent callers cannot both win. Each
  * repository acts for one instance (GATEWAY_INSTANCE_ID): the approvals it claims carry its id.
  */
 export abstract class ApprovalRepository {
-  /** Inserts unless the agent already holds `maxPending` unexpired pending approvals (then false). */
+  /**
+   * Inserts unless the agent already holds `maxPending` unexpired pending approvals (then false).
+   * An approval is unique per (agent_id, request_id): one already filed throws ApprovalAlreadyFiled.
+   */
   abstract insertPending(record: NewApproval, maxPending: number): Promise<boolean>;
   abstract get(id: string): Promise<ApprovalRecord | undefined>;
   /** Newest first. A cursor this repository did not write: 400 invalid_query. */

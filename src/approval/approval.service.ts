@@ -18,6 +18,7 @@ import type {
   ApprovalViewDto,
   ArgumentsShown,
 } from './approval.dto';
+import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from './visible-text';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -260,6 +261,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       role: r.role,
       tool: r.tool,
       ...this.shownArguments(args, audience),
+      hidden_characters: hiddenCharactersOf(args),
       arguments_bytes: digest.bytes,
       arguments_sha256: digest.sha256,
       request_id: r.request_id,
@@ -272,12 +274,12 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     };
   }
 
-  private shownArguments(args: Record<string, unknown>, audience: Audience): { arguments: Record<string, unknown> | null; arguments_shown: ArgumentsShown } {
-    if (audience === 'approver') return { arguments: args, arguments_shown: 'exact' };
+  private shownArguments(args: Record<string, unknown>, audience: Audience): { arguments: Record<string, unknown> | null; arguments_shown: ArgumentsShown; arguments_json?: string } {
+    if (audience === 'approver') return { arguments: args, arguments_shown: 'exact', arguments_json: jsonWithVisibleEscapes(args) };
     if (audience === 'agent') return { arguments: this.redactor.redact(args), arguments_shown: 'redacted' };
     // Summarized before redaction, so a long text is never scanned, and a summary under a sensitive key is still hidden.
     const summary = { summarized: false };
-    const listed = this.redactor.redact(summarizeLongStrings(args, summary));
+    const listed = showHiddenIn(this.redactor.redact(summarizeLongStrings(args, summary)));
     if (Buffer.byteLength(JSON.stringify(listed)) > LISTED_ARGUMENTS_MAX_BYTES) return { arguments: null, arguments_shown: 'omitted' };
     return { arguments: listed, arguments_shown: summary.summarized ? 'summarized' : 'redacted' };
   }

@@ -1,5 +1,6 @@
 import { PostgresDatabase } from '../database/postgres-database';
 import {
+  ApprovalAlreadyFiled,
   ApprovalPage,
   ApprovalQuery,
   ApprovalRecord,
@@ -20,8 +21,8 @@ type Row = Record<string, unknown>;
 /**
  * Approvals in PostgreSQL (GATEWAY_DATABASE_URL), shared by every instance. Each state change is
  * one conditional UPDATE … RETURNING, so of two instances deciding the same approval exactly one
- * wins. The pending cap is counted and filled under a per-agent advisory lock, so one agent
- * flooding several instances at once still gets no more than the cap.
+ * wins. The pending cap and the one-approval-per-request_id rule are checked and filled under a
+ * per-agent advisory lock, so one agent flooding several instances at once still gets no more.
  */
 export class PgApprovalRepository extends ApprovalRepository {
   constructor(
@@ -36,6 +37,8 @@ export class PgApprovalRepository extends ApprovalRepository {
       // Held until COMMIT; the INSERT below starts after it is granted, so its count sees every
       // approval an earlier holder inserted (READ COMMITTED: each statement reads what is committed).
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PENDING_CAP_LOCK, r.agent_id]);
+      const filed = await client.query<{ id: string }>('SELECT id FROM approvals WHERE agent_id = $1 AND request_id = $2', [r.agent_id, r.request_id]);
+      if (filed.rows[0]) throw new ApprovalAlreadyFiled(filed.rows[0].id);
       const { rowCount } = await client.query(
         `INSERT INTO approvals (id, status, agent_id, agent_version, role, tool, request_id, envelope, envelope_sha256, audit_id, created_at, expires_at)
          SELECT $1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::bigint

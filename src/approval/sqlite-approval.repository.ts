@@ -1,6 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { SqliteDatabase } from '../database/sqlite-database';
 import {
+  ApprovalAlreadyFiled,
   ApprovalPage,
   ApprovalQuery,
   ApprovalRecord,
@@ -25,6 +26,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly countAllPending: Statement<[number], { n: number }>;
   private readonly insert: Statement<NewApproval>;
   private readonly byId: Statement<[string], ApprovalRecord>;
+  private readonly idByRequest: Statement<[string, string], string>;
   private readonly all: Statement<PageStart, ListedRow>;
   private readonly byStatus: Statement<PageStart & { status: string }, ListedRow>;
   private readonly claim: Statement<ClaimParams, ApprovalRecord>;
@@ -50,6 +52,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
        VALUES (@id, 'pending', @agent_id, @agent_version, @role, @tool, @request_id, @envelope, @envelope_sha256, @audit_id, @created_at, @expires_at)`,
     );
     this.byId = db.prepare('SELECT * FROM approvals WHERE id = ?');
+    this.idByRequest = db.prepare<[string, string], string>('SELECT id FROM approvals WHERE agent_id = ? AND request_id = ?').pluck();
     const page = `(created_at, rowid) < (@created_at, @seq)
        AND (@tools IS NULL OR tool IN (SELECT value FROM json_each(@tools)))
        ORDER BY created_at DESC, rowid DESC LIMIT @limit`;
@@ -74,6 +77,8 @@ export class SqliteApprovalRepository extends ApprovalRepository {
     );
     // One transaction: the count and the insert cannot interleave with another request's.
     this.insertIfRoom = db.transaction((record: NewApproval, maxPending: number) => {
+      const filed = this.idByRequest.get(record.agent_id, record.request_id);
+      if (filed !== undefined) throw new ApprovalAlreadyFiled(filed);
       if (this.countPendingOf.get(record.agent_id, record.created_at)!.n >= maxPending) return false;
       this.insert.run(record);
       return true;

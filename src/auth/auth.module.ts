@@ -1,6 +1,4 @@
-import { join } from 'node:path';
 import { Module } from '@nestjs/common';
-import { GatewayConfig } from '../config/gateway-config';
 import { ThrottleModule } from '../throttle/throttle.module';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
@@ -8,8 +6,7 @@ import { AuthGuard } from './auth.guard';
 import { McpTokenAuthenticator } from './mcp-token.authenticator';
 import { Idempotency } from './idempotency.service';
 import { IdempotencyStore } from './idempotency.store';
-import { RedisIdempotencyStore } from './redis-idempotency.store';
-import { SqliteIdempotencyStore } from './sqlite-idempotency.store';
+import { idempotencyStoreProvider } from './idempotency-store.provider';
 
 @Module({
   imports: [ThrottleModule],
@@ -19,12 +16,7 @@ import { SqliteIdempotencyStore } from './sqlite-idempotency.store';
     McpTokenAuthenticator,
     AuthGuard,
     Idempotency,
-    {
-      provide: IdempotencyStore,
-      inject: [GatewayConfig],
-      useFactory: (config: GatewayConfig) =>
-        config.redisUrl ? new RedisIdempotencyStore(config.redisUrl) : new SqliteIdempotencyStore(join(config.paths.dataDir, 'replay.db')),
-    },
+    idempotencyStoreProvider,
   ],
   exports: [AuthGuard, Idempotency, IdempotencyStore],
 })

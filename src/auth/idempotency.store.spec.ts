@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import Redis from 'ioredis';
-import { redisReachable, TEST_REDIS_URL } from '../../test/support/services';
+import { createTestDatabase, dropTestDatabase, redisReachable, serversFor, TEST_REDIS_URL } from '../../test/support/services';
+import { PostgresDatabase } from '../database/postgres-database';
 import { IdempotencyStore, keptAnswer, MAX_KEPT_ANSWER_BYTES } from './idempotency.store';
+import { PgIdempotencyStore } from './pg-idempotency.store';
 import { RedisIdempotencyStore } from './redis-idempotency.store';
 import { SqliteIdempotencyStore } from './sqlite-idempotency.store';
 
@@ -27,6 +29,21 @@ const stores: Array<[string, () => IdempotencyStore]> = [['SQLite store', () => 
 if (redisReachable(REDIS_URL)) stores.push(['Redis store', () => new RedisIdempotencyStore(REDIS_URL)]);
 else if (process.env.CI) throw new Error(`CI is set but Redis is not reachable at ${REDIS_URL}`);
 else process.stderr.write(`skipping the Redis half of the replay store contract: no Redis at ${REDIS_URL} (set CI to require it)\n`);
+// One migrated test database for the PostgreSQL half; keys are unique per run, so it needs no cleaning between tests.
+let postgres: PostgresDatabase | undefined;
+if (serversFor('the PostgreSQL half of the replay store contract', { postgres: true })) {
+  let url: string;
+  beforeAll(async () => {
+    url = await createTestDatabase();
+    postgres = new PostgresDatabase(url);
+    await postgres.migrate();
+  });
+  afterAll(async () => {
+    await postgres?.close();
+    await dropTestDatabase(url);
+  });
+  stores.push(['PostgreSQL store', () => new PgIdempotencyStore(postgres!)]);
+}
 
 describe.each(stores)('The replay store contract, %s', (_name, open) => {
   let store: IdempotencyStore;

@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import { REDIS_CLIENT_OPTIONS } from '../throttle/redis-options';
 import { Claim, claimFromEntry, IdempotencyEntry, IdempotencyStore, keptAnswer } from './idempotency.store';
@@ -6,13 +6,15 @@ import { Claim, claimFromEntry, IdempotencyEntry, IdempotencyStore, keptAnswer }
 const PREFIX = 'agw:idem:';
 
 /**
- * Idempotency keys in Redis: a claim is one `SET … NX PX`, so two instances cannot both take it.
+ * Idempotency keys in Redis (when there is no PostgreSQL): a claim is one `SET … NX PX`, so two
+ * instances cannot both take it. Redis must persist them (appendonly), or a restart forgets them.
  * Each answer is bounded by keptAnswer; the total is Redis's `maxmemory`, which must come with
  * `maxmemory-policy noeviction` (an evicted key would let its call run again; a full Redis refuses
  * new claims instead, and the gateway answers 503).
  */
 @Injectable()
-export class RedisIdempotencyStore extends IdempotencyStore implements OnApplicationShutdown {
+export class RedisIdempotencyStore extends IdempotencyStore implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RedisIdempotencyStore.name);
   private readonly redis: Redis;
 
   constructor(url: string) {
@@ -39,6 +41,15 @@ export class RedisIdempotencyStore extends IdempotencyStore implements OnApplica
 
   async release(key: string): Promise<void> {
     await this.redis.del(PREFIX + key);
+  }
+
+  /** Replay keys must outlive a Redis restart: says so at start unless Redis keeps an append-only file. */
+  async onApplicationBootstrap(): Promise<void> {
+    const persistence = await this.redis.info('persistence').catch(() => '');
+    if (/^aof_enabled:1\r?$/m.test(persistence)) return;
+    this.logger.warn(
+      'Replay keys are in Redis (GATEWAY_REDIS_URL without GATEWAY_DATABASE_URL), and Redis keeps no append-only file (appendonly yes): a Redis restart forgets them, and a signed request sent again within idempotency_ttl_s would run again (an approval is still never filed twice). Turn on appendonly, or set GATEWAY_DATABASE_URL to keep replay keys in PostgreSQL.',
+    );
   }
 
   async ping(): Promise<void> {

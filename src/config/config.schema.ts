@@ -88,6 +88,9 @@ const commonSchema = {
             allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' }, uniqueItems: true, default: [] },
             // How long a tools/call that needs approval waits for a human when the client asked for progress.
             approval_wait_s: { type: 'integer', minimum: 0, maximum: 300, default: 25 },
+            // How many such calls wait at once, per agent and in all (per instance); the others get the pending answer at once.
+            max_waiting_calls_per_agent: { type: 'integer', minimum: 0, maximum: 100, default: 2 },
+            max_waiting_calls: { type: 'integer', minimum: 0, maximum: 10000, default: 64 },
           },
         },
         // When an approval becomes pending, a Slack-compatible JSON message is POSTed to `url` (API.md §6).

@@ -19,7 +19,7 @@ export interface Settings {
   audit_fsync: boolean;
   unauthenticated_rate_limit: RateLimit;
   forbidden_fields: string[];
-  mcp: { allowed_origins: string[]; approval_wait_s: number };
+  mcp: { allowed_origins: string[]; approval_wait_s: number; max_waiting_calls_per_agent: number; max_waiting_calls: number };
   approval_webhook?: ApprovalWebhookSettings;
 }
 

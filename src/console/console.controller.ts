@@ -3,12 +3,14 @@ import { join } from 'node:path';
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { showHiddenBrowserScript } from '../approval/visible-text';
 import { Public } from '../context/route.decorators';
 import { NotFound } from '../core/errors';
 
 const ASSET_TYPES = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'visible-text.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   'icon.svg': 'image/svg+xml',
 } as const;
@@ -38,7 +40,10 @@ export class ConsoleController {
       this.logger.warn('Approver console files (src/console/public) not found: GET /console answers 404');
       return;
     }
-    for (const name of Object.keys(ASSET_TYPES) as Asset[]) this.assets.set(name, readFileSync(join(folder, name)));
+    for (const name of Object.keys(ASSET_TYPES) as Asset[]) {
+      // The approval views' own rule for hidden characters, so the page cannot drift from the API.
+      this.assets.set(name, name === 'visible-text.js' ? Buffer.from(showHiddenBrowserScript()) : readFileSync(join(folder, name)));
+    }
   }
 
   @Get()
@@ -51,6 +56,12 @@ export class ConsoleController {
   @Public()
   script(@Res() res: Response): void {
     this.send(res, 'app.js');
+  }
+
+  @Get('visible-text.js')
+  @Public()
+  visibleText(@Res() res: Response): void {
+    this.send(res, 'visible-text.js');
   }
 
   @Get('app.css')

@@ -28,4 +28,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `ALTER TABLE approvals ADD COLUMN claimed_by TEXT;
    ALTER TABLE approvals ADD COLUMN claimed_at INTEGER;
    ALTER TABLE approvals ADD COLUMN lease_until INTEGER;`,
+  // One approval per (agent_id, request_id), so a request sent again never files a second one. A pair
+  // filed twice before this rule keeps its first row as is; the later rows' request_id gets a
+  // '#dup-<id>' suffix (their envelope keeps what was sent), so the index can be built.
+  `UPDATE approvals SET request_id = request_id || '#dup-' || id
+     WHERE rowid NOT IN (SELECT min(rowid) FROM approvals GROUP BY agent_id, request_id);
+   CREATE UNIQUE INDEX approvals_by_request ON approvals (agent_id, request_id);`,
 ];

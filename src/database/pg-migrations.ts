@@ -53,4 +53,22 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_records_by_agent_id ON audit_records (agent_id, ts);`,
   // Values every instance must agree on, such as the redaction marker key.
   `CREATE TABLE gateway_meta (key text PRIMARY KEY, value bytea NOT NULL);`,
+  // One approval per (agent_id, request_id), so a request sent again never files a second one. A pair
+  // filed twice before this rule keeps its first row as is; the later rows' request_id gets a
+  // '#dup-<id>' suffix (their envelope keeps what was sent), so the index can be built.
+  `UPDATE approvals a SET request_id = a.request_id || '#dup-' || a.id
+     WHERE EXISTS (SELECT 1 FROM approvals b WHERE b.agent_id = a.agent_id AND b.request_id = a.request_id AND b.seq < a.seq);
+   CREATE UNIQUE INDEX approvals_by_request ON approvals (agent_id, request_id);`,
+  // Replay keys (agent_id/request_id → the first answer), shared by every instance and as durable as
+  // the approvals: losing Redis does not let a call run twice.
+  `CREATE TABLE replay_keys (
+     key        text PRIMARY KEY,
+     body_hash  text NOT NULL,
+     state      text NOT NULL CHECK (state IN ('in_progress', 'done')),
+     since      bigint NOT NULL,
+     expires_at bigint NOT NULL,
+     status     integer,
+     body       text
+   );
+   CREATE INDEX replay_keys_by_expiry ON replay_keys (expires_at);`,
 ];

@@ -14,8 +14,10 @@ export type { ToolArguments, ToolResult } from '../kinds/tool-kind';
 
 /**
  * Runs tools: each through its kind (the only code that touches the workspace or the network for
- * a tool, and the only place secrets are injected), within its timeout. Every result leaves with
- * known secret values scrubbed.
+ * a tool, and the only place secrets are injected), within its timeout. Every result and error
+ * leaves with known secret values scrubbed (Redactor.scrubSecrets: what nests deeper than it walks
+ * is replaced, never passed on unread), so the answer, the stored approval outcome and the replay
+ * store all hold the scrubbed copy.
  */
 @Injectable()
 export class ExecutorService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -62,7 +64,11 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
       return this.redactor.scrubSecrets(await Promise.race([work, timedOut]));
     } catch (err) {
       if (controller.signal.aborted) throw new ToolTimeout(tool.timeout_ms);
-      if (err instanceof GatewayError) throw err;
+      if (err instanceof GatewayError) {
+        // Its text may quote the upstream (an MCP server's own error): scrubbed like a result, before it is stored or shown.
+        err.message = this.redactor.scrubSecrets(err.message);
+        throw err;
+      }
       throw new ToolFailed('Tool failed');
     } finally {
       clearTimeout(timer);

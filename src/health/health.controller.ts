@@ -2,6 +2,8 @@ import { access, constants } from 'node:fs/promises';
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { AuditLog } from '../audit/audit-log.service';
 import { Public } from '../context/route.decorators';
 import { IdempotencyStore } from '../auth/idempotency.store';
@@ -41,6 +43,7 @@ export class HealthController {
     @Inject(PostgresDatabase) postgres: PostgresDatabase | null,
     audit: AuditLog,
     idempotency: IdempotencyStore,
+    @InjectThrottlerStorage() throttler: ThrottlerStorage,
     policy: PolicyEngine,
     private readonly metrics: GatewayMetrics,
   ) {
@@ -48,9 +51,11 @@ export class HealthController {
       { reason_code: 'database_unavailable', message: 'The embedded database (GATEWAY_DATA_DIR) is not usable', usable: async () => database.isUsable() },
       ...(postgres ? [{ reason_code: 'postgres_unavailable', message: 'PostgreSQL (GATEWAY_DATABASE_URL) cannot be reached', usable: () => postgres.isUsable() }] : []),
       { reason_code: 'audit_unavailable', message: 'The audit log cannot be written', usable: () => audit.ready() },
-      config.redisUrl
-        ? { reason_code: 'redis_unavailable', message: 'Redis (GATEWAY_REDIS_URL) cannot be reached', usable: succeeds(() => idempotency.ping()) }
-        : { reason_code: 'replay_store_unavailable', message: 'The replay store (GATEWAY_DATA_DIR) is not usable', usable: succeeds(() => idempotency.ping()) },
+      // Redis holds the rate-limit counters (and the replay keys without PostgreSQL): checked through the counters' own connection.
+      ...(throttler instanceof ThrottlerStorageRedisService
+        ? [{ reason_code: 'redis_unavailable', message: 'Redis (GATEWAY_REDIS_URL) cannot be reached', usable: succeeds(() => throttler.redis.ping()) }]
+        : []),
+      { reason_code: 'replay_store_unavailable', message: 'The replay store is not usable', usable: succeeds(() => idempotency.ping()) },
       { reason_code: 'policy_unavailable', message: 'The policy engine (OPA) is not healthy', usable: () => policy.ready() },
       {
         reason_code: 'workspace_unavailable',

@@ -54,6 +54,8 @@ const validateApprovalStatus = schemaValidator(approvalStatusDefinition.inputSch
  */
 @Injectable()
 export class McpToolServer {
+  private readonly waiters = new ApprovalWaiters();
+
   constructor(
     private readonly config: GatewayConfig,
     private readonly registry: ToolRegistry,
@@ -111,8 +113,16 @@ export class McpToolServer {
     const answer = await this.pipeline.run(ctx, callHash, builtin);
     const waitS = this.config.settings.mcp.approval_wait_s;
     const progressToken = meta?.progressToken as string | number | undefined;
-    if (answer.body.status === 'pending_approval' && progressToken !== undefined && waitS > 0) {
-      return this.awaitDecision(ctx, answer, progressToken, waitS, sctx);
+    // A replayed answer is sent at once: waiting again would let one request, sent many times, hold many connections.
+    if (answer.body.status === 'pending_approval' && !answer.replayed && progressToken !== undefined && waitS > 0) {
+      const leave = this.waiters.enter(ctx.agent!.id, this.config.settings.mcp);
+      if (leave) {
+        try {
+          return await this.awaitDecision(ctx, answer, progressToken, waitS, sctx);
+        } finally {
+          leave();
+        }
+      }
     }
     return toCallToolResult(answer.body);
   }
@@ -143,6 +153,33 @@ export class McpToolServer {
       return toCallToolResult(ended(ctx, view.status, view.error as StoredError | undefined));
     }
     return toCallToolResult(pending.body);
+  }
+}
+
+/**
+ * The calls now waiting for a human, per agent and in all. Each holds a connection for up to
+ * approval_wait_s, so both are capped: one agent cannot take the connections that probes,
+ * approvers and other agents need. A call over either cap gets its pending answer at once.
+ */
+class ApprovalWaiters {
+  private readonly byAgent = new Map<string, number>();
+  private total = 0;
+
+  /** A place to wait, and the function that gives it back; undefined when either cap is reached. */
+  enter(agentId: string, caps: { max_waiting_calls_per_agent: number; max_waiting_calls: number }): (() => void) | undefined {
+    const own = this.byAgent.get(agentId) ?? 0;
+    if (own >= caps.max_waiting_calls_per_agent || this.total >= caps.max_waiting_calls) return undefined;
+    this.byAgent.set(agentId, own + 1);
+    this.total++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.total--;
+      const remaining = this.byAgent.get(agentId)! - 1;
+      if (remaining === 0) this.byAgent.delete(agentId);
+      else this.byAgent.set(agentId, remaining);
+    };
   }
 }
 

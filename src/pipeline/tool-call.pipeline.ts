@@ -35,8 +35,8 @@ export interface ToolCallAnswer {
 }
 
 /**
- * One tool call, whichever door it came through (API.md §4 rows 5–14, DESIGN "two doors, one
- * pipeline"): replay → limits → policy, schema and tool guard → decision record → approval
+ * One tool call, whichever door it came through (DESIGN "two doors, one pipeline"): limits →
+ * replay → policy, schema and tool guard → decision record → approval
  * (pending) or execution → outcome record, and the answer kept for replays. A door proves who is
  * calling and reads the envelope; everything after that happens here, once. It never throws:
  * every refusal is recorded and returned as an answer, and the call's replay key is always settled.
@@ -62,8 +62,10 @@ export class ToolCallPipeline {
   async run(ctx: RequestContext, callHash: string | undefined, builtin?: BuiltinTool): Promise<ToolCallAnswer> {
     let answer: ToolCallAnswer;
     try {
-      if (callHash !== undefined) await this.idempotency.claim(ctx, callHash);
+      // Limits first: a replay or a 409 costs the agent like any call, so sending one request
+      // again and again is held to the agent's rate like sending new ones.
       await this.limiter.spend(ctx.agent!, ctx.envelope!.tool);
+      if (callHash !== undefined) await this.idempotency.claim(ctx, callHash);
       ctx.decision = await this.decide(ctx, builtin);
       await this.audit.recordDecision(ctx);
       const body = builtin ? executed(ctx, await builtin.run(ctx)) : await this.perform(ctx);

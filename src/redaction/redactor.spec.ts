@@ -139,6 +139,29 @@ describe('Redactor', () => {
     });
   });
 
+  describe('scrubSecrets (tool results)', () => {
+    const nest = (levels: number, inner: unknown) => {
+      let value = inner;
+      for (let i = 0; i < levels; i++) value = i % 2 ? [value] : { level: value };
+      return value;
+    };
+
+    it('replaces the secret at depth 64, and keeps other data as it is', () => {
+      const out = JSON.stringify(redactor.scrubSecrets(nest(63, { token: 'is s3cr3t-upstream-token-value', mail: 'bob@example.com' })));
+      expect(out).not.toContain('s3cr3t-upstream-token-value');
+      expect(out).toContain('"token":"is [REDACTED:secret:');
+      expect(out).toContain('bob@example.com');
+    });
+
+    it('replaces whatever is nested deeper than 64 levels by the marker, so no secret gets out by depth', () => {
+      for (const levels of [65, 100, 5000]) {
+        const out = JSON.stringify(redactor.scrubSecrets(nest(levels, 's3cr3t-upstream-token-value')));
+        expect(out).not.toContain('s3cr3t');
+        expect(out).toContain('"[REDACTED:too_deep]"');
+      }
+    });
+  });
+
   it('checks Luhn', () => {
     expect(luhnValid('4111111111111111')).toBe(true);
     expect(luhnValid('4111111111111112')).toBe(false);

@@ -37,8 +37,13 @@ const PEM_BODY = new RegExp(String.raw`^[ \t]*(?:${PEM_HEADER}){0,8}(?:[A-Za-z0-
 // Lines of 64 base64 characters, the width PEM writers wrap at, at most MAX_PEM_BODY in all.
 const PEM_MATERIAL_LINES = new RegExp(String.raw`(?:[ \t]*${PEM_BREAK}[A-Za-z0-9+/=]{64}(?![A-Za-z0-9+/=])){1,256}`, 'y');
 
+/**
+ * How deep redaction and secret scrubbing walk. A value nested deeper is replaced whole by
+ * TOO_DEEP, never passed on unread: a secret must not get out by being nested deep enough.
+ */
 const MAX_DEPTH = 64;
 export const REDACTED = '[REDACTED]';
+export const TOO_DEEP = '[REDACTED:too_deep]';
 
 export function isSensitiveKey(key: string): boolean {
   const normalized = normalizeFieldName(key);
@@ -96,13 +101,14 @@ export class Redactor {
   }
 
   /**
-   * A copy of JSON-like data with sensitive keys and sensitive strings redacted, at any depth up
-   * to 64. Class instances (a request, a socket) are not data: they are returned as they are.
+   * A copy of JSON-like data with sensitive keys and sensitive strings redacted, to a depth of 64;
+   * deeper values are replaced by TOO_DEEP. Class instances (a request, a socket) are not data:
+   * they are returned as they are.
    */
   redact<T>(value: T, depth = 0): T {
     if (typeof value === 'string') return this.redactString(value) as T;
     if (value === null || typeof value !== 'object') return value;
-    if (depth >= MAX_DEPTH) return '[REDACTED:too_deep]' as T;
+    if (depth >= MAX_DEPTH) return TOO_DEEP as T;
     if (Array.isArray(value)) return value.map((item) => this.redact(item, depth + 1)) as T;
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) return value;
@@ -115,10 +121,14 @@ export class Redactor {
     return out as T;
   }
 
-  /** Only the known secret values, at any depth: for tool results, which may carry other data as is. */
+  /**
+   * Only the known secret values: for tool results, which may carry other data as is. The same
+   * depth rule as redact: what is nested deeper than 64 levels is replaced by TOO_DEEP.
+   */
   scrubSecrets<T>(value: T, depth = 0): T {
     if (typeof value === 'string') return this.scrubSecretsIn(value) as T;
-    if (value === null || typeof value !== 'object' || depth >= MAX_DEPTH) return value;
+    if (value === null || typeof value !== 'object') return value;
+    if (depth >= MAX_DEPTH) return TOO_DEEP as T;
     if (Array.isArray(value)) return value.map((item) => this.scrubSecrets(item, depth + 1)) as T;
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.scrubSecretsIn(k), this.scrubSecrets(v, depth + 1)])) as T;
   }

@@ -1,5 +1,8 @@
-// The approver console (API.md §11). Plain DOM, no framework. Everything that comes from the API is
-// rendered with textContent, never as HTML, so an argument such as <img src=x onerror=…> is only text.
+// The approver console (README, Approver console). Plain DOM, no framework. Everything that comes from the API is
+// rendered with textContent, never as HTML, so an argument such as <img src=x onerror=…> is only text,
+// and through setText, which shows hidden and direction-changing characters (bidi overrides,
+// zero-width…) as <U+XXXX> by the gateway's own rule (/console/visible-text.js), so what an approver
+// reads is what runs.
 (function () {
   'use strict';
 
@@ -13,10 +16,15 @@
     return document.getElementById(id);
   }
 
+  /** Text, never HTML, with hidden characters shown as <U+XXXX>. */
+  function setText(node, text) {
+    node.textContent = window.showHidden(text === undefined || text === null ? '' : String(text));
+  }
+
   /** An element with text content (never HTML) and optional attributes and children. */
   function el(tag, text, attrs, children) {
     var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (text !== undefined && text !== null) setText(node, text);
     Object.keys(attrs || {}).forEach(function (name) {
       node.setAttribute(name, attrs[name]);
     });
@@ -35,7 +43,16 @@
   }
 
   function notice(text) {
-    $('notice').textContent = text || '';
+    setText($('notice'), text || '');
+  }
+
+  /** "U+202E (right-to-left override) in argument content, line 2; …" */
+  function describeHidden(characters) {
+    return characters
+      .map(function (c) {
+        return c.character + ' (' + c.name + ')' + (c.count > 1 ? ' ×' + c.count : '') + ' in ' + c.where;
+      })
+      .join('; ');
   }
 
   function token() {
@@ -180,7 +197,11 @@
   function argumentsCell(record) {
     if (record.arguments === null) return el('td', '(omitted: ' + record.arguments_bytes + ' bytes)');
     var note = record.arguments_shown === 'summarized' ? ' (long text summarized)' : '';
-    return el('td', null, {}, [el('pre', json(record.arguments), { class: 'json' }), el('span', note, { class: 'hint' })]);
+    var cell = el('td', null, {}, [el('pre', json(record.arguments), { class: 'json' }), el('span', note, { class: 'hint' })]);
+    if (record.hidden_characters && record.hidden_characters.length > 0) {
+      cell.insertBefore(el('p', 'Hidden characters: ' + describeHidden(record.hidden_characters), { class: 'hidden-characters' }), cell.firstChild);
+    }
+    return cell;
   }
 
   function loadPending() {
@@ -203,17 +224,17 @@
             ]),
           );
         });
-        $('pending-count').textContent = '(' + records.length + (answer.body.next_cursor ? '+' : '') + ')';
+        setText($('pending-count'), '(' + records.length + (answer.body.next_cursor ? '+' : '') + ')');
         show($('pending-table'), records.length > 0);
         show($('pending-empty'), records.length === 0);
-        $('pending-updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
+        setText($('pending-updated'), 'Updated ' + new Date().toLocaleTimeString() + '.');
       })
       .catch(failed('Could not list pending approvals'));
   }
 
   function updateTimeLeft() {
     var cells = document.querySelectorAll('[data-expires]');
-    for (var i = 0; i < cells.length; i++) cells[i].textContent = timeLeft(cells[i].getAttribute('data-expires'));
+    for (var i = 0; i < cells.length; i++) setText(cells[i], timeLeft(cells[i].getAttribute('data-expires')));
   }
 
   function loadHistory(more) {
@@ -274,7 +295,7 @@
         show($('audit-note'), false);
         $('comment').value = '';
         var pending = record.status === 'pending';
-        $('detail-arguments-title').textContent = pending ? 'Arguments: exactly what will run' : 'Arguments: exactly what was asked';
+        setText($('detail-arguments-title'), pending ? 'Arguments: exactly what will run' : 'Arguments: exactly what was asked');
         show($('decide-form'), pending);
         $('approve').disabled = !pending;
         $('reject').disabled = !pending;
@@ -286,7 +307,7 @@
   }
 
   function renderRecord(record) {
-    $('detail-title').textContent = 'Approval: ' + record.tool + ' from ' + record.agent_id + ' (' + record.status + ')';
+    setText($('detail-title'), 'Approval: ' + record.tool + ' from ' + record.agent_id + ' (' + record.status + ')');
     var list = $('detail-fields');
     clear(list);
     field(list, 'Status', record.status);
@@ -301,7 +322,13 @@
     field(list, 'Decided', when(record.decided_at));
     field(list, 'Comment', record.comment);
     field(list, 'Arguments SHA-256', record.arguments_sha256);
-    $('detail-arguments').textContent = record.arguments === null ? '(not shown: ' + record.arguments_bytes + ' bytes)' : json(record.arguments);
+    var hidden = record.hidden_characters || [];
+    setText(
+      $('hidden-alert-text'),
+      hidden.length > 0 ? 'The arguments contain characters that are invisible or change the direction of the text around them, shown here as <U+XXXX>: ' + describeHidden(hidden) + '. What runs contains the characters themselves: check what each one does before approving.' : '',
+    );
+    show($('hidden-alert'), hidden.length > 0);
+    setText($('detail-arguments'), record.arguments === null ? '(not shown: ' + record.arguments_bytes + ' bytes)' : json(record.arguments));
     if (record.result !== undefined) field(list, 'Result', json(record.result));
     if (record.error !== undefined) field(list, 'Error', json(record.error));
   }
@@ -329,7 +356,14 @@
     var warnings = $('preview-warnings');
     clear(warnings);
     (preview.warnings || []).forEach(function (warning) {
-      warnings.appendChild(el('li', null, {}, [el('strong', 'Warning: '), el('span', warning.message + ' [' + warning.code + ']')]));
+      // Text that reads differently from what runs is the one warning an approver must not miss.
+      var prominent = warning.code === 'hidden_characters';
+      warnings.appendChild(
+        el('li', null, prominent ? { class: 'hidden-characters', role: 'alert' } : {}, [
+          el('strong', prominent ? 'Warning, hidden characters: ' : 'Warning: '),
+          el('span', warning.message + ' [' + warning.code + ']'),
+        ]),
+      );
     });
     var list = $('preview-fields');
     clear(list);
@@ -366,7 +400,7 @@
     if (typeof preview.head === 'string') text = 'First lines:\n' + preview.head;
     else if (typeof preview.body === 'string') text = 'Body:\n' + preview.body;
     else if (preview.arguments) text = 'Arguments sent:\n' + json(preview.arguments);
-    $('preview-text').textContent = text || '';
+    setText($('preview-text'), text || '');
     show($('preview-text'), text !== null);
   }
 
@@ -393,8 +427,8 @@
     $('reject').disabled = true;
     api('POST', '/approve', decision)
       .then(function (answer) {
-        $('answer-summary').textContent = describeDecision(answer);
-        $('answer-body').textContent = 'HTTP ' + answer.status + '\n' + json(answer.body);
+        setText($('answer-summary'), describeDecision(answer));
+        setText($('answer-body'), 'HTTP ' + answer.status + '\n' + json(answer.body));
         show($('answer'), true);
         show($('decide-form'), false);
         // The preview described the call before it was decided; it no longer says what will happen.
@@ -422,13 +456,13 @@
       .then(function (answer) {
         var note = $('audit-note');
         if (answer.status === 403) {
-          note.textContent = 'This approver may not read the audit log (it needs audit: true in gateway.yaml). Ask an operator.';
+          setText(note, 'This approver may not read the audit log (it needs audit: true in gateway.yaml). Ask an operator.');
           show(note, true);
           show($('audit-table'), false);
           return;
         }
         if (answer.status !== 200) {
-          note.textContent = 'Could not read the audit records: ' + describeError(answer.body);
+          setText(note, 'Could not read the audit records: ' + describeError(answer.body));
           show(note, true);
           return;
         }
@@ -448,7 +482,7 @@
             ]),
           );
         });
-        note.textContent = answer.body.records.length === 0 ? 'No audit records found for this request.' : answer.body.records.length + ' record(s), oldest first.';
+        setText(note, answer.body.records.length === 0 ? 'No audit records found for this request.' : answer.body.records.length + ' record(s), oldest first.');
         show(note, true);
         show($('audit-table'), answer.body.records.length > 0);
       })
@@ -461,6 +495,12 @@
   }
 
   document.addEventListener('DOMContentLoaded', function () {
+    if (typeof window.showHidden !== 'function') {
+      // Without it, hidden characters would be drawn as the browser draws them: show nothing.
+      $('notice').textContent = 'The console did not load completely (visible-text.js). Reload the page.';
+      show($('sign-in'), false);
+      return;
+    }
     $('sign-in-form').addEventListener('submit', signIn);
     $('sign-out').addEventListener('click', function () {
       signOut('Signed out.');

@@ -15,7 +15,7 @@ import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
 import type { McpServerConfig, McpToolDefinition } from './mcp-tool';
 import type { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets } from '../egress/egress';
-import { EgressRefused, upstreamFetch } from './mcp-egress';
+import { EgressRefused, MAX_UPSTREAM_MESSAGE_BYTES, UpstreamTooLarge, upstreamFetch } from './mcp-egress';
 
 const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };
 const RETRY_BASE_MS = 500;
@@ -34,12 +34,14 @@ export type UpstreamListing = UpstreamTool[];
  * resolved now). A server that does not answer fails the connection after its timeout_ms (a stdio
  * one after at most 2 s more, for the version probe); `signal` gives up sooner. A stdio child of
  * a failed connection is killed. `prior`: the protocol era this server spoke last time (no probe).
+ * No message is read past MAX_UPSTREAM_MESSAGE_BYTES (an HTTP body, an event, a stdio line):
+ * `onTooLarge` is told, and the SDK's transport gives up that message (stdio: the whole connection).
  */
 export async function connectUpstream(
   server: McpServerConfig,
   secrets: SecretStore,
   dispatchers: EgressPools,
-  options: { onStderrLine?: (line: string) => void; signal?: AbortSignal; prior?: PriorDiscovery } = {},
+  options: { onStderrLine?: (line: string) => void; signal?: AbortSignal; prior?: PriorDiscovery; onTooLarge?: (err: UpstreamTooLarge) => void } = {},
 ): Promise<Client> {
   // 'auto': the 2026-07-28 revision when the server speaks it, else the 2025 initialize handshake.
   // On stdio the SDK probes on a short-lived sibling process; one silent that long is taken for a
@@ -48,9 +50,26 @@ export async function connectUpstream(
   const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto', probe: { timeoutMs: probeMs } } });
   const transport =
     server.transport === 'http'
-      ? new StreamableHTTPClientTransport(new URL(server.url), { fetch: upstreamFetch(server, secrets, dispatchers) })
-      : new StdioClientTransport({ command: server.command[0], args: server.command.slice(1), env: await resolveEnv(server.env, secrets), cwd: server.cwd, stderr: 'pipe' });
-  if (transport instanceof StdioClientTransport) readLines(transport.stderr as Readable, (line) => options.onStderrLine?.(line));
+      ? new StreamableHTTPClientTransport(new URL(server.url), { fetch: upstreamFetch(server, secrets, dispatchers, options.onTooLarge) })
+      : new StdioClientTransport({
+          command: server.command[0],
+          args: server.command.slice(1),
+          env: await resolveEnv(server.env, secrets),
+          cwd: server.cwd,
+          stderr: 'pipe',
+          // The SDK checks this as it buffers stdout, before it appends a chunk; over it, it reports an error and closes.
+          maxBufferSize: MAX_UPSTREAM_MESSAGE_BYTES,
+        });
+  if (transport instanceof StdioClientTransport) {
+    readLines(transport.stderr as Readable, (line) => options.onStderrLine?.(line));
+    // Set before connect: the SDK's Client calls it before its own handler.
+    transport.onerror = (err) => {
+      if (!STDIO_BUFFER_EXCEEDED.test(err.message)) return;
+      // Stopped now: the SDK's close would go on reading (and dropping) its output for seconds first.
+      if (transport.pid !== null) stopProcess(transport.pid);
+      options.onTooLarge?.(new UpstreamTooLarge(server.name));
+    };
+  }
   try {
     // The SDK's timeouts bound this; racing them instead would leave the SDK to start a child after we gave up.
     await client.connect(transport, { signal: options.signal, timeout: server.timeout_ms, prior: options.prior });
@@ -66,6 +85,35 @@ export async function connectUpstream(
 /** Every page of tools/list, fresh (never a cached listing: it is what the pins are checked against). */
 export async function listUpstreamTools(client: Client, timeoutMs: number): Promise<UpstreamListing> {
   return (await client.listTools(undefined, { cacheMode: 'refresh', timeout: timeoutMs })).tools;
+}
+
+function stopProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
+
+/** What the SDK's stdio transport reports when one line outgrows its maxBufferSize. */
+const STDIO_BUFFER_EXCEEDED = /^ReadBuffer exceeded maximum size/;
+
+/**
+ * `work`, or a rejection with the reason of `tooLarge` as soon as it aborts (the SDK's own request
+ * would wait for the transport to close, up to seconds for a stdio child).
+ */
+async function unlessTooLarge<T>(work: Promise<T>, tooLarge: AbortSignal): Promise<T> {
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(tooLarge.reason);
+    if (tooLarge.aborted) onAbort();
+    else tooLarge.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    tooLarge.removeEventListener('abort', onAbort);
+  }
 }
 
 async function resolveEnv(env: Record<string, string>, secrets: SecretStore): Promise<Record<string, string>> {
@@ -118,7 +166,7 @@ function callFailure(server: string, err: unknown): GatewayError {
     return new PolicyDenied('host_not_allowed', `MCP server "${server}" resolves to an internal address`);
   }
   if (err instanceof ProtocolError) return new ToolFailed(`MCP server "${server}" answered with an error: ${err.message.slice(0, MAX_UPSTREAM_TEXT)}`);
-  if (err instanceof EgressRefused) return new ToolFailed(err.message);
+  if (err instanceof EgressRefused || err instanceof UpstreamTooLarge) return new ToolFailed(err.message);
   const code = err instanceof SdkError ? err.code : undefined;
   const what =
     err instanceof SdkError && err.name === 'SdkHttpError'
@@ -149,6 +197,8 @@ interface ConnectionDeps {
  */
 export class McpConnection {
   private client?: Client;
+  /** Aborted (with an UpstreamTooLarge) when the current client's server sends a message over the limit. */
+  private tooLarge?: AbortSignal;
   private attempt?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private retries = 0;
@@ -179,11 +229,13 @@ export class McpConnection {
   /** Lists the tools again (a resync); a server that does not answer is reconnected. */
   async relist(): Promise<void> {
     const client = this.client;
+    const tooLarge = this.tooLarge!;
     if (!client) return;
     try {
-      const tools = await listUpstreamTools(client, this.server.timeout_ms);
+      const tools = await unlessTooLarge(listUpstreamTools(client, this.server.timeout_ms), tooLarge);
       await this.deps.onListed(this.server.name, tools);
     } catch (err) {
+      if (err instanceof UpstreamTooLarge) return; // the connection is already being reset
       if (isConnectionProblem(err) || (err instanceof SdkError && err.code === 'REQUEST_TIMEOUT')) this.lost(client, `did not answer tools/list: ${describeError(err)}`);
       else this.deps.logger.warn(`MCP server "${this.server.name}": tools/list failed: ${describeError(err)}`);
     }
@@ -192,10 +244,12 @@ export class McpConnection {
   /** Calls the upstream tool; `signal` cancels it (the SDK tells the server). The pinned definition is what the result is checked against. */
   async call(definition: McpToolDefinition, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
     const client = this.client;
+    const tooLarge = this.tooLarge!;
     if (!client) throw new ToolFailed(`MCP server "${this.server.name}" is not connected (reconnecting)`);
     try {
       // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout.
-      return await client.callTool({ name: definition.name, arguments: args }, { signal, timeout: timeoutMs + 1000, toolDefinition: definition as UpstreamTool });
+      const called = client.callTool({ name: definition.name, arguments: args }, { signal, timeout: timeoutMs + 1000, toolDefinition: definition as UpstreamTool });
+      return await unlessTooLarge(called, tooLarge);
     } catch (err) {
       if (signal.aborted) throw err;
       if (isConnectionProblem(err)) this.lost(client, `failed a call: ${describeError(err)}`);
@@ -217,14 +271,19 @@ export class McpConnection {
     if (this.closed || this.client) return;
     const name = this.server.name;
     let client: Client | undefined;
+    const tooLarge = new AbortController();
     try {
       const onStderrLine = (line: string) => this.deps.logger.debug(`MCP server "${name}" stderr: ${line}`);
-      client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, { onStderrLine, signal: this.stopping.signal, prior: this.prior });
+      const onTooLarge = (err: UpstreamTooLarge) => tooLarge.abort(err);
+      // Not raced: the connect's own timeout bounds it, and a client it makes must not be left behind.
+      client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, { onStderrLine, signal: this.stopping.signal, prior: this.prior, onTooLarge });
       const connected = client;
-      const tools = await listUpstreamTools(connected, this.server.timeout_ms);
+      const tools = await unlessTooLarge(listUpstreamTools(connected, this.server.timeout_ms), tooLarge.signal);
       // Known as connected only once it has listed its tools; a loss after that reconnects.
       connected.onclose = () => this.lost(connected, 'closed the connection');
+      tooLarge.signal.addEventListener('abort', () => this.lost(connected, `sent a message over the ${MAX_UPSTREAM_MESSAGE_BYTES} byte limit`), { once: true });
       this.client = connected;
+      this.tooLarge = tooLarge.signal;
       this.connectedAt = Date.now();
       const discover = connected.getDiscoverResult();
       this.prior = connected.getProtocolEra() === 'modern' && discover ? { kind: 'modern', discover } : { kind: 'legacy' };
@@ -236,7 +295,8 @@ export class McpConnection {
       await client?.close().catch(() => undefined);
       if (this.closed) return;
       const delay = this.nextDelay();
-      this.deps.logger.warn(`MCP server "${name}" cannot be reached (${this.describe()}): ${describeError(err)}; trying again in ${delay} ms`);
+      const why = tooLarge.signal.aborted ? describeError(tooLarge.signal.reason) : describeError(err);
+      this.deps.logger.warn(`MCP server "${name}" cannot be reached (${this.describe()}): ${why}; trying again in ${delay} ms`);
       this.scheduleRetry(delay);
     }
   }
