@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { ApprovalModule } from './approval/approval.module';
+import { ApprovalsApiModule } from './approvals-api/approvals-api.module';
 import { AuditModule } from './audit/audit.module';
 import { Redactor } from './redaction/redactor';
 import { AuthModule } from './auth/auth.module';
@@ -45,6 +46,7 @@ export class AppModule {
         PolicyModule,
         ExecutorModule,
         ApprovalModule,
+        ApprovalsApiModule,
         ToolsModule,
         McpModule,
         HealthModule,

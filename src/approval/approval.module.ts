@@ -3,10 +3,8 @@ import { InstanceId } from '../config/instance-id';
 import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
 import { ExecutorModule } from '../executor/executor.module';
-import { PolicyModule } from '../policy/policy.module';
 import { ApprovalPreviewer } from './approval-preview';
 import { ApprovalWebhook } from './approval-webhook';
-import { ApprovalController } from './approval.controller';
 import { ApprovalRepository } from './approval.repository';
 import { ApprovalService } from './approval.service';
 import { PgApprovalRepository } from './pg-approval.repository';
@@ -20,10 +18,10 @@ const approvalRepositoryProvider: Provider = {
     postgres ? new PgApprovalRepository(postgres, instance.value) : new SqliteApprovalRepository(sqlite, instance.value),
 };
 
+/** Approvals' state and views; their door (POST /approve, listings) is ApprovalsApiModule. */
 @Module({
-  imports: [PolicyModule, ExecutorModule],
-  controllers: [ApprovalController],
+  imports: [ExecutorModule],
   providers: [ApprovalService, ApprovalPreviewer, ApprovalWebhook, approvalRepositoryProvider],
-  exports: [ApprovalService],
+  exports: [ApprovalService, ApprovalPreviewer],
 })
 export class ApprovalModule {}

@@ -1,18 +1,16 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { GatewayError, InvalidRequest, NotFound, PolicyDenied } from '../core/errors';
+import { GatewayError, InternalError, InvalidRequest, NotFound, PolicyDenied } from '../core/errors';
 import { newId, RequestContext, ToolCallEnvelope } from '../context/request-context';
-import { AuditLog } from '../audit/audit-log.service';
+import type { ApproverDecision } from '../context/call-stages';
 import { sha256Hex } from '../core/hashing';
 import { Redactor } from '../redaction/redactor';
 import { Agent, Approver, GatewayConfig, Tool } from '../config/gateway-config';
-import { ExecutorService } from '../executor/executor.service';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import { PolicyService } from '../policy/policy.service';
+import { AlreadyDecided, ApprovalExpired, ClaimLapsed, EnvelopeMismatch, TooManyPending } from './approval-errors';
 import { ApprovalWebhook } from './approval-webhook';
 import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, claimLeaseMs, StoredError } from './approval.repository';
 import type {
   ApprovalDecisionDto,
-  ApprovalDecisionResultDto,
   ApprovalListDto,
   ApprovalListItemDto,
   ApprovalViewDto,
@@ -20,7 +18,8 @@ import type {
 } from './approval.dto';
 import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from './visible-text';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** In a listing, a string longer than this (UTF-8 bytes) is shown as its size only. */
 const LISTED_STRING_MAX_BYTES = 1024;
@@ -48,8 +47,10 @@ export function argumentsDigest(args: unknown): { bytes: number; sha256: string 
 }
 
 /**
- * Calls that wait for a human (API.md §6): stored with their verified envelope, decided once by an
- * allowed approver, re-checked against the current policy and executed exactly once.
+ * Calls that wait for a human (API.md §6): stored with their verified envelope, claimed once by an
+ * allowed approver's decision, and settled once: pending again after an outage, failed, or
+ * executed with its result. Re-checking and running an approved call is the ToolCallPipeline's
+ * (the same stages as a direct call); this service keeps the approval's state and views.
  */
 @Injectable()
 export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -60,9 +61,6 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
   constructor(
     private readonly config: GatewayConfig,
     private readonly repository: ApprovalRepository,
-    private readonly policy: PolicyService,
-    private readonly executor: ExecutorService,
-    private readonly audit: AuditLog,
     private readonly redactor: Redactor,
     metrics: GatewayMetrics,
     private readonly webhook: ApprovalWebhook,
@@ -114,7 +112,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     };
     const max = this.config.settings.max_pending_approvals_per_agent;
     if (!(await this.repository.insertPending(record, max))) {
-      throw new GatewayError(429, 'rate_limited', 'too_many_pending', `This agent already has ${max} approvals pending`);
+      throw new TooManyPending(max);
     }
     this.webhook.announce(record);
     return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null, claimed_by: null, claimed_at: null, lease_until: null };
@@ -140,111 +138,78 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     return { ...view, ...(record.result !== null && { result: this.redactor.redact(JSON.parse(record.result)) }) };
   }
 
-  async decide(ctx: RequestContext, decision: ApprovalDecisionDto): Promise<ApprovalDecisionResultDto> {
-    const approver = ctx.approver!;
+  /**
+   * Claims a pending approval for this approver's decision (API.md §6): the record as decided
+   * (approved and claimed by this instance, or rejected). 404, 403 approver_not_allowed_for_tool,
+   * 410 expired or 409 already_decided otherwise; nothing is on record yet.
+   */
+  async claim(approver: Approver, decision: ApprovalDecisionDto): Promise<ApprovalRecord> {
     const record = await this.repository.get(decision.approval_id);
     if (!record) throw new NotFound('No such approval');
     assertMayDecide(approver, record.tool);
     const now = Date.now();
     const leaseUntil = now + claimLeaseMs(this.config.tools.get(record.tool)?.timeout_ms ?? 0);
     const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now, leaseUntil });
-    if (!claimed) {
-      const current = (await this.repository.get(record.id))!;
-      if (current.status === 'expired' || (current.status === 'pending' && current.expires_at <= now)) {
-        await this.repository.expire(now);
-        throw new GatewayError(410, 'expired', 'expired', 'This approval expired before it was decided');
-      }
-      throw new GatewayError(409, 'conflict', 'already_decided', `This approval was already decided (${current.status})`);
+    if (claimed) return claimed;
+    const current = await this.repository.get(record.id);
+    if (!current) throw new NotFound('No such approval');
+    if (current.status === 'expired' || (current.status === 'pending' && current.expires_at <= now)) {
+      await this.repository.expire(now);
+      throw new ApprovalExpired();
     }
-    await this.recordDecision(ctx, claimed, decision.approved);
-    if (!decision.approved) return { success: false, status: 'rejected', approval_id: record.id, audit_id: ctx.auditId };
-    const result = await this.execute(claimed);
-    return { success: true, status: 'executed', approval_id: record.id, result, audit_id: ctx.auditId };
+    throw new AlreadyDecided(current.status);
   }
 
-  /**
-   * The approver's decision goes on record before anything runs; if it cannot, nothing runs and
-   * the approval is pending again (the approver may decide once the audit log is back).
-   */
-  private async recordDecision(ctx: RequestContext, record: ApprovalRecord, approved: boolean): Promise<void> {
+  /** The approver's decision as its `approval` record shows it: the stored call and the exact arguments that will run. */
+  decisionOn(record: ApprovalRecord): ApproverDecision {
     const args = storedArguments(record);
-    try {
-      await this.audit.append({
-        audit_id: ctx.auditId,
-        event: 'approval',
-        approval_id: record.id,
-        approver_id: ctx.approver!.id,
-        decision: approved ? 'allow' : 'deny',
-        request_id: record.request_id,
-        agent_id: record.agent_id,
-        agent_version: record.agent_version,
-        role: record.role,
-        tool: record.tool,
-        arguments: args,
-        arguments_sha256: argumentsDigest(args).sha256,
-      });
-      ctx.decisionRecorded = true;
-      ctx.decidedCall = { request_id: record.request_id, agent_id: record.agent_id, agent_version: record.agent_version, role: record.role, tool: record.tool };
-    } catch (err) {
-      await this.repository.undecide(record.id);
-      throw err;
-    }
+    return {
+      approvalId: record.id,
+      approved: record.status === 'approved',
+      call: { request_id: record.request_id, agent_id: record.agent_id, agent_version: record.agent_version, role: record.role, tool: record.tool },
+      arguments: args,
+      argumentsSha256: argumentsDigest(args).sha256,
+    };
   }
 
-  /** Runs exactly the stored envelope, after the current policy and workspace rules allow it again. */
-  private async execute(record: ApprovalRecord): Promise<Record<string, unknown>> {
-    let allowed: { tool: Tool; envelope: ToolCallEnvelope };
-    try {
-      allowed = await this.recheck(record);
-      await this.renewClaim(record, allowed.tool);
-    } catch (err) {
-      // Nothing ran. An outage (503: the policy engine, a store) leaves the approval pending, to be
-      // approved again once it is over; a refusal is final.
-      if (err instanceof GatewayError && err.httpStatus === 503) await this.repository.undecide(record.id);
-      else await this.repository.complete(record.id, { error: storedError(err) });
-      throw err;
-    }
-    let result: Record<string, unknown>;
-    try {
-      result = await this.executor.execute(allowed.tool, allowed.envelope.arguments);
-    } catch (err) {
-      await this.storeOutcome(record, { error: storedError(err) });
-      throw err;
-    }
-    if (!(await this.storeOutcome(record, { result }))) throw new OutcomeNotStored();
-    return result;
+  /** Nothing ran and the decision is not on record (or the call could not be re-checked for an outage): pending again, to be decided once it is over. */
+  async undecide(record: ApprovalRecord): Promise<void> {
+    await this.repository.undecide(record.id);
+  }
+
+  /** The stored call, exactly as asked (409 envelope_mismatch otherwise), and its agent, still configured (403 unknown_agent otherwise). */
+  storedCall(record: ApprovalRecord): { agent: Agent; envelope: ToolCallEnvelope } {
+    if (sha256Hex(record.envelope) !== record.envelope_sha256) throw new EnvelopeMismatch();
+    const agent = this.config.agents.get(record.agent_id);
+    if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
+    return { agent, envelope: JSON.parse(record.envelope) as ToolCallEnvelope };
+  }
+
+  /** Just before the tool runs, the claim is extended to cover the run; if it lapsed meanwhile (another instance marked it failed), 409 claim_lapsed and nothing runs. */
+  async renewClaim(record: ApprovalRecord, tool: Tool): Promise<void> {
+    if (!(await this.repository.renewClaim(record.id, Date.now() + claimLeaseMs(tool.timeout_ms)))) throw new ClaimLapsed();
+  }
+
+  /** Nothing ran. An outage (503: the policy engine, a store) leaves the approval pending, to be approved again once it is over; a refusal is final (failed). */
+  async notRun(record: ApprovalRecord, err: unknown): Promise<void> {
+    if (err instanceof GatewayError && err.httpStatus === 503) await this.repository.undecide(record.id);
+    else await this.repository.complete(record.id, { error: storedError(err) });
   }
 
   /**
-   * False when the store refused it. The call ran (or tried to), so it must never read as "nothing
-   * ran", nor run again: it stays approved, and the lease rule marks it failed (interrupted) later.
+   * Stores what the approved call did: its result, or the error it failed with. False when the
+   * store refused it. The call ran (or tried to), so it must never read as "nothing ran", nor run
+   * again: it stays approved, and the lease rule marks it failed (interrupted) later.
    */
-  private async storeOutcome(record: ApprovalRecord, outcome: { result: unknown } | { error: StoredError }): Promise<boolean> {
+  async storeOutcome(record: ApprovalRecord, outcome: { result: Record<string, unknown> } | { error: unknown }): Promise<boolean> {
     try {
-      await this.repository.complete(record.id, outcome);
+      await this.repository.complete(record.id, 'result' in outcome ? outcome : { error: storedError(outcome.error) });
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
       this.logger.error(`Approval ${record.id} (tool ${record.tool}) ran, but its outcome could not be stored (${code}); it stays approved until its claim lapses, then reads failed (interrupted)`);
       return false;
     }
-  }
-
-  /** The claim is extended to cover the run; if it lapsed meanwhile (another instance marked it failed), nothing runs. */
-  private async renewClaim(record: ApprovalRecord, tool: Tool): Promise<void> {
-    if (await this.repository.renewClaim(record.id, Date.now() + claimLeaseMs(tool.timeout_ms))) return;
-    throw new GatewayError(409, 'conflict', 'claim_lapsed', 'This approval was held past its lease before it ran and was marked failed; it was not executed');
-  }
-
-  private async recheck(record: ApprovalRecord): Promise<{ tool: Tool; envelope: ToolCallEnvelope }> {
-    if (sha256Hex(record.envelope) !== record.envelope_sha256) {
-      throw new GatewayError(409, 'conflict', 'envelope_mismatch', 'The stored call does not match what was asked; not executed');
-    }
-    const envelope = JSON.parse(record.envelope) as ToolCallEnvelope;
-    const agent = this.config.agents.get(record.agent_id);
-    if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
-    const { tool } = await this.policy.evaluate(agent, envelope);
-    return { tool, envelope };
   }
 
   /** What approvers and agents see. The gateway's own ids and times are shown as they are (an id is
@@ -265,10 +230,10 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       arguments_bytes: digest.bytes,
       arguments_sha256: digest.sha256,
       request_id: r.request_id,
-      created_at: iso(r.created_at)!,
-      expires_at: iso(r.expires_at)!,
+      created_at: iso(r.created_at),
+      expires_at: iso(r.expires_at),
       decided_by: r.decided_by,
-      decided_at: iso(r.decided_at),
+      decided_at: isoOrNull(r.decided_at),
       comment: r.comment === null ? null : this.redactor.redactString(r.comment),
       ...(r.error !== null && { error: this.redactor.redact(JSON.parse(r.error)) }),
     };
@@ -309,20 +274,8 @@ function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }, dep
   return out as T;
 }
 
-/** 503 after an approved call ran: its outcome could not be stored. Unlike other 503s, something was done. */
-class OutcomeNotStored extends GatewayError {
-  constructor() {
-    super(
-      503,
-      'database_unavailable',
-      'outcome_unrecorded',
-      'The call ran, but its outcome could not be stored; check what it did before asking for it again. The approval reads approved, then failed (interrupted).',
-    );
-  }
-}
-
 function storedError(err: unknown): StoredError {
-  const error = err instanceof GatewayError ? err : new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+  const error = err instanceof GatewayError ? err : new InternalError();
   return { http_status: error.httpStatus, status: error.status, reason_code: error.reasonCode, error: error.message };
 }
 

@@ -1,13 +1,22 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayError, OutcomeUnrecorded } from '../core/errors';
-import type { RequestContext } from '../context/request-context';
+import type { ApproverRequest, AuthenticatedCall, RequestContext } from '../context/request-context';
+import type { ApproverDecision, CallNames, DecidedCall, Decision } from '../context/call-stages';
 import { AuditFields } from './audit-record';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { AuditLog, AuditUnavailable } from './audit-log.service';
 
+/** What an answer says, as its outcome record repeats it. */
+export interface Answered {
+  status?: string;
+  approval_id?: string;
+}
+
 /**
- * What one request (or one MCP tool call) leaves in the audit log. The tool-call pipeline calls it
- * for every step of a call; the exception filter and the interceptor for the other audited routes.
+ * What one request (or one MCP tool call) leaves in the audit log. Each method is one kind of
+ * record, and what it means comes from its arguments: the tool-call stages pass what they
+ * established (a Decision, a DecidedCall); the exception filter and the interceptor record the
+ * other audited routes.
  */
 @Injectable()
 export class RequestAudit {
@@ -16,78 +25,125 @@ export class RequestAudit {
     private readonly metrics: GatewayMetrics,
   ) {}
 
-  /** Before a tool runs or waits: the policy's decision, with the (redacted) arguments. */
-  async recordDecision(ctx: RequestContext): Promise<void> {
-    if (!ctx.decision) return;
+  /**
+   * The policy stage's decision, with the (redacted) arguments. Allow or pending comes before the
+   * tool runs or waits; a deny is the call's only record and carries its refusal.
+   */
+  async recordDecision(call: AuthenticatedCall, decision: Decision): Promise<void> {
+    const denial = decision.verdict === 'deny' ? decision.refusal : undefined;
     await this.log.append({
-      ...identity(ctx),
+      ...identity(call),
       event: 'decision',
-      decision: ctx.decision.requiresApproval ? 'pending' : 'allow',
-      arguments: ctx.envelope?.arguments,
+      decision: decision.verdict,
+      arguments: call.envelope.arguments,
+      ...(denial && { status: denial.status, reason_code: denial.reasonCode, http_status: denial.httpStatus, duration_ms: elapsed(call.startedAt) }),
     });
-    ctx.decisionRecorded = true;
+    if (denial) this.countCall(call, denial.status, 'deny');
   }
 
-  async recordSuccess(ctx: RequestContext, httpStatus: number, body: unknown): Promise<void> {
-    const { status, approval_id } = (body ?? {}) as { status?: string; approval_id?: string };
+  /** An approver's decision on a stored call, before anything runs: the exact arguments and their SHA-256. */
+  async recordApproval(request: ApproverRequest, approval: ApproverDecision): Promise<void> {
     await this.log.append({
-      ...identity(ctx),
-      event: ctx.decisionRecorded ? 'outcome' : 'request',
-      status: status ?? 'ok',
+      audit_id: request.auditId,
+      event: 'approval',
+      approval_id: approval.approvalId,
+      approver_id: request.approver.id,
+      decision: approval.approved ? 'allow' : 'deny',
+      ...approval.call,
+      arguments: approval.arguments,
+      arguments_sha256: approval.argumentsSha256,
+    });
+  }
+
+  /** A decided call's answer: executed, pending_approval, rejected. */
+  async recordOutcome(decided: DecidedCall, httpStatus: number, answered: Answered): Promise<void> {
+    const { ctx, names } = subjectOf(decided);
+    await this.log.append({
+      ...identity(ctx, names),
+      event: 'outcome',
+      status: answered.status ?? 'ok',
       http_status: httpStatus,
-      approval_id,
+      approval_id: answered.approval_id,
       duration_ms: elapsed(ctx.startedAt),
     });
-    this.countCall(ctx, status ?? 'ok');
+    if (decided.by === 'policy') this.countCall(decided.call, answered.status ?? 'ok', decided.decision.verdict);
   }
 
   /**
-   * A refusal on record; the error to answer with: `error` itself, or 503 audit_unavailable when it
-   * cannot be recorded. The one place a refusal is recorded, for the pipeline and the filter alike.
+   * A decided call that failed; the error to answer with: `refusal` itself, or, when it cannot be
+   * recorded, outcome_unrecorded once the call may have run (else audit_unavailable).
    */
-  async recordRefusal(ctx: RequestContext, refusal: GatewayError): Promise<GatewayError> {
+  async recordFailedOutcome(decided: DecidedCall, refusal: GatewayError): Promise<GatewayError> {
     // The audit log failed after the tool may have run: never answer "nothing was executed" then.
-    const error = refusal instanceof AuditUnavailable && ctx.mayHaveRun ? new OutcomeUnrecorded() : refusal;
+    const error = refusal instanceof AuditUnavailable && decided.mayHaveRun ? new OutcomeUnrecorded() : refusal;
+    const { ctx, names } = subjectOf(decided);
     try {
-      await this.recordFailure(ctx, error);
-      return error;
+      await this.appendFailure(ctx, names, 'outcome', error);
     } catch {
-      return ctx.mayHaveRun ? new OutcomeUnrecorded() : new AuditUnavailable();
+      return decided.mayHaveRun ? new OutcomeUnrecorded() : new AuditUnavailable();
     }
+    if (decided.by === 'policy') this.countCall(decided.call, error.status, decided.decision.verdict);
+    return error;
   }
 
-  private async recordFailure(ctx: RequestContext, error: GatewayError): Promise<void> {
-    // A refusal by the policy step (rows 7–12) is the call's `deny` decision; any other refusal
-    // before a decision was recorded is a refused request.
-    const deniedByPolicy = !ctx.decisionRecorded && ctx.deniedByPolicy === true;
+  /**
+   * A request refused before any decision on it was recorded; the error to answer with: `refusal`
+   * itself, or 503 audit_unavailable when it cannot be recorded. `verdict`: the policy's, taken but
+   * not recorded (the calls metric still names it).
+   */
+  async recordRefusal(ctx: RequestContext, refusal: GatewayError, verdict?: Decision['verdict']): Promise<GatewayError> {
+    try {
+      await this.appendFailure(ctx, undefined, 'request', refusal);
+    } catch {
+      return new AuditUnavailable();
+    }
+    this.countCall(ctx, refusal.status, verdict);
+    return refusal;
+  }
+
+  /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
+  async recordReplay(call: AuthenticatedCall, httpStatus: number): Promise<void> {
+    await this.log.append({ ...identity(call), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(call.startedAt) });
+    this.countCall(call, 'replayed');
+  }
+
+  /** The answer of an audited route that is not a tool call (listings, approval views, audit queries). */
+  async recordRequest(ctx: RequestContext, httpStatus: number, answered: Answered): Promise<void> {
     await this.log.append({
       ...identity(ctx),
-      event: ctx.decisionRecorded ? 'outcome' : deniedByPolicy ? 'decision' : 'request',
-      ...(deniedByPolicy && { decision: 'deny' as const, arguments: ctx.envelope!.arguments }),
+      event: 'request',
+      status: answered.status ?? 'ok',
+      http_status: httpStatus,
+      approval_id: answered.approval_id,
+      duration_ms: elapsed(ctx.startedAt),
+    });
+  }
+
+  private async appendFailure(ctx: RequestContext, names: CallNames | undefined, event: 'request' | 'outcome', error: GatewayError): Promise<void> {
+    await this.log.append({
+      ...identity(ctx, names),
+      event,
       status: error.status,
       reason_code: error.reasonCode,
       http_status: error.httpStatus,
       duration_ms: elapsed(ctx.startedAt),
     });
-    this.countCall(ctx, error.status, deniedByPolicy ? 'deny' : undefined);
   }
 
-  /** A repeated (agent_id, request_id): the stored answer was sent again, nothing ran. */
-  async recordReplay(ctx: RequestContext, httpStatus: number): Promise<void> {
-    await this.log.append({ ...identity(ctx), event: 'replay', status: 'replayed', http_status: httpStatus, duration_ms: elapsed(ctx.startedAt) });
-    this.countCall(ctx, 'replayed');
-  }
-
-  private countCall(ctx: RequestContext, status: string, decision?: string): void {
-    if (!ctx.envelope) return; // tool calls only: a request refused before its envelope was read names no tool
-    const recorded = ctx.decision ? (ctx.decision.requiresApproval ? 'pending' : 'allow') : decision;
-    this.metrics.toolCall(ctx.channel ?? 'rest', ctx.envelope.tool, recorded, status);
+  /** Tool calls only: a request refused before its envelope was read names no tool. */
+  private countCall(ctx: RequestContext, status: string, verdict?: Decision['verdict']): void {
+    if (!ctx.envelope) return;
+    this.metrics.toolCall(ctx.channel ?? 'rest', ctx.envelope.tool, verdict, status);
   }
 }
 
-function identity(ctx: RequestContext): AuditFields {
+/** The request a decided call's records belong to, and the stored call they name (an approver's request carries no envelope). */
+function subjectOf(decided: DecidedCall): { ctx: RequestContext; names?: CallNames } {
+  return decided.by === 'policy' ? { ctx: decided.call } : { ctx: decided.request, names: decided.approval.call };
+}
+
+function identity(ctx: RequestContext, names?: CallNames): AuditFields {
   const envelope = ctx.envelope;
-  const call = ctx.decidedCall;
   return {
     audit_id: ctx.auditId,
     event: 'request',
@@ -95,11 +151,11 @@ function identity(ctx: RequestContext): AuditFields {
     path: ctx.origin?.path,
     ...(ctx.channel && { channel: ctx.channel }),
     ...(ctx.client && { client: ctx.client }),
-    request_id: envelope?.request_id ?? call?.request_id,
-    agent_id: ctx.agent?.id ?? call?.agent_id,
-    agent_version: envelope?.agent_version ?? call?.agent_version,
-    role: ctx.agent?.role ?? call?.role,
-    tool: envelope?.tool ?? call?.tool,
+    request_id: envelope?.request_id ?? names?.request_id,
+    agent_id: ctx.agent?.id ?? names?.agent_id,
+    agent_version: envelope?.agent_version ?? names?.agent_version,
+    role: ctx.agent?.role ?? names?.role,
+    tool: envelope?.tool ?? names?.tool,
     approver_id: ctx.approver?.id,
     client_ip: ctx.origin?.client_ip,
   };

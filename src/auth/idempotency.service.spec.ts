@@ -54,9 +54,7 @@ describe('Idempotency', () => {
 
     const late = call('req_late');
     await idempotency.claim(late, 'h');
-    late.decisionRecorded = true;
-    late.mayHaveRun = true;
-    await idempotency.settle(late, 503, {});
+    await idempotency.settle(late, 503, {}, true);
     await expect(retry('req_late')).resolves.toEqual({ replayed: 503 });
   });
 

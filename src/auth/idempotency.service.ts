@@ -69,16 +69,16 @@ export class Idempotency {
    * Keeps the answer for replays (or frees the key when nothing ran). Safe to call more than once
    * and for a request that holds no key (it does nothing then); never throws: the answer goes out
    * regardless. If the answer cannot be stored the key stays held, so a retry is refused (409),
-   * never run again.
+   * never run again. `mayHaveRun`: the tool was started or an approval filed.
    */
-  async settle(ctx: RequestContext | undefined, status: number, body: unknown): Promise<void> {
+  async settle(ctx: RequestContext | undefined, status: number, body: unknown, mayHaveRun = false): Promise<void> {
     const claimed = ctx?.idempotency;
     if (!claimed) return;
     ctx.idempotency = undefined;
     try {
       // Once the tool may have run (or an approval was filed), even a 429 or 5xx is kept: a retry
       // must not run the call a second time. Before that, nothing happened and a retry is judged afresh.
-      if (NOT_REPLAYED.has(status) && !ctx.mayHaveRun) await this.store.release(claimed.key);
+      if (NOT_REPLAYED.has(status) && !mayHaveRun) await this.store.release(claimed.key);
       else await this.store.complete(claimed.key, claimed.bodyHash, status, body, this.ttlMs);
     } catch (err) {
       this.logger.error({ status, err_name: (err as Error | null)?.name, err_code: (err as { code?: string } | null)?.code }, 'could not store the answer for replay');

@@ -47,22 +47,32 @@ export interface RequestContext {
   approver?: Approver;
   /** Set by EnvelopeGuard once the body has the envelope's shape. */
   envelope?: ToolCallEnvelope;
-  /** Set by the pipeline's policy step once the call is allowed. */
-  decision?: { tool?: Tool; requiresApproval: boolean };
   /** Set by the pipeline's replay step when this call holds its (agent_id, request_id) key. */
   idempotency?: { key: string; bodyHash: string };
-  /** An approver's request: the stored call it decides on, so its outcome record names that call. */
-  decidedCall?: { request_id: string; agent_id: string; agent_version: string; role: string; tool: string };
-  /** True once the decision (or an approver's decision) is in the audit log: later records are outcomes. */
-  decisionRecorded?: boolean;
-  /** True once the policy step refused the call (rows 7–12): its record is the `deny` decision. */
-  deniedByPolicy?: boolean;
-  /** True from the moment the tool is started or an approval is filed: from then on a 429/5xx is kept for replays. */
-  mayHaveRun?: boolean;
   /** Hex SHA-256 of the raw body: signed over (API.md §3) and the key's body check for replays. */
   bodySha256?: string;
   /** Set by the exception filter for an error it did not expect (500): name and code only, for the request's log line. */
   unexpectedError?: { err_name?: string; err_code?: string };
+}
+
+/** A RequestContext in which the named parts are established (by the guards that ran before). */
+export type Established<K extends keyof RequestContext> = RequestContext & { [P in K]-?: NonNullable<RequestContext[P]> };
+
+/** A tool call once its door checked it: the verified agent and a well-formed envelope. */
+export type AuthenticatedCall = Established<'agent' | 'envelope'>;
+/** A request by a signed agent. */
+export type AgentRequest = Established<'agent'>;
+/** A request by an approver whose bearer token checked out. */
+export type ApproverRequest = Established<'approver'>;
+
+/**
+ * `ctx` typed with `keys` established; a key missing means a route ran without the guard that sets
+ * it, a bug answered as a bare 500, never a call that runs unchecked.
+ */
+export function established<K extends keyof RequestContext>(ctx: RequestContext, ...keys: K[]): Established<K> {
+  const missing = keys.filter((key) => ctx[key] === undefined);
+  if (missing.length > 0) throw new Error(`The request reached its handler without ${missing.join(', ')}: a guard did not run`);
+  return ctx as Established<K>;
 }
 
 const CONTEXT = Symbol('gateway.context');
@@ -89,3 +99,8 @@ export function newId(prefix: string): string {
 
 /** Controller parameter: the RequestContext the guards built. */
 export const Ctx = createParamDecorator((_data: unknown, ctx: ExecutionContext) => contextOf(ctx.switchToHttp().getRequest<Request>()));
+
+/** Controller parameters narrowed to what the route's guards established. */
+export const CallCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AuthenticatedCall => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent', 'envelope'));
+export const AgentCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AgentRequest => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent'));
+export const ApproverCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): ApproverRequest => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'approver'));

@@ -82,3 +82,10 @@ export class OutcomeUnrecorded extends GatewayError {
     super(503, 'audit_unavailable', 'outcome_unrecorded', 'The call may have run, but its outcome could not be written to the audit log; check before retrying with a new request_id');
   }
 }
+
+/** 500: something the gateway did not expect; the answer says no more (its log line names the error). */
+export class InternalError extends GatewayError {
+  constructor() {
+    super(500, 'internal_error', 'internal_error', 'Internal error');
+  }
+}

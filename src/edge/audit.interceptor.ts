@@ -2,14 +2,15 @@ import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nes
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { concatMap, Observable } from 'rxjs';
-import { RequestAudit } from '../audit/request-audit';
+import { Answered, RequestAudit } from '../audit/request-audit';
 import { PIPELINE_RECORDED } from '../context/route.decorators';
 import { contextOf } from '../context/request-context';
 
 /**
  * The success path's counterpart of GatewayExceptionFilter for audited routes other than tool
- * calls (approvals, audit queries): the answer leaves only once its record is written (fail
- * closed: 503 otherwise). Tool calls are recorded step by step by the ToolCallPipeline.
+ * calls (approval listings and views, audit queries): the answer leaves only once its record is
+ * written (fail closed: 503 otherwise). Tool calls and approvers' decisions are recorded step by
+ * step by the ToolCallPipeline.
  */
 @Injectable()
 export class AuditInterceptor implements NestInterceptor {
@@ -25,7 +26,7 @@ export class AuditInterceptor implements NestInterceptor {
     const res = context.switchToHttp().getResponse<Response>();
     return next.handle().pipe(
       concatMap(async (body: unknown) => {
-        await this.audit.recordSuccess(ctx, res.statusCode, body);
+        await this.audit.recordRequest(ctx, res.statusCode, (body ?? {}) as Answered);
         return body;
       }),
     );

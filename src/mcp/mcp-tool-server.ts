@@ -14,7 +14,7 @@ import { sha256Hex } from '../core/hashing';
 import type { ErrorBody } from '../pipeline/error-body';
 import { ArgumentsInvalid } from '../core/errors';
 import { schemaValidator } from '../core/json-schema.pipe';
-import { newAuditId, RequestContext } from '../context/request-context';
+import { AgentRequest, AuthenticatedCall, Established, established, newAuditId, RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolRegistry } from '../registry/tool-registry';
 import { checkEnvelope } from '../edge/envelope.guard';
@@ -33,6 +33,9 @@ const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
 export interface McpHttpAuth {
   ctx: RequestContext;
 }
+
+/** The door's context once AuthGuard verified the MCP token: the agent and the build it was issued to. */
+type McpAgentRequest = Established<'agent' | 'agentVersion'>;
 
 const approvalStatusDefinition: McpTool = {
   name: APPROVAL_STATUS,
@@ -64,7 +67,9 @@ export class McpToolServer {
   ) {}
 
   build(request: McpRequestContext): Server {
-    const { ctx } = request.authInfo!.extra as unknown as McpHttpAuth;
+    const auth = request.authInfo?.extra as unknown as McpHttpAuth | undefined;
+    if (!auth) throw new Error('An MCP request reached its server without the door\'s context');
+    const ctx = established(auth.ctx, 'agent', 'agentVersion');
     const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
     server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
     server.setRequestHandler('tools/call', (call, sctx) => this.call(ctx, call, sctx));
@@ -72,8 +77,8 @@ export class McpToolServer {
   }
 
   /** The tools of the agent's role (the set of GET /api/tools), in name order, and approval_status. */
-  private toolsFor(ctx: RequestContext): McpTool[] {
-    const tools = this.registry.visibleTo(ctx.agent!.role).map(({ definition, hints }) => ({
+  private toolsFor(ctx: AgentRequest): McpTool[] {
+    const tools = this.registry.visibleTo(ctx.agent.role).map(({ definition, hints }) => ({
       name: definition.name,
       description: definition.description,
       inputSchema: definition.input_schema as McpTool['inputSchema'],
@@ -82,11 +87,11 @@ export class McpToolServer {
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  private async call(http: RequestContext, call: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
-    const name = call.params.name;
-    const args = (call.params.arguments ?? {}) as Record<string, unknown>;
+  private async call(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
+    const name = request.params.name;
+    const args = (request.params.arguments ?? {}) as Record<string, unknown>;
     const meta = sctx.mcpReq._meta as Record<string, unknown> | undefined;
-    const ctx: RequestContext = {
+    const ctx: AgentRequest = {
       auditId: newAuditId(),
       startedAt: performance.now(),
       audited: true,
@@ -96,29 +101,33 @@ export class McpToolServer {
       agent: http.agent,
     };
     const requestId = meta?.[REQUEST_ID_META_KEY];
+    let call: AuthenticatedCall;
     try {
       // The REST envelope's rules (row 4), so a name, request_id or nesting refused there is refused here.
-      ctx.envelope = checkEnvelope({
-        agent_id: http.agent!.id,
-        agent_version: http.agentVersion!,
-        request_id: requestId === undefined ? `mcp_${ctx.auditId.slice('audit_'.length)}` : requestId,
-        tool: name,
-        arguments: args,
-      });
+      call = {
+        ...ctx,
+        envelope: checkEnvelope({
+          agent_id: http.agent.id,
+          agent_version: http.agentVersion,
+          request_id: requestId === undefined ? `mcp_${ctx.auditId.slice('audit_'.length)}` : requestId,
+          tool: name,
+          arguments: args,
+        }),
+      };
     } catch (err) {
       return toCallToolResult((await this.pipeline.refuse(ctx, err)).body);
     }
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
-    const answer = await this.pipeline.run(ctx, callHash, builtin);
+    const answer = await this.pipeline.run(call, callHash, builtin);
     const waitS = this.config.settings.mcp.approval_wait_s;
     const progressToken = meta?.progressToken as string | number | undefined;
     // A replayed answer is sent at once: waiting again would let one request, sent many times, hold many connections.
     if (answer.body.status === 'pending_approval' && !answer.replayed && progressToken !== undefined && waitS > 0) {
-      const leave = this.waiters.enter(ctx.agent!.id, this.config.settings.mcp);
+      const leave = this.waiters.enter(call.agent.id, this.config.settings.mcp);
       if (leave) {
         try {
-          return await this.awaitDecision(ctx, answer, progressToken, waitS, sctx);
+          return await this.awaitDecision(call, answer, progressToken, waitS, sctx);
         } finally {
           leave();
         }
@@ -131,7 +140,7 @@ export class McpToolServer {
   private approvalStatus(): BuiltinTool {
     return {
       validate: validateApprovalStatus,
-      run: async (ctx) => ({ ...(await this.approvals.get(ctx.envelope!.arguments.approval_id as string, ctx)) }),
+      run: async (call) => ({ ...(await this.approvals.get(call.envelope.arguments.approval_id as string, call)) }),
     };
   }
 
@@ -139,7 +148,7 @@ export class McpToolServer {
    * The client asked for progress: wait up to approval_wait_s for a human, telling it we are still
    * waiting, and answer with the outcome if it came in time (else the pending answer).
    */
-  private async awaitDecision(ctx: RequestContext, pending: ToolCallAnswer, progressToken: string | number, waitS: number, sctx: ServerContext): Promise<CallToolResult> {
+  private async awaitDecision(call: AuthenticatedCall, pending: ToolCallAnswer, progressToken: string | number, waitS: number, sctx: ServerContext): Promise<CallToolResult> {
     const { approval_id } = pending.body as ToolCallPendingDto;
     const deadline = Date.now() + waitS * 1000;
     for (let tick = 1; Date.now() < deadline && !sctx.mcpReq.signal.aborted; tick++) {
@@ -147,10 +156,10 @@ export class McpToolServer {
         .notify({ method: 'notifications/progress', params: { progressToken, progress: tick, message: `waiting for a human to decide ${approval_id}` } })
         .catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
-      const view = await this.approvals.get(approval_id, ctx).catch(() => undefined);
+      const view = await this.approvals.get(approval_id, call).catch(() => undefined);
       if (!view || view.status === 'pending' || view.status === 'approved') continue;
-      if (view.status === 'executed') return toCallToolResult(executed(ctx, view.result as Record<string, unknown>));
-      return toCallToolResult(ended(ctx, view.status, view.error as StoredError | undefined));
+      if (view.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>));
+      return toCallToolResult(ended(call, view.status, view.error as StoredError | undefined));
     }
     return toCallToolResult(pending.body);
   }
@@ -176,7 +185,7 @@ class ApprovalWaiters {
       if (left) return;
       left = true;
       this.total--;
-      const remaining = this.byAgent.get(agentId)! - 1;
+      const remaining = (this.byAgent.get(agentId) ?? 1) - 1;
       if (remaining === 0) this.byAgent.delete(agentId);
       else this.byAgent.set(agentId, remaining);
     };
@@ -187,11 +196,11 @@ class ApprovalWaiters {
  * An approval that ended without a result. Failed: its stored error, as the approver was answered.
  * Rejected or expired (no error stored): API.md §6's outcomes, the same word as status and reason_code.
  */
-function ended(ctx: RequestContext, status: string, stored: StoredError | undefined): ErrorBody {
+function ended(call: AuthenticatedCall, status: string, stored: StoredError | undefined): ErrorBody {
   const outcome = stored
     ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
     : { status, reason_code: status, error: `The approval ended ${status}; the call did not run` };
-  return { success: false, ...outcome, audit_id: ctx.auditId, request_id: ctx.envelope!.request_id };
+  return { success: false, ...outcome, audit_id: call.auditId, request_id: call.envelope.request_id };
 }
 
 /** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */

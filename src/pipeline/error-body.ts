@@ -1,6 +1,6 @@
 import type { Redactor } from '../redaction/redactor';
 import { HttpException } from '@nestjs/common';
-import { GatewayError, InvalidRequest } from '../core/errors';
+import { GatewayError, InternalError, InvalidRequest, NotFound } from '../core/errors';
 import type { RequestContext } from '../context/request-context';
 
 /** At most this many `details` go out; `details_total` then says how many there were. */
@@ -39,7 +39,7 @@ export function toGatewayError(exception: unknown, ctx: RequestContext): Gateway
   if (typeof bodyParserType === 'string') return fromBodyParser(bodyParserType);
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    if (status === 404) return new GatewayError(404, 'not_found', 'not_found', 'No such endpoint');
+    if (status === 404) return new NotFound('No such endpoint');
     // Nest turns body-parser's SyntaxError into a BadRequestException; nothing else here throws one.
     if (status === 400) return new InvalidRequest('malformed_json', 'Request body is not valid JSON');
     if (status < 500) return new InvalidRequest('invalid_request', exception.message, undefined, status);
@@ -47,7 +47,7 @@ export function toGatewayError(exception: unknown, ctx: RequestContext): Gateway
   // Name and code only: an unexpected error's message or stack may hold host paths.
   const err = exception as { name?: string; code?: string } | null;
   ctx.unexpectedError = { err_name: err?.name, err_code: err?.code }; // on the request's log line
-  return new GatewayError(500, 'internal_error', 'internal_error', 'Internal error');
+  return new InternalError();
 }
 
 function fromBodyParser(type: string): GatewayError {

@@ -17,7 +17,7 @@ import type { Request, Response } from 'express';
 import { AgentAuth, ToolCallRoute } from '../context/route.decorators';
 import { bodySha256Of } from '../auth/body-hash';
 import { ErrorResponseDto } from '../core/dto';
-import { Ctx, RequestContext } from '../context/request-context';
+import { AgentCtx, AgentRequest, AuthenticatedCall, CallCtx } from '../context/request-context';
 import { ToolRegistry } from '../registry/tool-registry';
 import { ToolCallBody, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import { ToolCallExecutedDto, ToolCallPendingDto, ToolCallRequestDto, ToolListDto } from '../pipeline/tool-call.dto';
@@ -34,8 +34,8 @@ export class ToolsController {
   @AgentAuth()
   @ApiOperation({ summary: "The calling agent's tools, as function definitions for its model" })
   @ApiOkResponse({ type: ToolListDto })
-  list(@Ctx() ctx: RequestContext): ToolListDto {
-    return { tools: this.registry.visibleTo(ctx.agent!.role).map((tool) => tool.definition) };
+  list(@AgentCtx() request: AgentRequest): ToolListDto {
+    return { tools: this.registry.visibleTo(request.agent.role).map((tool) => tool.definition) };
   }
 
   @Post('call')
@@ -56,8 +56,8 @@ export class ToolsController {
   @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'too_many_pending: the agent already holds max_pending_approvals_per_agent' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error' })
   @ApiGatewayTimeoutResponse({ type: ErrorResponseDto, description: 'tool_timeout' })
-  async call(@Ctx() ctx: RequestContext, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
-    const answer = await this.pipeline.run(ctx, bodySha256Of(req));
+  async call(@CallCtx() call: AuthenticatedCall, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
+    const answer = await this.pipeline.run(call, bodySha256Of(req));
     res.status(answer.httpStatus);
     if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
     if (answer.headers) res.set(answer.headers);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, SetMetadata } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -12,15 +12,18 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { AgentOrApproverAuth, ApproverAuth } from '../context/route.decorators';
+import type { Response } from 'express';
+import { AgentOrApproverAuth, ApproverAuth, PIPELINE_RECORDED } from '../context/route.decorators';
 import { ErrorResponseDto } from '../core/dto';
 import { parseLimit } from '../core/query';
 import { JsonSchemaPipe } from '../core/json-schema.pipe';
-import { Ctx, RequestContext } from '../context/request-context';
-import { ApprovalPreviewer } from './approval-preview';
-import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from './approval.dto';
-import { APPROVAL_STATUSES } from './approval.repository';
-import { ApprovalService, parseStatusFilter } from './approval.service';
+import { ApproverCtx, ApproverRequest, Ctx, RequestContext } from '../context/request-context';
+import { ApprovalPreviewer } from '../approval/approval-preview';
+import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from '../approval/approval.dto';
+import { APPROVAL_STATUSES } from '../approval/approval.repository';
+import { ApprovalService, parseStatusFilter } from '../approval/approval.service';
+import type { ErrorBody } from '../pipeline/error-body';
+import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 
 const LIST_DEFAULT = 20;
 const LIST_MAX = 100;
@@ -31,11 +34,14 @@ export class ApprovalController {
   constructor(
     private readonly approvals: ApprovalService,
     private readonly previewer: ApprovalPreviewer,
+    private readonly pipeline: ToolCallPipeline,
   ) {}
 
   @Post('approve')
   @HttpCode(200)
   @ApproverAuth()
+  // Recorded by the pipeline, decision before outcome; a refusal before the claim, by the exception filter.
+  @SetMetadata(PIPELINE_RECORDED, true)
   @ApiOperation({ summary: 'Approve (the stored call is re-checked and executed now) or reject a pending call' })
   @ApiBody({ type: ApprovalDecisionDto })
   @ApiOkResponse({ type: ApprovalDecisionResultDto, description: 'executed, or rejected' })
@@ -46,11 +52,15 @@ export class ApprovalController {
   @ApiGoneResponse({ type: ErrorResponseDto, description: 'expired' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error (stored as failed)' })
   @ApiResponse({ status: 504, type: ErrorResponseDto, description: 'tool_timeout (stored as failed)' })
-  decide(
-    @Ctx() ctx: RequestContext,
+  async decide(
+    @ApproverCtx() request: ApproverRequest,
     @Body(new JsonSchemaPipe<ApprovalDecisionDto>(approvalDecisionSchema)) decision: ApprovalDecisionDto,
-  ): Promise<ApprovalDecisionResultDto> {
-    return this.approvals.decide(ctx, decision);
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ApprovalDecisionResultDto | ErrorBody> {
+    const answer = await this.pipeline.runApproved(request, await this.approvals.claim(request.approver, decision));
+    res.status(answer.httpStatus);
+    if (answer.headers) res.set(answer.headers);
+    return answer.body;
   }
 
   @Get('api/approvals')
@@ -62,12 +72,12 @@ export class ApprovalController {
   @ApiOkResponse({ type: ApprovalListDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   list(
-    @Ctx() ctx: RequestContext,
+    @ApproverCtx() request: ApproverRequest,
     @Query('status') status?: string,
     @Query('limit') limit?: string,
     @Query('cursor') cursor?: string,
   ): Promise<ApprovalListDto> {
-    return this.approvals.list(ctx.approver!, {
+    return this.approvals.list(request.approver, {
       status: parseStatusFilter(status),
       limit: parseLimit(limit, LIST_MAX, LIST_DEFAULT),
       cursor: cursor === '' ? undefined : cursor,
