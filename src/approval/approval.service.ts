@@ -16,7 +16,7 @@ import type {
   ApprovalViewDto,
   ArgumentsShown,
 } from './approval.dto';
-import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from './visible-text';
+import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from '../core/visible-text';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));

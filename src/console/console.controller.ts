@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { showHiddenBrowserScript } from '../approval/visible-text';
+import { showHiddenBrowserScript } from '../core/visible-text';
 import { Public } from '../context/route.decorators';
 import { NotFound } from '../core/errors';
 

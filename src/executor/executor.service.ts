@@ -3,11 +3,7 @@ import { Redactor } from '../redaction/redactor';
 import { GatewayError, ToolFailed, ToolTimeout } from '../core/errors';
 import type { Tool } from '../config/gateway-config';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import { FsKind } from '../kinds/fs/fs-kind';
-import type { Workspace } from '../kinds/fs/workspace';
-import type { HttpTool } from '../kinds/http/http-config';
-import { HttpKind } from '../kinds/http/http-kind';
-import type { ToolArguments, ToolKind, ToolResult } from '../kinds/tool-kind';
+import type { ToolArguments, ToolKind, ToolPreview, ToolResult } from '../kinds/tool-kind';
 import { ToolKinds } from '../kinds/tool-kinds';
 
 export type { ToolArguments, ToolResult } from '../kinds/tool-kind';
@@ -23,21 +19,9 @@ export type { ToolArguments, ToolResult } from '../kinds/tool-kind';
 export class ExecutorService implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     private readonly kinds: ToolKinds,
-    private readonly fs: FsKind,
-    private readonly http: HttpKind,
     private readonly redactor: Redactor,
     private readonly metrics: GatewayMetrics,
   ) {}
-
-  /** The workspace, for read-only looks by the approval preview (it writes nothing through it), until it asks the kinds. */
-  get workspace(): Workspace {
-    return this.fs.workspace;
-  }
-
-  /** The http request a call would send, secrets left as `${secret:NAME}`: no network, no secret read (for the approval preview, until it asks the kinds). */
-  prepareRequest(tool: Tool, args: ToolArguments): ReturnType<HttpKind['prepare']> {
-    return this.http.prepare(tool as HttpTool, args);
-  }
 
   kindOf(tool: Tool): ToolKind {
     return this.kinds.of(tool);
@@ -49,6 +33,11 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
    */
   preflight(tool: Tool, args: ToolArguments): void {
     this.kindOf(tool).preflight(tool, args);
+  }
+
+  /** What approving the call would do, asked of its kind: read-only, no network, no secret read; throws the refusal the call would meet. */
+  preview(tool: Tool, args: ToolArguments): Promise<ToolPreview> {
+    return this.kindOf(tool).preview(tool, args);
   }
 
   /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */

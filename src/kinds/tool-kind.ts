@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { Tool } from '../config/gateway-config';
 import type { ToolKindConfig } from '../config/tool-kind-config';
+import type { GatewayError } from '../core/errors';
 
 export type ToolArguments = Record<string, unknown>;
 export type ToolResult = Record<string, unknown>;
@@ -12,12 +13,55 @@ export interface ToolHints {
   openWorldHint: boolean;
 }
 
-/** What approving a call would do, computed now and read-only: the kind's own fields, and what the call would meet. */
+/** Text up to this size is shown in an approval preview (a diff, an http body); larger or binary content by size and SHA-256. */
+export const PREVIEW_TEXT_MAX_BYTES = 256 * 1024;
+
+/** A check the call would fail at execution, or what the approver should know (`code` names it). */
+export interface PreviewWarning {
+  code: string;
+  message: string;
+}
+
+/** Content shown by its size and SHA-256 (null: too large to hash for a preview). */
+export interface ContentSummary {
+  size: number;
+  sha256: string | null;
+}
+
+/** A text a preview shows that is not an argument (a file's content): checked for hidden characters line by line. */
+export interface PreviewText {
+  /** e.g. `current file`: where a finding is, with its line. */
+  where: string;
+  text: string;
+}
+
+/** A text the call would replace: the preview shows it as a unified diff in `diff`. */
+export interface PreviewChange {
+  /** The name in the diff's header (a path). */
+  name: string;
+  /** '' for a new one; null when it cannot be shown (binary, or over PREVIEW_TEXT_MAX_BYTES). */
+  current: string | null;
+  proposed: string | null;
+  created: boolean;
+}
+
+/**
+ * What approving a call would do, computed now and read-only: `kind`, the kind's own fields, and
+ * `warnings` (a check the call would fail at execution is a warning, not an error). `shown` and
+ * `change` are read by the approval preview and are not part of the answer.
+ */
 export interface ToolPreview {
   kind: string;
-  warnings: Array<{ code: string; message: string }>;
+  warnings: PreviewWarning[];
+  shown?: PreviewText[];
+  change?: PreviewChange;
   [field: string]: unknown;
 }
+
+export const previewWarning = (code: string, message: string): PreviewWarning => ({ code, message });
+
+/** A refusal the call would meet, as a warning. */
+export const previewRefusal = (err: GatewayError): PreviewWarning => previewWarning(err.reasonCode, `${err.message}: the call would be refused`);
 
 /**
  * A tool kind at run time: the one place that knows how its tools are checked and run. The
@@ -32,8 +76,11 @@ export interface ToolKind<T extends Tool = Tool> {
   execute(tool: T, args: ToolArguments, signal: AbortSignal): Promise<ToolResult>;
   /** How MCP clients see its tools. */
   hints(tool: T): ToolHints;
-  /** The approval preview of a call (not yet asked: the approval preview still builds its own). */
-  preview?(tool: T, args: ToolArguments): Promise<ToolPreview>;
+  /**
+   * What approving the call would do, read-only (no write, no network, no secret read); a refusal
+   * it throws is shown as the preview's one warning.
+   */
+  preview(tool: T, args: ToolArguments): Promise<ToolPreview>;
   /** Before the gateway serves (connections, sweeps). */
   start?(): Promise<void>;
   /** When it stops. */

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { Injectable, Logger } from '@nestjs/common';
 import { GatewayConfig } from '../../config/gateway-config';
 import { ArgumentsInvalid, GatewayError, ToolFailed } from '../../core/errors';
-import type { ToolArguments, ToolHints, ToolKind, ToolResult } from '../tool-kind';
+import type { ToolArguments, ToolHints, ToolKind, ToolPreview, ToolResult } from '../tool-kind';
 import { FS_KINDS, type FsTool } from './fs-config';
+import { FsPreview } from './fs-preview';
 import { deleteEntry, listDirectory, readTextFile, writeTextFile } from './fs-tools';
 import { DESCRIPTORS, lstatIfExists, refuseHardLinked, refuseUndeletable, Workspace, type WorkspacePath } from './workspace';
 
@@ -23,11 +24,13 @@ const ERRNO_TEXT: Record<string, string> = {
 export class FsKind implements ToolKind<FsTool> {
   readonly kinds = FS_KINDS;
   private readonly logger = new Logger(FsKind.name);
-  readonly workspace: Workspace;
+  private readonly workspace: Workspace;
+  private readonly previews: FsPreview;
   private readonly stopping = new AbortController();
 
   constructor(config: GatewayConfig) {
     this.workspace = new Workspace(config.paths.workspace);
+    this.previews = new FsPreview(this.workspace);
   }
 
   /** What fs.write and fs.delete may touch, besides the path itself. */
@@ -56,6 +59,11 @@ export class FsKind implements ToolKind<FsTool> {
       const code = (err as NodeJS.ErrnoException).code ?? '';
       throw new ToolFailed(`${ERRNO_TEXT[code] ?? `Filesystem error${code ? ` (${code})` : ''}`}: ${file.display}`);
     }
+  }
+
+  /** Read-only looks through the workspace's checked descriptors: a write's change, what a delete removes, where a read or list would look. */
+  preview(tool: FsTool, args: ToolArguments): Promise<ToolPreview> {
+    return this.previews.preview(tool, args);
   }
 
   hints(tool: FsTool): ToolHints {

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
+import { Redactor } from '../../redaction/redactor';
 import { SecretStore } from '../../secrets/secret-store';
-import type { ToolArguments, ToolHints, ToolKind, ToolResult } from '../tool-kind';
+import type { ToolArguments, ToolHints, ToolKind, ToolPreview, ToolResult } from '../tool-kind';
 import type { HttpTool } from './http-config';
+import { previewHttpCall } from './http-preview';
 import { HttpToolRunner } from './http-tool';
 
 /** `kind: http`: one request to a listed host, secrets injected into its headers at the last moment. */
@@ -10,13 +12,11 @@ export class HttpKind implements ToolKind<HttpTool> {
   readonly kinds = ['http'] as const;
   private readonly runner: HttpToolRunner;
 
-  constructor(secrets: SecretStore) {
+  constructor(
+    secrets: SecretStore,
+    private readonly redactor: Redactor,
+  ) {
     this.runner = new HttpToolRunner(secrets);
-  }
-
-  /** The request a call would send, secrets left as `${secret:NAME}`: no network, no secret read. */
-  prepare(tool: HttpTool, args: ToolArguments): ReturnType<HttpToolRunner['prepare']> {
-    return this.runner.prepare(tool, args);
   }
 
   preflight(tool: HttpTool, args: ToolArguments): void {
@@ -25,6 +25,11 @@ export class HttpKind implements ToolKind<HttpTool> {
 
   execute(tool: HttpTool, args: ToolArguments, signal: AbortSignal): Promise<ToolResult> {
     return this.runner.run(tool, args, signal);
+  }
+
+  /** The request the call would send, secrets left as `${secret:NAME}`: no network, no secret read. */
+  preview(tool: HttpTool, args: ToolArguments): Promise<ToolPreview> {
+    return Promise.resolve(previewHttpCall(this.runner, this.redactor, tool, args));
   }
 
   hints(): ToolHints {

@@ -3,7 +3,8 @@ import { AuditLog } from '../../audit/audit-log.service';
 import { GatewayConfig } from '../../config/gateway-config';
 import { GatewayMetrics } from '../../metrics/gateway-metrics';
 import { SecretStore } from '../../secrets/secret-store';
-import type { ToolArguments, ToolHints, ToolKind, ToolResult } from '../tool-kind';
+import type { ToolArguments, ToolHints, ToolKind, ToolPreview, ToolResult } from '../tool-kind';
+import { previewMcpCall } from './mcp-preview';
 import { mcpUpstreamsConfig, type McpTool } from './mcp-tool';
 import { McpUpstreams } from './mcp-upstreams';
 
@@ -24,6 +25,10 @@ export class McpKind implements ToolKind<McpTool> {
 
   execute(tool: McpTool, args: ToolArguments, signal: AbortSignal): Promise<ToolResult> {
     return this.upstreams.call(tool, args, signal);
+  }
+
+  preview(tool: McpTool, args: ToolArguments): Promise<ToolPreview> {
+    return Promise.resolve(previewMcpCall(tool, args));
   }
 
   hints(): ToolHints {

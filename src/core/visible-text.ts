@@ -174,7 +174,7 @@ export function hiddenCharactersOf(args: unknown): HiddenCharacterFinding[] {
  */
 export function showHiddenBrowserScript(): string {
   return [
-    '// Generated from src/approval/visible-text.ts: the one rule for which characters approvers see as <U+XXXX>.',
+    '// Generated from src/core/visible-text.ts: the one rule for which characters approvers see as <U+XXXX>.',
     '(function () {',
     "  'use strict';",
     `  var pattern = new RegExp(${JSON.stringify(HIDDEN_SOURCE)}, 'gu');`,
