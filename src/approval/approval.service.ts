@@ -47,7 +47,7 @@ export function argumentsDigest(args: unknown): { bytes: number; sha256: string 
 }
 
 /**
- * Calls that wait for a human (API.md §6): stored with their verified envelope, claimed once by an
+ * Calls that wait for a human: stored with their verified envelope, claimed once by an
  * allowed approver's decision, and settled once: pending again after an outage, failed, or
  * executed with its result. Re-checking and running an approved call is the ToolCallPipeline's
  * (the same stages as a direct call); this service keeps the approval's state and views.
@@ -139,7 +139,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   /**
-   * Claims a pending approval for this approver's decision (API.md §6): the record as decided
+   * Claims a pending approval for this approver's decision: the record as decided
    * (approved and claimed by this instance, or rejected). 404, 403 approver_not_allowed_for_tool,
    * 410 expired or 409 already_decided otherwise; nothing is on record yet.
    */

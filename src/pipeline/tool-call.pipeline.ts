@@ -7,7 +7,7 @@ import { AuditUnavailable } from '../audit/audit-log.service';
 import { Answered, RequestAudit } from '../audit/request-audit';
 import { Idempotency, StoredReplay } from '../auth/idempotency.service';
 import type { Agent, Tool } from '../config/gateway-config';
-import type { Allowed, BuiltinAllowed, DecidedCall, Denied, ToolAllowed } from '../context/call-stages';
+import type { Allowed, ApproverDecision, BuiltinAllowed, DecidedCall, Denied, ToolAllowed } from '../context/call-stages';
 import type { ApproverRequest, AuthenticatedCall, RequestContext, ToolCallEnvelope } from '../context/request-context';
 import { GatewayError } from '../core/errors';
 import { ExecutorService } from '../executor/executor.service';
@@ -153,8 +153,9 @@ export class ToolCallPipeline {
    * approval and recorded. Nothing ran: an outage leaves it pending, a refusal is final (failed).
    */
   async runApproved(request: ApproverRequest, claimed: ApprovalRecord): Promise<ApprovalAnswer> {
-    const approval = this.approvals.decisionOn(claimed);
+    let approval: ApproverDecision;
     try {
+      approval = this.approvals.decisionOn(claimed);
       await this.audit.recordApproval(request, approval);
     } catch (err) {
       return this.refuse(request, await this.approvals.undecide(claimed).then(() => err, (undecideFailed: unknown) => undecideFailed));
@@ -181,11 +182,11 @@ export class ToolCallPipeline {
       return this.recordOutcome(ran, { error: outcome.error });
     }
     if (!(await this.approvals.storeOutcome(claimed, { result: outcome.result }))) return this.recordOutcome(ran, { error: new OutcomeNotStored() });
-    return this.recordOutcome(ran, { httpStatus: 200, body: { success: true, status: 'executed', ...answered, result: outcome.result } });
+    return this.recordOutcome(ran, { httpStatus: 200, body: { success: true, status: 'executed', approval_id: claimed.id, result: outcome.result, audit_id: request.auditId } });
   }
 
   /**
-   * A refusal before any decision on the call is on record, as the error body of API.md §4; one that
+   * A refusal before any decision on the call is on record, as the error body all doors share; one that
    * cannot be recorded is 503. Doors use it too, for a call they refuse before it enters the
    * pipeline (a malformed MCP request_id). `verdict`: the policy's, taken but not on record.
    */
@@ -240,7 +241,7 @@ export class ToolCallPipeline {
     return this.refusal(ctx, await this.audit.recordFailedOutcome(decided, toGatewayError(failure, ctx)));
   }
 
-  /** A refusal on record (or not recordable), as the error body of API.md §4. */
+  /** A refusal on record (or not recordable), as the error body all doors share. */
   private refusal(ctx: RequestContext, error: GatewayError): RefusalAnswer {
     return { httpStatus: error.httpStatus, body: errorBody(error, ctx.auditId, ctx.envelope?.request_id, this.redactor), headers: error.headers };
   }
