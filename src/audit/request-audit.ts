@@ -97,7 +97,7 @@ function identity(ctx: RequestContext): AuditFields {
     ...(ctx.client && { client: ctx.client }),
     request_id: envelope?.request_id ?? call?.request_id,
     agent_id: ctx.agent?.id ?? call?.agent_id,
-    agent_version: envelope?.agent_version ?? call?.agent_version,
+    agent_version: envelope?.agent_version ?? call?.agent_version ?? ctx.agentVersion,
     role: ctx.agent?.role ?? call?.role,
     tool: envelope?.tool ?? call?.tool,
     approver_id: ctx.approver?.id,
