@@ -83,7 +83,7 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
       () => '',
       (err: Error) => err.message,
     );
-    expect(message).toMatch(/audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index \(it checks the whole chain first\)$/);
+    expect(message).toMatch(/audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index --checkpoint <seq>:<hash>, with the newest "audit checkpoint" of the application log \(it checks the whole chain first, and that no records were removed from its end\)$/);
     expect(message).not.toContain('\n');
 
     const noKey = await auditVerify(gw, ['--rebuild-index'], '');
