@@ -54,7 +54,7 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
-        // The REST door, in the order of API.md §4: the matched route and its body (1), address and
+        // The REST door, in the order of checks (README): the matched route and its body (1), address and
         // identity (2–3), envelope (4). Rows 5–14 are the ToolCallPipeline's, the same for both doors.
         RouteGuard,
         { provide: APP_GUARD, useExisting: RouteGuard },

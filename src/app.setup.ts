@@ -82,7 +82,7 @@ function originFormTarget(req: Request, _res: Response, next: NextFunction): voi
   next();
 }
 
-/** API.md §4 row 1: a request that carries a body must carry JSON (415 otherwise). */
+/** The first check: a request that carries a body must carry JSON (415 otherwise). */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (hasBody && !req.is('application/json')) {

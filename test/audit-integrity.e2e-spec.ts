@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AUDIT_ARGUMENTS_MAX_BYTES } from '../src/audit/audit-log.service';
+import { AUDIT_ARGUMENTS_MAX_BYTES, CHECKPOINT_EVERY_RECORDS } from '../src/audit/audit-log.service';
 import { rebuildAuditIndex, verifyAuditLog } from '../src/audit/audit-verify';
 import { AUDIT_KEY, TestGateway } from './support/test-gateway';
 
@@ -83,7 +83,7 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
       () => '',
       (err: Error) => err.message,
     );
-    expect(message).toMatch(/audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index \(it checks the whole chain first\)$/);
+    expect(message).toMatch(/audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index --checkpoint <seq>:<hash>, with the newest "audit checkpoint" of the application log \(it checks the whole chain first, and that no records were removed from its end\)$/);
     expect(message).not.toContain('\n');
 
     const noKey = await auditVerify(gw, ['--rebuild-index'], '');
@@ -94,13 +94,59 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
     expect([shortKey.code, shortKey.stderr]).toEqual([2, 'audit:verify: (environment) GATEWAY_AUDIT_KEY: must be at least 32 characters (for example: openssl rand -hex 32)\n']);
 
     const rebuilt = await auditVerify(gw, ['--rebuild-index'], AUDIT_KEY);
-    expect(rebuilt.stdout).toMatch(/^OK .*: 4 records, hash chain intact; sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\); audit index rebuilt \(head seq 4\)\n$/);
+    expect(rebuilt.stdout).toMatch(/^OK .*: 4 records, hash chain intact; sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\); audit index rebuilt \(head seq 4\); no external head to compare with: /);
     expect(rebuilt.code).toBe(0);
     await gw.restart();
     const found = await gw.asApprover().get('/api/audit?request_id=req_kept');
     expect(found.body.records.map((r: { seq: number }) => r.seq)).toEqual([1, 2]);
     await gw.call('list_dir', { path: '.' });
     await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({ ok: true, count: 7, head: { seq: 7 } }); // with the /api/audit request's own record
+  }, 60_000);
+
+  it('a log cut short with its index deleted: --rebuild-index fails against the checkpoint in the application log, and says when it has no external head', async () => {
+    gw = await new TestGateway({ captureLogs: true }).start();
+    for (let i = 0; i < 3; i++) await gw.call('list_dir', { path: '.' });
+    await gw.app.close();
+    // The writer's last checkpoint line (written at shutdown): the head as the application log keeps it.
+    const checkpoints = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit checkpoint');
+    const last = checkpoints[checkpoints.length - 1];
+    const [head] = gw.auditRecords().slice(-1);
+    expect(last).toMatchObject({ level: 30, seq: 6, hash: head.hash, checkpoint: `6:${head.hash}`, instance_id: head.instance_id });
+
+    // Someone with the data dir drops the last two records (the chain still holds) and the index.
+    const lines = readFileSync(gw.auditFile, 'utf8').split('\n').filter(Boolean);
+    writeFileSync(gw.auditFile, `${lines.slice(0, 4).join('\n')}\n`);
+    deleteIndex(gw);
+
+    const unchecked = await auditVerify(gw, [], AUDIT_KEY);
+    expect([unchecked.code, unchecked.stdout]).toEqual([0, expect.stringContaining('4 records, hash chain intact')]);
+    expect(unchecked.stdout).toContain('no external head to compare with: records removed from the end of the log cannot be noticed (pass --checkpoint <seq>:<hash>');
+
+    const verified = await auditVerify(gw, ['--checkpoint', last.checkpoint], AUDIT_KEY);
+    expect([verified.code, verified.stdout]).toEqual([1, expect.stringMatching(/^BROKEN .*audit\.jsonl: line 5: the file ends at seq 4, but the checkpoint recorded seq 6: records were removed from the end\n$/)]);
+    const rebuilt = await auditVerify(gw, ['--rebuild-index', '--checkpoint', last.checkpoint], AUDIT_KEY);
+    expect([rebuilt.code, rebuilt.stdout]).toEqual([1, expect.stringContaining('records were removed from the end; the audit index was not rebuilt')]);
+    await expect(gw.restart()).rejects.toThrow(/is missing or empty/);
+
+    // A checkpoint the shortened log still holds unchanged passes, and says so; a made-up one does not.
+    const kept = await auditVerify(gw, ['--rebuild-index', '--checkpoint', `4:${JSON.parse(lines[3]).hash}`], AUDIT_KEY);
+    expect([kept.code, kept.stdout]).toEqual([0, expect.stringMatching(/audit index rebuilt \(head seq 4\); matches checkpoint seq 4\n$/)]);
+    const forged = await auditVerify(gw, ['--checkpoint', `4:${'0'.repeat(64)}`], AUDIT_KEY);
+    expect([forged.code, forged.stdout]).toEqual([1, expect.stringContaining('line 4: record seq 4 differs from the one the checkpoint recorded')]);
+    const malformed = await auditVerify(gw, ['--checkpoint', 'latest'], AUDIT_KEY);
+    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining('--checkpoint takes <seq>:<hash>')]);
+  }, 60_000);
+
+  it('writes a checkpoint every CHECKPOINT_EVERY_RECORDS records, not only at shutdown', async () => {
+    gw = await new TestGateway({ captureLogs: true, agentLimit: { limit: 10_000, ttl_s: 60 } }).start();
+    const calls = Math.ceil(CHECKPOINT_EVERY_RECORDS / 2);
+    for (let i = 0; i < calls; i += 50) await Promise.all(Array.from({ length: Math.min(50, calls - i) }, () => gw.call('list_dir', { path: '.' })));
+    const seqs = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit checkpoint').map((l) => l.seq as number);
+    expect(seqs.length).toBeGreaterThanOrEqual(1);
+    expect(seqs[0]).toBeGreaterThanOrEqual(CHECKPOINT_EVERY_RECORDS);
+    const hashes = new Map(gw.auditRecords().map((r) => [r.seq, r.hash]));
+    const line = gw.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'audit checkpoint');
+    expect(line.hash).toBe(hashes.get(line.seq));
   }, 60_000);
 
   it('rebuilds a lost index over a log whose last write was cut short; the gateway then drops the torn line', async () => {

@@ -6,7 +6,7 @@ import { MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(storesUnderTest())('An address that spent its failed-authentication budget, with the %s (API.md §4 row 2 before row 3)', (_name, redisUrl) => {
+describe.each(storesUnderTest())('An address that spent its failed-authentication budget, with the %s (the address limit before the signature)', (_name, redisUrl) => {
   let gw: TestGateway;
   beforeEach(async () => {
     if (redisUrl) {

@@ -52,7 +52,7 @@ const TRACKER_TOOLS = `
 `;
 const TRACKER_SECRET = `  TRACKER_TOKEN: { from: env, name: MCP_UPSTREAM_TEST_TOKEN }`;
 
-describe('kind: mcp, an upstream MCP server over Streamable HTTP (API.md §13)', () => {
+describe('kind: mcp, an upstream MCP server over Streamable HTTP', () => {
   let upstream: McpHttpUpstream;
   let gw: TestGateway;
   let agent: Awaited<ReturnType<typeof mcpAgent>>;
@@ -186,7 +186,7 @@ describe('kind: mcp, an upstream MCP server over Streamable HTTP (API.md §13)',
   });
 });
 
-describe('kind: mcp, upstream changes (API.md §13)', () => {
+describe('kind: mcp, upstream changes', () => {
   let upstream: McpHttpUpstream;
   let gw: TestGateway;
 
@@ -241,7 +241,7 @@ describe('kind: mcp, upstream changes (API.md §13)', () => {
   });
 });
 
-describe('kind: mcp, an upstream that cannot be reached (API.md §13)', () => {
+describe('kind: mcp, an upstream that cannot be reached', () => {
   it('starts the gateway anyway; its tools answer 503 until the server answers, then work', async () => {
     const port = await freePort();
     const early = await new McpHttpUpstream().start(port);

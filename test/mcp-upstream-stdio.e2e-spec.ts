@@ -32,7 +32,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-describe('kind: mcp, a stdio upstream MCP server the gateway starts (API.md §13)', () => {
+describe('kind: mcp, a stdio upstream MCP server the gateway starts', () => {
   let gw: TestGateway;
   let events: string;
   let agent: Client;

@@ -24,7 +24,7 @@ export interface ApprovalNotice {
 type Announced = Pick<ApprovalRecord, 'id' | 'agent_id' | 'role' | 'tool' | 'expires_at'>;
 
 /**
- * settings.approval_webhook (API.md §6): tells the approvers that a call waits. Fire and forget:
+ * settings.approval_webhook: tells the approvers that a call waits. Fire and forget:
  * the agent's 202 never waits for it; a failure is logged and retried with backoff, then given up.
  * The URL is never logged (a Slack webhook's path is its credential), only its host.
  */

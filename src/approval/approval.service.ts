@@ -38,7 +38,7 @@ function storedArguments(record: ApprovalRecord): Record<string, unknown> {
 }
 
 /**
- * The proof of what ran (API.md §6–7): hex SHA-256 of the UTF-8 bytes of JSON.stringify(arguments),
+ * The proof of what ran (arguments_sha256, in the approval views and the audit record): hex SHA-256 of the UTF-8 bytes of JSON.stringify(arguments),
  * compact, keys in the stored order. The approver's detail view serves `arguments` as that same JSON.
  */
 export function argumentsDigest(args: unknown): { bytes: number; sha256: string } {

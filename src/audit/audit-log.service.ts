@@ -25,7 +25,7 @@ interface Pending {
 export const AUDIT_ARGUMENTS_MAX_BYTES = 16 * 1024;
 
 /**
- * The hash-chained, append-only audit log (API.md §7): this instance's chain, named by its
+ * The hash-chained, append-only audit log: this instance's chain, named by its
  * instance id, in the AuditStore chosen at start (the JSONL file, or PostgreSQL). Appends are
  * queued and sealed in order by one writer, many records per store write, so concurrent requests
  * never interleave or fork the chain. `append` resolves only once the store holds the record.

@@ -5,7 +5,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export type AuditEvent = 'request' | 'decision' | 'outcome' | 'approval' | 'replay' | 'upstream_change';
 
-/** What a caller records; the writer adds ts, seq, prev_hash and hash. API.md §7. */
+/** What a caller records; the writer adds ts, seq, prev_hash and hash. */
 export interface AuditFields {
   audit_id: string;
   event: AuditEvent;
@@ -29,11 +29,11 @@ export interface AuditFields {
   approver_id?: string;
   duration_ms?: number;
   client_ip?: string;
-  /** The door a tool call came through (API.md §12): `rest` or `mcp`. */
+  /** The door a tool call came through: `rest` or `mcp`. */
   channel?: 'rest' | 'mcp';
   /** The MCP client's name/version, as it told us. */
   client?: string;
-  /** upstream_change records (API.md §13): the upstream MCP tool, its pinned definition's SHA-256 and the one now listed. */
+  /** upstream_change records: the upstream MCP tool, its pinned definition's SHA-256 and the one now listed. */
   upstream?: { server: string; tool: string; pinned_sha256: string; listed_sha256?: string };
   method?: string;
   path?: string;

@@ -47,12 +47,28 @@ export function scanChain(fd: number, from: ChainPosition, seal: AuditSeal, onRo
   return { ok: true, end: at, tornBytes: carry.length };
 }
 
+/**
+ * A chain head kept outside the log, to compare the log with: the audit index's newest row, or a
+ * checkpoint the writer logged (`audit checkpoint` lines of the application log). Only such a head
+ * shows records removed from the end of the log: the chain itself cannot.
+ */
+export interface ExternalHead {
+  seq: number;
+  hash: string;
+  source: 'audit index' | 'checkpoint';
+}
+
 export type VerifyResult =
   | {
       ok: true;
       count: number;
       seal: SealKind;
+      /** The audit index's head, when it had one (it matched). */
       head?: { seq: number; hash: string };
+      /** --rebuild-index: the head the old index held (it matched); `head` is then the new index's. */
+      previousIndexHead?: { seq: number; hash: string };
+      /** The checkpoint given (it matched). Neither this nor `head`: nothing could show records removed from the end. */
+      checkpoint?: { seq: number; hash: string };
       /** Bytes of an incomplete last line: a write cut short, never acknowledged, which the gateway drops at start. */
       tornBytes?: number;
     }
@@ -61,55 +77,83 @@ export type VerifyResult =
 export interface VerifyOptions {
   /** The audit index: the head it holds must still be in the file (catches records removed from the end). */
   indexFile?: string;
+  /** A checkpoint from the application log: its record must still be in the file, unchanged. */
+  checkpoint?: { seq: number; hash: string };
   /** GATEWAY_AUDIT_KEY: every record must carry its HMAC under this key. Without it, plain SHA-256 seals are checked. */
   key?: Buffer;
 }
 
+/** `<seq>:<hash>`, as an `audit checkpoint` line's `checkpoint` field carries it; undefined when malformed. */
+export function parseCheckpoint(text: string): { seq: number; hash: string } | undefined {
+  const match = /^([1-9][0-9]{0,15}):([0-9a-f]{64})$/.exec(text.trim());
+  return match ? { seq: Number(match[1]), hash: match[2] } : undefined;
+}
+
 /**
  * Walks the whole chain once. Catches a record edited, removed, inserted, reordered or resealed
- * without the key (the first bad line is named) and, given the audit index, records removed from the end.
+ * without the key (the first bad line is named) and, given an external head (the audit index, a
+ * checkpoint), records removed from the end.
  */
 export async function verifyAuditLog(file: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const head = options.indexFile && existsSync(options.indexFile) ? readHead(options.indexFile) : undefined;
-  return checkChain(file, head, new AuditSeal(options.key), () => undefined);
+  const indexHead = options.indexFile && existsSync(options.indexFile) ? readHead(options.indexFile) : undefined;
+  return checkChain(file, externalHeads(indexHead, options.checkpoint), new AuditSeal(options.key), () => undefined);
 }
 
 /**
  * `npm run audit:verify -- --rebuild-index`: checks the whole chain under `key` (and against the
- * head the old index holds, if any), and only then replaces the index with one built from the file.
+ * head the old index holds, if any, and the checkpoint given), and only then replaces the index
+ * with one built from the file.
  */
-export function rebuildAuditIndex(file: string, indexFile: string, key?: Buffer): VerifyResult {
+export function rebuildAuditIndex(file: string, indexFile: string, key?: Buffer, checkpoint?: { seq: number; hash: string }): VerifyResult {
   const index = new AuditIndex(indexFile);
   try {
     const oldHead = index.head();
-    const result = index.replaceAll((insert) => checkChain(file, oldHead, new AuditSeal(key), insert));
+    const result = index.replaceAll((insert) => checkChain(file, externalHeads(oldHead, checkpoint), new AuditSeal(key), insert));
     if (!result.ok) return result;
     const head = index.head();
-    return { ...result, head: head && { seq: head.seq, hash: head.hash } };
+    return { ...result, head: head && { seq: head.seq, hash: head.hash }, ...(result.head && { previousIndexHead: result.head }) };
   } finally {
     index.close();
   }
 }
 
-function checkChain(file: string, head: { seq: number; hash: string } | undefined, seal: AuditSeal, onRows: (rows: IndexRow[]) => void): VerifyResult {
+function externalHeads(indexHead: { seq: number; hash: string } | undefined, checkpoint: { seq: number; hash: string } | undefined): ExternalHead[] {
+  return [
+    ...(indexHead ? [{ seq: indexHead.seq, hash: indexHead.hash, source: 'audit index' as const }] : []),
+    ...(checkpoint ? [{ ...checkpoint, source: 'checkpoint' as const }] : []),
+  ];
+}
+
+function checkChain(file: string, heads: ExternalHead[], seal: AuditSeal, onRows: (rows: IndexRow[]) => void): VerifyResult {
   const fd = openSync(file, 'r');
   try {
-    let hashAtHead: string | undefined;
+    const hashAt = new Map<number, string>();
     const scanned = scanChain(fd, CHAIN_START, seal, (rows) => {
-      if (head) hashAtHead ??= rows.find((r) => r.seq === head.seq)?.hash;
+      for (const head of heads) {
+        const row = rows.find((r) => r.seq === head.seq);
+        if (row) hashAt.set(head.seq, row.hash);
+      }
       onRows(rows);
     });
     if (!scanned.ok) return { ok: false, line: scanned.seq, problem: scanned.problem };
     const count = scanned.end.seq;
-    if (head) {
+    for (const head of heads) {
       if (count < head.seq) {
-        return { ok: false, line: count + 1, problem: `the file ends at seq ${count}, but the audit index recorded seq ${head.seq}: records were removed from the end` };
+        return { ok: false, line: count + 1, problem: `the file ends at seq ${count}, but the ${head.source} recorded seq ${head.seq}: records were removed from the end` };
       }
-      if (hashAtHead !== head.hash) {
-        return { ok: false, line: head.seq, problem: `record seq ${head.seq} differs from the one the audit index recorded` };
+      if (hashAt.get(head.seq) !== head.hash) {
+        return { ok: false, line: head.seq, problem: `record seq ${head.seq} differs from the one the ${head.source} recorded` };
       }
     }
-    return { ok: true, count, seal: seal.kind, head, ...(scanned.tornBytes > 0 && { tornBytes: scanned.tornBytes }) };
+    const [indexHead, checkpoint] = (['audit index', 'checkpoint'] as const).map((source) => heads.find((h) => h.source === source));
+    return {
+      ok: true,
+      count,
+      seal: seal.kind,
+      ...(indexHead && { head: { seq: indexHead.seq, hash: indexHead.hash } }),
+      ...(checkpoint && { checkpoint: { seq: checkpoint.seq, hash: checkpoint.hash } }),
+      ...(scanned.tornBytes > 0 && { tornBytes: scanned.tornBytes }),
+    };
   } finally {
     closeSync(fd);
   }

@@ -11,7 +11,8 @@ import { CHAIN_START, ChainPosition, scanChain } from './audit-verify';
 
 const fdatasyncAsync = promisify(fdatasync);
 
-const REBUILD_HINT = 'Run npm run audit:verify -- --rebuild-index (it checks the whole chain first)';
+const REBUILD_HINT =
+  'Run npm run audit:verify -- --rebuild-index --checkpoint <seq>:<hash>, with the newest "audit checkpoint" of the application log (it checks the whole chain first, and that no records were removed from its end)';
 
 /**
  * The embedded store: one JSONL file (GATEWAY_AUDIT_LOG), each batch one write (and one fsync with

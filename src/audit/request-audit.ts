@@ -153,7 +153,7 @@ function identity(ctx: RequestContext, names?: CallNames): AuditFields {
     ...(ctx.client && { client: ctx.client }),
     request_id: envelope?.request_id ?? names?.request_id,
     agent_id: ctx.agent?.id ?? names?.agent_id,
-    agent_version: envelope?.agent_version ?? names?.agent_version,
+    agent_version: envelope?.agent_version ?? names?.agent_version ?? ctx.agentVersion,
     role: ctx.agent?.role ?? names?.role,
     tool: envelope?.tool ?? names?.tool,
     approver_id: ctx.approver?.id,

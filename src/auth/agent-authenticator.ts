@@ -10,7 +10,7 @@ const TIMESTAMP = /^[0-9]{1,15}$/;
 // base64 of at most 64 bytes is 88 characters; anything longer is not a signature.
 const SIGNATURE = /^[A-Za-z0-9+/]{2,86}={0,2}$/;
 
-/** API.md §3: verifies the X-Agent-* headers over the raw body and names the agent. */
+/** Verifies the X-Agent-* headers (README "Quick start", `npm run call`) over the raw body and names the agent. */
 @Injectable()
 export class AgentAuthenticator {
   constructor(private readonly config: GatewayConfig) {}

@@ -4,7 +4,7 @@ import { Unauthenticated } from '../core/errors';
 import { Approver, GatewayConfig } from '../config/gateway-config';
 import { bearerToken, entryForToken } from './bearer-token';
 
-/** API.md §6: `Authorization: Bearer <token>` against each approver's token_sha256. */
+/** An approver: `Authorization: Bearer <token>` against each approver's token_sha256. */
 @Injectable()
 export class ApproverAuthenticator {
   constructor(private readonly config: GatewayConfig) {}

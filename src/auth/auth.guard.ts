@@ -10,7 +10,7 @@ import { McpTokenAuthenticator } from './mcp-token.authenticator';
 import { AUTH_MODE, AuthMode } from '../context/route.decorators';
 
 /**
- * API.md §4 rows 2–3: who is calling? Each route declares who may; undeclared routes are closed.
+ * The address limit on failed authentication, then the credentials: who is calling? Each route declares who may; undeclared routes are closed.
  * Failed attempts count against the client address; once its budget is spent, the address gets 429
  * before any credentials are checked.
  */

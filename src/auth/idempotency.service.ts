@@ -16,7 +16,7 @@ export class StoredReplay {
 const NOT_REPLAYED = new Set([429, 500, 503]);
 
 /**
- * API.md §3: one (agent_id, request_id) is one call, for idempotency_ttl_s. The key is held that
+ * One (agent_id, request_id) is one call, for idempotency_ttl_s. The key is held that
  * long from the claim on, answered or not: a call whose answer was never stored (the gateway
  * stopped while it ran) must not run again either.
  */

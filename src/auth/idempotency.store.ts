@@ -1,6 +1,6 @@
 import { sha256Hex } from '../core/hashing';
 
-/** What a second request with the same (agent_id, request_id) gets (API.md §3). */
+/** What a second request with the same (agent_id, request_id) gets. */
 export type Claim =
   | { kind: 'claimed' }
   /** `since`: when the holder claimed the key (Unix ms), so a claim cut off by a crash can be told from a running one. */
@@ -58,7 +58,7 @@ export function keptAnswer(body: unknown, maxBytes = MAX_KEPT_ANSWER_BYTES): Kep
   return bytes <= maxBytes ? { json, bytes, whole: true } : standInFor(body, json, bytes);
 }
 
-// What a stand-in keeps of the first answer: what a client acts on, all short (API.md §4).
+// What a stand-in keeps of the first answer: what a client acts on, all short.
 const KEPT_FIELDS = ['success', 'status', 'reason_code', 'error', 'approval_id', 'audit_id', 'request_id'];
 const MAX_KEPT_FIELD_CHARS = 256;
 

@@ -10,7 +10,7 @@ export interface McpIdentity {
   agentVersion: string;
 }
 
-/** An MCP 401: the error body of API.md §4 plus `WWW-Authenticate`, before any JSON-RPC is read. */
+/** An MCP 401: the gateway's error body plus `WWW-Authenticate`, before any JSON-RPC is read. */
 export class McpUnauthenticated extends GatewayError {
   constructor(reasonCode: string, message: string) {
     super(401, 'unauthenticated', reasonCode, message, undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
@@ -18,7 +18,7 @@ export class McpUnauthenticated extends GatewayError {
 }
 
 /**
- * API.md §12: `Authorization: Bearer <token>` against every agent's `mcp_tokens[].token_sha256`,
+ * The MCP door's credential: `Authorization: Bearer <token>` against every agent's `mcp_tokens[].token_sha256`,
  * each compared in constant time and without stopping early. Approver tokens are not agent tokens.
  */
 @Injectable()

@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { signPayload, signRequestHeaders, stringToSign, verifySignature } from './signature';
 
-describe('request signatures (API.md §3)', () => {
+describe('request signatures', () => {
   const body = '{"agent_id":"a"}';
   const hmacKey = { alg: 'hmac-sha256' as const, secret: Buffer.from('k'.repeat(32)) };
   const ed = generateKeyPairSync('ed25519');

@@ -2,7 +2,7 @@ import { createHmac, KeyObject, sign, timingSafeEqual, verify } from 'node:crypt
 import type { AgentKey } from '../config/gateway-config';
 import { sha256Hex } from '../core/hashing';
 
-/** API.md §3: what an agent signs. */
+/** What an agent signs: v1\n{timestamp}\n{METHOD}\n{path with query}\n{hex sha256 of the raw body}. */
 export function stringToSign(timestamp: string, method: string, pathWithQuery: string, body: Buffer | string): string {
   return stringToSignWithBodyHash(timestamp, method, pathWithQuery, sha256Hex(body));
 }

@@ -1,5 +1,5 @@
 // npm run audit:verify [-- <file>] [-- --rebuild-index] [-- --database]: checks the audit log's
-// chain (API.md §7) under GATEWAY_AUDIT_KEY, and rebuilds a lost or outdated audit index once the
+// hash chain under GATEWAY_AUDIT_KEY, and rebuilds a lost or outdated audit index once the
 // chain holds; with --database, every instance's chain in PostgreSQL (GATEWAY_DATABASE_URL).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -1,7 +1,7 @@
 // npm run call -- --agent <id> --tool <name> --args '<json>' [--url …] [--key-file …] [--request-id …]
 //                 --agent <id> --list            (GET /api/tools)
 //                 --agent <id> --get <path>      (any signed GET, e.g. /api/approvals/approv_…)
-// Signs a request exactly as an agent must (API.md §3) and prints the gateway's answer.
+// Signs a request exactly as an agent must and prints the gateway's answer.
 import { randomUUID, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

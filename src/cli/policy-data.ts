@@ -1,5 +1,5 @@
 // npm run policy:data: writes policies/data.json (from gateway.yaml) and policies/tool_policy_test.rego
-// (from policies/decisions.json), for OPA (API.md §9).
+// (from policies/decisions.json), for OPA.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadGatewayConfig } from '../config/config.loader';
 import { KIND_CONFIGS } from '../kinds';

@@ -1,5 +1,5 @@
 // npm run token -- --agent <id> [--agent-version 1.0.0] [--expires 2027-06-30T00:00:00Z]
-// Mints a bearer token for an agent's MCP door (API.md §12): prints the token once, and the line for
+// Mints a bearer token for an agent's MCP door: prints the token once, and the line for
 // agents[].mcp_tokens in gateway.yaml, which holds only its SHA-256.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';

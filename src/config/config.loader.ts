@@ -230,7 +230,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   });
 }
 
-/** settings.approval_webhook: its host must be listed, as an http tool's (API.md §5). The URL itself is never echoed (it may hold a token). */
+/** settings.approval_webhook: its host must be listed, as an http tool's allowed_hosts. The URL itself is never echoed (it may hold a token). */
 function approvalWebhook(
   w: Omit<ApprovalWebhookSettings, 'console_url'> & { console_url?: string },
   env: Env,
@@ -278,7 +278,7 @@ export function auditKey(env: Env, file: string): Buffer | undefined {
   return Buffer.from(key, 'utf8');
 }
 
-/** GATEWAY_DATABASE_URL: PostgreSQL for approvals and audit, shared by instances (API.md §1). */
+/** GATEWAY_DATABASE_URL: PostgreSQL for approvals and audit, shared by instances. */
 export function databaseUrl(env: Env, file: string): string | undefined {
   const url = env.GATEWAY_DATABASE_URL;
   if (!url) return undefined;
@@ -286,7 +286,7 @@ export function databaseUrl(env: Env, file: string): string | undefined {
   return url;
 }
 
-/** API.md §12: a bearer token issued to one build of an agent. */
+/** agents[].mcp_tokens[]: a bearer token for the MCP door, issued to one build of an agent. */
 function buildMcpToken(
   t: { token_sha256: string; agent_version?: string; expires_at?: string },
   versions: string[] | undefined,
@@ -299,7 +299,7 @@ function buildMcpToken(
   return { sha256: Buffer.from(t.token_sha256, 'hex'), agent_version: t.agent_version ?? '0.0.0', expires_at: expiresAt };
 }
 
-/** Where state lives (API.md §1); needs no config file, so the CLI tools can use it alone. */
+/** Where state lives (GATEWAY_DATA_DIR, GATEWAY_WORKSPACE, GATEWAY_AUDIT_LOG); needs no config file, so the CLI tools can use it alone. */
 export function runtimePaths(env: Env): RuntimePaths {
   const dataDir = resolve(env.GATEWAY_DATA_DIR || './data');
   return {

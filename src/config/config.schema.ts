@@ -1,6 +1,6 @@
 import type { ToolKindConfig } from './tool-kind-config';
 
-// JSON Schema of policies/gateway.yaml (API.md §2). Defaults live here and nowhere else:
+// JSON Schema of policies/gateway.yaml (each setting is commented there). Defaults live here and nowhere else:
 // the loader validates with `useDefaults`, so every optional setting is filled in once, at load.
 
 const identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' } as const;
@@ -93,7 +93,7 @@ const commonSchema = {
             max_waiting_calls: { type: 'integer', minimum: 0, maximum: 10000, default: 64 },
           },
         },
-        // When an approval becomes pending, a Slack-compatible JSON message is POSTed to `url` (API.md §6).
+        // When an approval becomes pending, a Slack-compatible JSON message is POSTed to `url`.
         approval_webhook: {
           type: 'object',
           additionalProperties: false,
@@ -199,7 +199,7 @@ const commonSchema = {
     },
     tools: {
       type: 'object',
-      // Names MCP clients and model APIs accept (API.md §12); approval_status is the gateway's own.
+      // Names MCP clients and model APIs accept; approval_status is the gateway's own.
       propertyNames: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', not: { const: 'approval_status' } },
       additionalProperties: {
         type: 'object',

@@ -23,7 +23,7 @@ export interface Settings {
   approval_webhook?: ApprovalWebhookSettings;
 }
 
-/** settings.approval_webhook (API.md §6): where new pending approvals are announced. */
+/** settings.approval_webhook: where new pending approvals are announced. */
 export interface ApprovalWebhookSettings {
   url: string;
   /** Canonical host names or IP literals (as the WHATWG URL parser writes them); the url's host is one of them. */
@@ -36,7 +36,7 @@ export type AgentKey =
   | { alg: 'hmac-sha256'; secret: Buffer }
   | { alg: 'ed25519'; publicKey: KeyObject };
 
-/** A bearer token for the MCP door (API.md §12): only its SHA-256 is known. */
+/** A bearer token for the MCP door: only its SHA-256 is known. */
 export interface McpToken {
   sha256: Buffer;
   /** The build of the agent the token was issued to: what row 8 checks and the audit records. */
@@ -130,11 +130,11 @@ export class GatewayConfig {
   readonly redisUrl?: string;
   /** GATEWAY_DATABASE_URL: approvals and the audit log live in PostgreSQL, shared by instances. */
   readonly databaseUrl?: string;
-  /** GATEWAY_POLICY_ENGINE, GATEWAY_OPA_URL, GATEWAY_OPA_TIMEOUT_MS (API.md §9). */
+  /** GATEWAY_POLICY_ENGINE, GATEWAY_OPA_URL, GATEWAY_OPA_TIMEOUT_MS. */
   readonly policy!: { engine: 'builtin' | 'opa'; opaUrl: string; opaTimeoutMs: number };
   /** Credentials (agent keys, approver tokens) that came from a shipped default, not the environment. */
   readonly demoCredentials!: readonly string[];
-  /** GATEWAY_AUDIT_KEY: the audit chain's HMAC key (API.md §7). Unset: the chain proves order, not authorship. */
+  /** GATEWAY_AUDIT_KEY: the audit chain's HMAC key. Unset: the chain proves order, not authorship. */
   readonly auditKey?: Buffer;
 
   constructor(init: GatewayConfig) {
@@ -144,7 +144,7 @@ export class GatewayConfig {
 }
 
 /**
- * The one spelling of a key that forbidden fields and redaction compare (API.md §4 row 10), so a
+ * The one spelling of a key that forbidden fields and redaction compare, so a
  * lookalike cannot pass for another key: compatibility forms folded (NFKC: fullwidth `ｗ` → `w`),
  * lower case, confusables mapped to their Unicode prototype (Cyrillic `а` → `a`, `0` → `o`), accents
  * dropped, and everything that is not a letter or a digit removed (`-`, `_`, `.`, tabs, zero-width

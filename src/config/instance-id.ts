@@ -7,7 +7,7 @@ import { GatewayConfig } from './gateway-config';
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * This gateway instance's name (API.md §1, GATEWAY_INSTANCE_ID): it names the instance's audit
+ * This gateway instance's name (GATEWAY_INSTANCE_ID): it names the instance's audit
  * chain and the approvals it claimed. Default: the host name plus a random suffix kept in the data
  * dir, so it is stable across restarts and unique across instances that share a host.
  */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { Agent, Approver, Tool } from '../config/gateway-config';
 
-/** API.md §4: a request_id (also the shape of the ids an approver may search the audit log by). */
+/** A request_id (also the shape of the ids an approver may search the audit log by). */
 export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 
 export interface ToolCallEnvelope {
@@ -49,7 +49,7 @@ export interface RequestContext {
   envelope?: ToolCallEnvelope;
   /** Set by the pipeline's replay step when this call holds its (agent_id, request_id) key. */
   idempotency?: { key: string; bodyHash: string };
-  /** Hex SHA-256 of the raw body: signed over (API.md §3) and the key's body check for replays. */
+  /** Hex SHA-256 of the raw body: signed over and the key's body check for replays. */
   bodySha256?: string;
   /** Set by the exception filter for an error it did not expect (500): name and code only, for the request's log line. */
   unexpectedError?: { err_name?: string; err_code?: string };

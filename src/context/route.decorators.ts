@@ -9,7 +9,7 @@ export const TOOL_CALL = 'gateway:tool-call';
 export const PIPELINE_RECORDED = 'gateway:pipeline-recorded';
 /** The door a route is (`rest` | `mcp`): its records carry it, refusals before the pipeline included. */
 export const CHANNEL = 'gateway:channel';
-/** Routes whose every request leaves an audit record (API.md §7), read from the matched route. */
+/** Routes whose every request leaves an audit record, read from the matched route. */
 export const AUDITED = 'gateway:audited';
 
 /** Swagger security scheme names, registered in configureApp. */
@@ -21,7 +21,7 @@ const unauthorized = (description: string) => ApiUnauthorizedResponse({ type: Er
 
 // Each decorator sets the guard's rule and its Swagger annotation together, so docs cannot drift.
 
-/** A signed agent request (API.md §3). */
+/** A signed agent request (X-Agent-Id, X-Agent-Timestamp, X-Agent-Signature). */
 export function AgentAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'agent' satisfies AuthMode),
@@ -30,7 +30,7 @@ export function AgentAuth() {
   );
 }
 
-/** An approver with `Authorization: Bearer <token>` (API.md §6). Agent signatures are never enough. Audited. */
+/** An approver with `Authorization: Bearer <token>`. Agent signatures are never enough. Audited. */
 export function ApproverAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'approver' satisfies AuthMode),
@@ -61,12 +61,12 @@ export function Audited() {
   return SetMetadata(AUDITED, true);
 }
 
-/** A tool call through the REST door: the envelope guard, then the tool-call pipeline (API.md §4). */
+/** A tool call through the REST door: the envelope guard, then the tool-call pipeline. */
 export function ToolCallRoute() {
   return applyDecorators(AgentAuth(), Audited(), SetMetadata(TOOL_CALL, true), SetMetadata(PIPELINE_RECORDED, true), SetMetadata(CHANNEL, 'rest'));
 }
 
-/** The MCP door (API.md §12): an agent's bearer token; a refused one is recorded, its tool calls by the pipeline. */
+/** The MCP door: an agent's bearer token; a refused one is recorded, its tool calls by the pipeline. */
 export function McpRoute() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'mcp-token' satisfies AuthMode),

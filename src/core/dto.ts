@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-/** The error body of API.md §4 (Swagger only; the filter builds the real one). */
+/** The gateway's error body, for every refusal and failure (Swagger only; the filter builds the real one). */
 export class ErrorResponseDto {
   @ApiProperty({ example: false }) success!: boolean;
   @ApiProperty({

@@ -1,6 +1,6 @@
 /**
- * Domain errors. Services throw these; GatewayExceptionFilter turns them into the error body of
- * API.md §4. The message is shown to the caller, so it never holds a secret or a host path.
+ * Domain errors. Services throw these; GatewayExceptionFilter turns them into the error body
+ * (ErrorResponseDto). The message is shown to the caller, so it never holds a secret or a host path.
  */
 export class GatewayError extends Error {
   constructor(

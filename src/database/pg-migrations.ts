@@ -30,7 +30,7 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX approvals_by_status ON approvals (status, created_at, seq);
    CREATE INDEX approvals_page ON approvals (created_at, seq);
    CREATE INDEX approvals_by_agent ON approvals (agent_id, status);`,
-  // The audit log (API.md §7): one hash chain per instance, and each chain's head, written in one transaction.
+  // The audit log: one hash chain per instance, and each chain's head, written in one transaction.
   `CREATE TABLE audit_heads (
      instance_id text PRIMARY KEY,
      seq         bigint NOT NULL,

@@ -23,7 +23,7 @@ export const envelopeSchema = {
 const validateEnvelope = bodyValidator<ToolCallEnvelope>(envelopeSchema, 'invalid_envelope', 'Not a valid tool-call envelope');
 
 /**
- * API.md §4 row 4, for both doors: a well-formed envelope, with arguments bounded in depth (checked
+ * The envelope check (row 4 of the order of checks, README), for both doors: a well-formed envelope, with arguments bounded in depth (checked
  * before anything walks them: policy, schema, audit). Throws 400 invalid_request.
  */
 export function checkEnvelope(value: unknown): ToolCallEnvelope {
@@ -34,7 +34,7 @@ export function checkEnvelope(value: unknown): ToolCallEnvelope {
   return envelope;
 }
 
-/** API.md §4 row 4: the body is a well-formed envelope. */
+/** The body is a well-formed envelope, else 400 invalid_envelope. */
 @Injectable()
 export class EnvelopeGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}

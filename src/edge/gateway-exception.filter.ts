@@ -8,7 +8,7 @@ import { contextOf, REQUEST_ID_PATTERN } from '../context/request-context';
 const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 
 /**
- * The one place an error thrown by a route becomes a response: the body of API.md §4, never a
+ * The one place an error thrown by a route becomes a response: the gateway's error body (ErrorResponseDto), never a
  * stack trace. For an audited route it also records the refusal (guards run before anything else
  * records); a refusal that cannot be recorded is answered 503 audit_unavailable. Tool calls are
  * answered by the pipeline, which records and shapes its own refusals the same way.

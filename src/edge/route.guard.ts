@@ -7,7 +7,7 @@ import { Channel, contextOf } from '../context/request-context';
 /**
  * The first guard: the framework has matched a route, so what the request is follows from that
  * route's metadata, never from how its URL was spelled. It also raises a body error the parser met
- * before routing (API.md §4 row 1), now that the refusal can be recorded for the right route.
+ * before routing (413/415/400: the first check), now that the refusal can be recorded for the right route.
  */
 @Injectable()
 export class RouteGuard implements CanActivate {

@@ -4,7 +4,7 @@ import type { ToolCallBody } from '../pipeline/tool-call.pipeline';
 import type { ToolCallExecutedDto, ToolCallPendingDto } from '../pipeline/tool-call.dto';
 
 /**
- * A tool call's answer as MCP's CallToolResult (API.md §12): executed → the result; refused,
+ * A tool call's answer as MCP's CallToolResult: executed → the result; refused,
  * failed or waiting for a human → `isError: true` (the call did not run) with the same fields
  * the REST body has, and one line of text a model can act on.
  */

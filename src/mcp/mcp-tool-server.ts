@@ -22,7 +22,7 @@ import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipe
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { toCallToolResult } from './call-tool-result';
 
-/** `params._meta` key under which an MCP client may name its call (then replays apply, API.md §3). */
+/** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
 export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
 export const APPROVAL_STATUS = 'approval_status';
 
@@ -51,7 +51,7 @@ const approvalStatusDefinition: McpTool = {
 const validateApprovalStatus = schemaValidator(approvalStatusDefinition.inputSchema, (details) => new ArgumentsInvalid(details));
 
 /**
- * The MCP door's tools (API.md §12): one low-level SDK `Server` per HTTP request (the SDK needs a
+ * The MCP door's tools: one low-level SDK `Server` per HTTP request (the SDK needs a
  * fresh one per request in stateless mode; building one costs microseconds), whose handlers shape
  * MCP messages into envelopes for the ToolCallPipeline and its answers into CallToolResults.
  */
@@ -136,7 +136,7 @@ export class McpToolServer {
     return toCallToolResult(answer.body);
   }
 
-  /** API.md §12: the built-in tool that collects an approval's outcome; another agent's id is not_found. */
+  /** approval_status: the built-in tool that collects an approval's outcome; another agent's id is not_found. */
   private approvalStatus(): BuiltinTool {
     return {
       validate: validateApprovalStatus,
@@ -194,7 +194,7 @@ class ApprovalWaiters {
 
 /**
  * An approval that ended without a result. Failed: its stored error, as the approver was answered.
- * Rejected or expired (no error stored): API.md §6's outcomes, the same word as status and reason_code.
+ * Rejected or expired (no error stored): the approval's status, the same word as status and reason_code.
  */
 function ended(call: AuthenticatedCall, status: string, stored: StoredError | undefined): ErrorBody {
   const outcome = stored

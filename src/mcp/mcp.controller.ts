@@ -5,16 +5,25 @@ import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Request, Response } from 'express';
 import { McpRoute, Public } from '../context/route.decorators';
 import { ErrorResponseDto } from '../core/dto';
-import { GatewayError } from '../core/errors';
-import { contextOf } from '../context/request-context';
+import type { ErrorBody } from '../pipeline/error-body';
+import { GatewayError, InvalidRequest } from '../core/errors';
+import { contextOf, newAuditId, RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
+import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
+import { BATCH_REFUSED, isToolCall, JsonRpcId, screenMcpBody, ScreenedMessage } from './mcp-call-screen';
 import { McpClients } from './mcp-clients';
 import { McpHttpAuth, McpToolServer } from './mcp-tool-server';
 
 const JSONRPC_PARSE_ERROR = -32700;
+const JSONRPC_INTERNAL_ERROR = -32603;
+
+interface Refusal {
+  httpStatus: number;
+  body: ErrorBody;
+}
 
 /**
- * The MCP door (API.md §12): Streamable HTTP, stateless, both protocol revisions, through the
+ * The MCP door (README "Connect an MCP client"): Streamable HTTP, stateless, both protocol revisions, through the
  * official SDK. The agent is proven by its bearer token (AuthGuard, before any JSON-RPC is read);
  * each tool call then goes through the same ToolCallPipeline as POST /api/tools/call.
  */
@@ -27,6 +36,7 @@ export class McpController implements OnModuleDestroy {
   constructor(
     private readonly config: GatewayConfig,
     private readonly clients: McpClients,
+    private readonly pipeline: ToolCallPipeline,
     tools: McpToolServer,
   ) {
     this.handler = createMcpHandler((request) => tools.build(request));
@@ -52,11 +62,16 @@ export class McpController implements OnModuleDestroy {
     if (origin !== undefined && !this.config.settings.mcp.allowed_origins.includes(origin)) {
       throw new GatewayError(403, 'denied', 'origin_not_allowed', 'This Origin may not call /mcp (settings.mcp.allowed_origins)');
     }
-    if (ctx.bodyError !== undefined) return parseError(res, ctx.bodyError);
+    if (ctx.bodyError !== undefined) return this.parseError(res, ctx, ctx.bodyError);
     ctx.client = this.clients.seen(req.body, ctx);
+    const refused = screenMcpBody(req.body);
+    if (refused) return this.refuse(res, ctx, Array.isArray(req.body), refused);
     const auth: McpHttpAuth = { ctx };
     req.auth = { token: '', clientId: ctx.agent!.id, scopes: [], extra: auth as unknown as Record<string, unknown> };
     await this.node(req, res, req.body);
+    // The SDK refused the request itself (a 4xx: headers that disagree with the body, say) before
+    // any handler ran: its tool calls never reached the pipeline, so they are put on record here.
+    if (res.statusCode >= 400 && res.statusCode < 500) await this.recordSdkRefusal(ctx, req.body, res.statusCode);
   }
 
   @Get()
@@ -76,14 +91,65 @@ export class McpController implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     await this.handler.close();
   }
+
+  /** A body that is not JSON (or too large), from an authenticated agent: recorded, and answered as a JSON-RPC parse error. */
+  private async parseError(res: Response, ctx: RequestContext, error: unknown): Promise<void> {
+    const { httpStatus, body } = await this.refusal(ctx, error);
+    res.status(httpStatus).json({ jsonrpc: '2.0', error: { code: httpStatus >= 500 ? JSONRPC_INTERNAL_ERROR : JSONRPC_PARSE_ERROR, message: body.error, data: body }, id: null });
+  }
+
+  /**
+   * A body the screen refused, before the SDK saw it: each tool call in it gets its refusal record
+   * (a body without one still leaves one record), then every message its JSON-RPC error. 400, or
+   * the 503 of a record that could not be written; a batch is answered with an array.
+   */
+  private async refuse(res: Response, ctx: RequestContext, batch: boolean, messages: ScreenedMessage[]): Promise<void> {
+    const toRecord = messages.some((m) => m.toolCall) ? messages.filter((m) => m.toolCall) : [messages.find((m) => m.error.reasonCode !== BATCH_REFUSED)!];
+    const answers = new Map<ScreenedMessage, Refusal>();
+    await Promise.all(toRecord.map(async (m) => answers.set(m, await this.refusal(callContext(ctx), m.error))));
+    const replies = messages.map((m) => {
+      const answer = answers.get(m);
+      return rpcError(m.id, answer && answer.httpStatus >= 500 ? JSONRPC_INTERNAL_ERROR : m.rpcCode, answer?.body ?? errorData(m.error));
+    });
+    const status = Math.max(400, ...[...answers.values()].map((a) => a.httpStatus));
+    res.status(status).json(batch ? replies : replies[0]);
+  }
+
+  private async recordSdkRefusal(ctx: RequestContext, body: unknown, httpStatus: number): Promise<void> {
+    const calls = (Array.isArray(body) ? body : [body]).filter(isToolCall);
+    const error = new InvalidRequest('invalid_mcp_request', 'The MCP request was refused before the tool call was read (see the JSON-RPC error)', undefined, httpStatus);
+    await Promise.all(calls.map(() => this.refusal(callContext(ctx), error)));
+  }
+
+  /** The refusal on record (the pipeline's one place for that), with its error body. */
+  private async refusal(ctx: RequestContext, error: unknown): Promise<Refusal> {
+    const answer = await this.pipeline.refuse(ctx, error);
+    return { httpStatus: answer.httpStatus, body: answer.body as ErrorBody };
+  }
+}
+
+/** One tool call's own context, as the SDK's handler would have built it: its own audit_id, the door's agent, origin and client. */
+function callContext(http: RequestContext): RequestContext {
+  return {
+    auditId: newAuditId(),
+    startedAt: http.startedAt,
+    audited: true,
+    origin: http.origin,
+    channel: 'mcp',
+    client: http.client,
+    agent: http.agent,
+    agentVersion: http.agentVersion,
+  };
+}
+
+function rpcError(id: JsonRpcId, code: number, data: { status: string; reason_code: string; error: string }) {
+  return { jsonrpc: '2.0', id, error: { code, message: `${data.status} (${data.reason_code}): ${data.error}`, data } };
+}
+
+function errorData(error: GatewayError): { status: string; reason_code: string; error: string } {
+  return { status: error.status, reason_code: error.reasonCode, error: error.message };
 }
 
 function notAllowed(res: Response): void {
   res.status(405).setHeader('Allow', 'POST').json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless (POST only)' }, id: null });
-}
-
-/** A body that is not JSON (or too large), from an authenticated agent: a JSON-RPC parse error. */
-function parseError(res: Response, error: unknown): void {
-  const status = error instanceof GatewayError ? error.httpStatus : 400;
-  res.status(status).json({ jsonrpc: '2.0', error: { code: JSONRPC_PARSE_ERROR, message: error instanceof GatewayError ? error.message : 'Parse error' }, id: null });
 }

@@ -6,7 +6,7 @@ import { McpClients } from './mcp-clients';
 import { McpController } from './mcp.controller';
 import { McpToolServer } from './mcp-tool-server';
 
-/** The MCP door (API.md §12): bearer tokens, JSON-RPC ↔ the ToolCallPipeline, approval_status. */
+/** The MCP door: bearer tokens, JSON-RPC ↔ the ToolCallPipeline, approval_status. */
 @Module({
   imports: [RegistryModule, PipelineModule, ApprovalModule],
   controllers: [McpController],

@@ -17,7 +17,7 @@ export interface ErrorBody {
   details_total?: number;
 }
 
-/** The error body of API.md §4, the same for every door: redacted text, bounded details. */
+/** The gateway's error body (ErrorResponseDto), the same for every door: redacted text, bounded details. */
 export function errorBody(error: GatewayError, auditId: string, requestId: string | undefined, redactor: Redactor): ErrorBody {
   const details = error.details;
   return {

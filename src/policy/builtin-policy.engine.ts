@@ -5,7 +5,7 @@ import { PolicyDecision, PolicyEngine, PolicyInput } from './policy-engine';
 
 const deny = (reason_code: string, details?: unknown[]): PolicyDecision => ({ allow: false, requires_approval: false, reason_code, details });
 
-/** The policy of gateway.yaml, in the order of API.md §4 rows 7–10. */
+/** The policy of gateway.yaml, in order: registered, agent version, role, forbidden fields. */
 @Injectable()
 export class BuiltinPolicyEngine extends PolicyEngine {
   constructor(private readonly config: GatewayConfig) {

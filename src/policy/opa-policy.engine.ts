@@ -14,7 +14,7 @@ export class PolicyUnavailable extends GatewayError {
 const REASON_CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
- * Asks Open Policy Agent (API.md §9) through its Data API, on keep-alive connections. Fails
+ * Asks Open Policy Agent (GATEWAY_POLICY_ENGINE=opa) through its Data API, on keep-alive connections. Fails
  * closed: no answer in time, a non-2xx, an undefined or malformed result (no boolean `allow`) →
  * 503 policy_unavailable, with the reason_code saying which.
  */

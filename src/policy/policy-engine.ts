@@ -1,4 +1,4 @@
-/** The input every engine decides on (the OPA input of API.md §9). */
+/** The input every engine decides on (what OPA gets as `input`). */
 export interface PolicyInput {
   agent: { id: string; role: string; version: string };
   tool: string;
@@ -15,7 +15,7 @@ export interface PolicyDecision {
 }
 
 /**
- * Decides rows 7–10 of API.md §4 and whether the call needs approval.
+ * Decides registration, agent version, role and forbidden fields (rows 7–10 of the order of checks, README) and whether the call needs approval.
  * Implementations: BuiltinPolicyEngine (the config's rules); an OPA client can be another.
  */
 export abstract class PolicyEngine {

@@ -20,7 +20,7 @@ export interface AllowedCall {
   requiresApproval: boolean;
 }
 
-/** API.md §4 rows 7–12 in order: the engine's decision, then schema, then the tool's own guard. */
+/** Rows 7–12 of the order of checks (README), in order: the engine's decision, then schema, then the tool's own guard. */
 @Injectable()
 export class PolicyService {
   constructor(

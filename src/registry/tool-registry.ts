@@ -5,7 +5,7 @@ import { ToolKinds } from '../kinds/tool-kinds';
 
 export type { ToolHints } from '../kinds/tool-kind';
 
-/** What an agent may learn of a tool (API.md §4b): never its hosts, secrets, request template or upstream. */
+/** What an agent may learn of a tool (GET /api/tools, MCP tools/list): never its hosts, secrets, request template or upstream. */
 export interface ToolDefinition {
   name: string;
   description: string;

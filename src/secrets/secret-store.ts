@@ -32,7 +32,7 @@ const fileProvider: SecretProvider = {
 const MAX_KNOWN_VALUES = 1000;
 
 /**
- * Secrets by logical name, read at execution time (API.md §2). It also remembers the agents' HMAC
+ * Secrets by logical name, read at execution time (gateway.yaml `secrets`). It also remembers the agents' HMAC
  * keys (all of them) and every secret value it has read (the newest MAX_KNOWN_VALUES, so rotations
  * cannot grow it without bound), so the Redactor can scrub them, and their encodings, wherever
  * they appear. A value's encodings are computed once, when it becomes known.

@@ -5,7 +5,7 @@ import { Agent, GatewayConfig, RateLimit } from '../config/gateway-config';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 
 /**
- * API.md §4 row 6 and §8: the agent's limit (its own, else its role's), then the called tool's
+ * The per-agent rate limit: the agent's limit (its own, else its role's), then the called tool's
  * limit per agent, keyed by the verified agent id, never by address or door: a REST call and an
  * MCP call spend the same counters. A store failure refuses the call.
  */

@@ -7,7 +7,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics';
 const MAX_REMEMBERED_BLOCKS = 100_000;
 
 /**
- * API.md §4 row 2: the per-IP limit before identity is known, for every door. It counts failed
+ * settings.unauthenticated_rate_limit: the per-IP limit before identity is known, for every door. It counts failed
  * authentications only; once an address has spent its budget, every request from it gets 429
  * until the block ends, valid credentials or not, so a guess that happens to be right is refused too.
  */

@@ -1,5 +1,5 @@
 // npm run -s build && npx tsx test/bench/mcp-upstream-bench.ts [--duration 5]
-// The overhead of the mcp tool kind (API.md §13): the same upstream MCP server (the SDK's server
+// The overhead of the mcp tool kind: the same upstream MCP server (the SDK's server
 // over Streamable HTTP, in its own process) called directly with the SDK's v2 client, and through
 // the built gateway (dist/main.js, audit on), by its MCP door (the same SDK client) and its REST
 // door (signed requests), at 1 and 16 concurrent callers. One run each; see README, Performance.

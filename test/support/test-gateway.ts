@@ -19,7 +19,7 @@ export const HMAC_SECRET = 'test-deploy-secret-0123456789';
 export const ED_AGENT = 'agent_reader_test';
 export const ADMIN_TOKEN = 'admin-test-token';
 export const WRITER_TOKEN = 'writer-only-test-token';
-/** MCP bearer tokens (API.md §12): the HMAC agent's (version 1.0.0), the Ed25519 agent's (1.4.0), an expired one. */
+/** MCP bearer tokens: the HMAC agent's (version 1.0.0), the Ed25519 agent's (1.4.0), an expired one. */
 export const MCP_DEPLOY_TOKEN = 'mcp-deploy-test-token';
 export const MCP_READER_TOKEN = 'mcp-reader-test-token';
 export const MCP_EXPIRED_TOKEN = 'mcp-expired-test-token';
@@ -29,7 +29,7 @@ export interface TestGatewayOptions {
   approvalTtlS?: number;
   /** settings.approval_retention_s (default: the schema's). */
   approvalRetentionS?: number;
-  /** settings.mcp (API.md §12): how long a tools/call waits for a human, and the allowed browser origins. */
+  /** settings.mcp: how long a tools/call waits for a human, and the allowed browser origins. */
   mcp?: { approvalWaitS?: number; allowedOrigins?: string[] };
   maxPending?: number;
   /** GATEWAY_AUDIT_LOG; default `<data dir>/audit.jsonl`. */
@@ -61,12 +61,12 @@ export interface TestGatewayOptions {
   maxBodyBytes?: number;
   /** HTTP server limits instead of the defaults (GATEWAY_HEADERS_TIMEOUT_MS…). */
   httpLimits?: Partial<HttpServerLimits>;
-  /** YAML lines under `mcp_servers:` (indented by two spaces), and settings.mcp_resync_s (API.md §13). */
+  /** YAML lines under `mcp_servers:` (indented by two spaces), and settings.mcp_resync_s. */
   mcpServers?: string;
   mcpResyncS?: number;
   /** Runs once the config file is written, before the first boot (to pin mcp tools, say). */
   beforeBoot?: (gw: TestGateway) => unknown;
-  /** settings.approval_webhook (API.md §6). */
+  /** settings.approval_webhook. */
   approvalWebhook?: { url: string; allowedHosts: string[]; consoleUrl?: string };
 }
 

@@ -67,7 +67,7 @@ export function lstatIfExists(hostPath: string): Stats | undefined {
 }
 
 /**
- * The sandbox root that file tools see as /workspace (API.md §5).
+ * The sandbox root that file tools see as /workspace (GATEWAY_WORKSPACE).
  *
  * confine() checks a path string; what a tool then opens is checked again through its descriptor
  * (open(), openDirectory()), because a local process may swap a directory for a symlink in between.

@@ -41,7 +41,7 @@ function refuseDotSegments(template: string, fill: (segment: string) => string):
 }
 
 /**
- * The `http` tool kind (API.md §5): a URL built from the template and the arguments, checked
+ * The `http` tool kind: a URL built from the template and the arguments, checked
  * against allowed_hosts after it is built; secrets injected into headers here, at the last moment.
  */
 export class HttpToolRunner {

@@ -25,7 +25,7 @@ ${tools}
 `;
 }
 
-describe('mcp_servers and kind: mcp in gateway.yaml (API.md §13)', () => {
+describe('mcp_servers and kind: mcp in gateway.yaml', () => {
   let dir: string;
   let file: string;
   const load = (text: string) => parseGatewayConfig(text, file, {}, { kinds: KIND_CONFIGS });

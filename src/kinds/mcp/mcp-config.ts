@@ -78,7 +78,7 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
 
 export const mcpToolConfig = mcpKindConfig('require');
 
-/** mcp_servers.<name> as written (API.md §13), after the schema filled in defaults. */
+/** mcp_servers.<name> as written in gateway.yaml, after the schema filled in defaults. */
 export interface RawMcpServer {
   url?: string;
   headers?: Record<string, string>;

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { sha256Hex } from '../../core/hashing';
 import type { McpToolDefinition } from './mcp-tool';
 
-/** The lock file's name; it lives beside the config file (API.md §13). */
+/** The lock file's name; it lives beside the config file; npm run mcp:pin writes it. */
 export const MCP_LOCK_FILE = 'mcp-lock.json';
 
 /** One declared mcp tool as pinned: which upstream tool, its definition, and the SHA-256 of that definition's canonical JSON. */

@@ -28,7 +28,7 @@ type Env = Record<string, string | undefined>;
 const KINDS_WITHOUT_PINS = KIND_CONFIGS.map((kind) => (kind === mcpToolConfig ? mcpKindConfig('skip') : kind));
 
 /**
- * npm run mcp:pin (API.md §13): connects to each server of mcp_servers, lists its tools, and pins
+ * npm run mcp:pin: connects to each server of mcp_servers, lists its tools, and pins
  * every declared mcp tool's definition in mcp-lock.json beside the config. Nothing is written
  * unless every server answered and every declared tool was found: a lock is never half new.
  */

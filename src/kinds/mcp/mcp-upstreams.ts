@@ -11,7 +11,7 @@ import { McpConnection, type UpstreamListing } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
 import { definitionSha256, pinnedDefinition } from './mcp-lock';
 
-/** 503: the tool's upstream has not answered since start, or no longer offers the tool (API.md §13). */
+/** 503: the tool's upstream has not answered since start, or no longer offers the tool (tool_unavailable). */
 export class ToolUnavailable extends GatewayError {
   constructor(message: string) {
     super(503, 'tool_unavailable', 'tool_unavailable', message);
@@ -37,7 +37,7 @@ const MAX_RESULT_BYTES = 1024 * 1024;
 const MAX_ERROR_TEXT = 500;
 
 /**
- * The `mcp` tool kind (API.md §13): one connection per upstream server that has declared tools
+ * The `mcp` tool kind (README "Upstream MCP servers"): one connection per upstream server that has declared tools
  * (a stdio server's process is started with the gateway), the declared tools' definitions checked
  * against their pins at every listing (start, reconnection, every settings.mcp_resync_s), and the
  * calls. Each change of a pinned tool leaves an `upstream_change` audit record, a warning and a
@@ -98,7 +98,7 @@ export class McpUpstreams {
     return this.resyncing;
   }
 
-  /** API.md §4 row 12, before approval is asked, and again at execution: quarantined → 403, unavailable → 503. */
+  /** The tool's own check (with the path and host checks), before approval is asked, and again at execution: quarantined → 403, unavailable → 503. */
   check(tool: Tool): void {
     const { server, tool: upstream } = tool.mcp!;
     switch (this.states.get(tool.name)) {
