@@ -95,7 +95,7 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     opa.requests.length = 0;
   });
 
-  it('sends OPA the input documented in the README, plus the argument keys as the gateway normalizes them', async () => {
+  it('sends OPA its input (agent, tool, arguments), plus the argument keys as the gateway normalizes them', async () => {
     await gw.call('read_file', { path: 'hello.txt', nested: { n: [1, 2], 'Pаss.Word': 1 } }, { version: '1.4.0' });
     expect(opa.requests).toEqual([
       {

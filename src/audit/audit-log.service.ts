@@ -21,6 +21,16 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/**
+ * How often the chain's head goes to the application log as an `audit checkpoint` line: after this
+ * many records, and at least this often while records are written (and at start and shutdown). The
+ * application log is shipped elsewhere (a supervisor, journald, a log collector), out of reach of
+ * whoever can rewrite the data dir: `audit:verify --checkpoint <seq>:<hash>` then notices records
+ * removed from the end of the log even when the audit index is gone too.
+ */
+export const CHECKPOINT_EVERY_RECORDS = 1000;
+export const CHECKPOINT_INTERVAL_MS = 60_000;
+
 /** The most of a call's arguments one record keeps, as redacted JSON; beyond it the record keeps a cut, the full size and SHA-256. */
 export const AUDIT_ARGUMENTS_MAX_BYTES = 16 * 1024;
 
@@ -46,6 +56,9 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
   /** False once the stored chain moved under this writer: it may not continue it before a restart. */
   private resumable = true;
   private resuming?: Promise<void>;
+  /** The head last written to the application log as a checkpoint. */
+  private checkpointed?: ChainHead;
+  private checkpointTimer?: NodeJS.Timeout;
 
   constructor(
     config: GatewayConfig,
@@ -66,6 +79,8 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
     }
     this.head = await this.store.open(this.seal);
     this.writable = true;
+    this.checkpoint();
+    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS).unref();
   }
 
   /** Whether records can be written now (readiness); after a failed write it tries to resume, so an idle instance comes back by itself. */
@@ -96,6 +111,8 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.resuming;
     await this.flushing;
+    clearInterval(this.checkpointTimer);
+    this.checkpoint();
     this.writable = false;
     await this.store.close();
   }
@@ -143,6 +160,7 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
         await this.store.write(records, from);
         this.head = { seq, hash };
         batch.forEach((p) => p.resolve());
+        if (seq - (this.checkpointed?.seq ?? 0) >= CHECKPOINT_EVERY_RECORDS) this.checkpoint();
       } catch (err) {
         this.writable = false;
         this.unconfirmed = { seq, hash };
@@ -155,6 +173,18 @@ export class AuditLog implements OnModuleInit, OnApplicationShutdown {
       }
     }
     this.flushing = undefined;
+  }
+
+  /**
+   * The head as one application-log line, when it moved since the last one. Its hash is the
+   * record's seal (an HMAC under GATEWAY_AUDIT_KEY when set), so no one without the key can make
+   * up a checkpoint that a rewritten log would match.
+   */
+  private checkpoint(): void {
+    const { seq, hash } = this.head;
+    if (seq === 0 || sameHead(this.head, this.checkpointed)) return;
+    this.checkpointed = { seq, hash };
+    this.logger.log({ instance_id: this.instanceId, seq, hash, checkpoint: `${seq}:${hash}` }, 'audit checkpoint');
   }
 
   private refuse(batch: Pending[]): void {

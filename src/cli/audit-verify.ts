@@ -1,28 +1,34 @@
-// npm run audit:verify [-- <file>] [-- --rebuild-index] [-- --database]: checks the audit log's
-// hash chain under GATEWAY_AUDIT_KEY, and rebuilds a lost or outdated audit index once the
-// chain holds; with --database, every instance's chain in PostgreSQL (GATEWAY_DATABASE_URL).
+// npm run audit:verify [-- <file>] [-- --rebuild-index] [-- --checkpoint <seq>:<hash>] [-- --database]:
+// checks the audit log's chain under GATEWAY_AUDIT_KEY, against the heads kept outside it (the audit
+// index; a checkpoint from the application log), and rebuilds a lost or outdated audit index once
+// the chain holds; with --database, every instance's chain in PostgreSQL (GATEWAY_DATABASE_URL).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
-import { rebuildAuditIndex, verifyAuditDatabase, verifyAuditLog, VerifyResult } from '../audit/audit-verify';
+import { parseCheckpoint, rebuildAuditIndex, verifyAuditDatabase, verifyAuditLog, VerifyResult } from '../audit/audit-verify';
 import { SealKind } from '../audit/audit-record';
 import { auditKey, ConfigError, databaseUrl, runtimePaths } from '../config/config.loader';
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const { values, positionals } = parseArgs({
-    options: { 'rebuild-index': { type: 'boolean', default: false }, database: { type: 'boolean', default: false } },
+    options: { 'rebuild-index': { type: 'boolean', default: false }, database: { type: 'boolean', default: false }, checkpoint: { type: 'string' } },
     allowPositionals: true,
   });
   const paths = runtimePaths(process.env);
   const key = auditKey(process.env, '(environment)');
   if (values.database) {
-    if (positionals.length > 0 || values['rebuild-index']) {
-      process.stderr.write('audit:verify: --database takes no file and no --rebuild-index (the database keeps no index to rebuild)\n');
+    if (positionals.length > 0 || values['rebuild-index'] || values.checkpoint !== undefined) {
+      process.stderr.write('audit:verify: --database takes no file, no --rebuild-index and no --checkpoint (each chain is compared with its head in audit_heads)\n');
       return 2;
     }
     return verifyDatabase(key);
+  }
+  const checkpoint = values.checkpoint === undefined ? undefined : parseCheckpoint(values.checkpoint);
+  if (values.checkpoint !== undefined && !checkpoint) {
+    process.stderr.write('audit:verify: --checkpoint takes <seq>:<hash>, the "checkpoint" field of an "audit checkpoint" line of the application log\n');
+    return 2;
   }
   const file = positionals[0] ? resolve(positionals[0]) : paths.auditLog;
   if (!existsSync(file)) {
@@ -36,15 +42,20 @@ async function main(): Promise<number> {
     process.stderr.write(`audit:verify: --rebuild-index works on the gateway's own log (${paths.auditLog})\n`);
     return 2;
   }
-  const result: VerifyResult = values['rebuild-index'] ? rebuildAuditIndex(file, index!, key) : await verifyAuditLog(file, { indexFile: index, key });
+  const result: VerifyResult = values['rebuild-index'] ? rebuildAuditIndex(file, index!, key, checkpoint) : await verifyAuditLog(file, { indexFile: index, key, checkpoint });
   if (!result.ok) {
     process.stdout.write(`BROKEN ${file}: line ${result.line}: ${result.problem}${values['rebuild-index'] ? '; the audit index was not rebuilt' : ''}\n`);
     return 1;
   }
   const sealNote = sealNoteOf(result.seal, result.count > 0);
   const tornNote = result.tornBytes ? `; the last line is incomplete (${result.tornBytes} bytes of a write cut short, never acknowledged): the gateway drops it when it starts` : '';
+  const externalNote = result.checkpoint
+    ? `; matches checkpoint seq ${result.checkpoint.seq}`
+    : !(values['rebuild-index'] ? result.previousIndexHead : result.head) && result.count > 0
+      ? '; no external head to compare with: records removed from the end of the log cannot be noticed (pass --checkpoint <seq>:<hash> from the newest "audit checkpoint" line of the application log)'
+      : '';
   if (values['rebuild-index']) {
-    process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${sealNote}${tornNote}; audit index rebuilt (head seq ${result.head?.seq ?? 0})\n`);
+    process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${sealNote}${tornNote}; audit index rebuilt (head seq ${result.head?.seq ?? 0})${externalNote}\n`);
     return 0;
   }
   const headNote = result.head
@@ -52,7 +63,7 @@ async function main(): Promise<number> {
     : index && result.count > 0
       ? '; the audit index has no head: the gateway will not start until you run npm run audit:verify -- --rebuild-index'
       : '';
-  process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${headNote}${sealNote}${tornNote}\n`);
+  process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${headNote}${sealNote}${tornNote}${externalNote}\n`);
   return 0;
 }
 
