@@ -1,3 +1,5 @@
+import { type JsonMapping, mapJson } from './json-walk';
+
 /**
  * What an approver reads must be what runs ("Trojan Source"): characters that change the order in
  * which text is drawn, or draw nothing at all, are shown as `<U+XXXX>` in every approver view, and
@@ -30,18 +32,12 @@ export function showHidden(text: string): string {
   return hasHidden(text) ? text.replace(hiddenPattern(), (character) => `<${codePointLabel(character)}>`) : text;
 }
 
-/** A copy of a JSON value with showHidden applied to every string and object key. */
+/** A copy of a JSON value with showHidden applied to every string and object key, however deep. */
 export function showHiddenIn<T>(value: T): T {
-  if (typeof value === 'string') return showHidden(value) as T;
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => showHiddenIn(item)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    // Defined, not assigned, so a "__proto__" key stays a plain key.
-    Object.defineProperty(out, showHidden(key), { value: showHiddenIn(item), enumerable: true, writable: true, configurable: true });
-  }
-  return out as T;
+  return mapJson(value, SHOW_HIDDEN);
 }
+
+const SHOW_HIDDEN: JsonMapping = { string: showHidden, key: showHidden, maxDepth: Infinity };
 
 /**
  * JSON.stringify(value) with every hidden character written as a \uXXXX escape (JSON.stringify

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { normalizeFieldName } from '../config/gateway-config';
+import { type JsonMapping, mapJson } from '../core/json-walk';
 import { SecretMatcher } from '../secrets/secret-matcher';
 
 /** Keys whose values are never shown (compared after normalizeFieldName, as a substring). */
@@ -77,6 +78,20 @@ const NO_SECRETS = new SecretMatcher([]);
  */
 export class Redactor {
   private readonly extraKeys: ReadonlySet<string>;
+  private readonly redaction: JsonMapping = {
+    string: (text) => this.redactString(text),
+    key: (key) => this.redactString(key),
+    member: (key) => (this.isSensitive(key) ? REDACTED : undefined),
+    tooDeep: () => TOO_DEEP,
+    maxDepth: MAX_DEPTH,
+    instances: 'keep',
+  };
+  private readonly scrubbing: JsonMapping = {
+    string: (text) => this.scrubSecretsIn(text),
+    key: (key) => this.scrubSecretsIn(key),
+    tooDeep: () => TOO_DEEP,
+    maxDepth: MAX_DEPTH,
+  };
 
   /** `extraSensitiveKeys` (normalised, exact match) are redacted like the built-in ones. */
   constructor(
@@ -105,32 +120,16 @@ export class Redactor {
    * deeper values are replaced by TOO_DEEP. Class instances (a request, a socket) are not data:
    * they are returned as they are.
    */
-  redact<T>(value: T, depth = 0): T {
-    if (typeof value === 'string') return this.redactString(value) as T;
-    if (value === null || typeof value !== 'object') return value;
-    if (depth >= MAX_DEPTH) return TOO_DEEP as T;
-    if (Array.isArray(value)) return value.map((item) => this.redact(item, depth + 1)) as T;
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return value;
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) {
-      const item = this.isSensitive(key) ? REDACTED : this.redact((value as Record<string, unknown>)[key], depth + 1);
-      // Defined, not assigned, so a "__proto__" key stays a plain key.
-      Object.defineProperty(out, this.redactString(key), { value: item, enumerable: true, writable: true, configurable: true });
-    }
-    return out as T;
+  redact<T>(value: T): T {
+    return mapJson(value, this.redaction);
   }
 
   /**
    * Only the known secret values: for tool results, which may carry other data as is. The same
    * depth rule as redact: what is nested deeper than 64 levels is replaced by TOO_DEEP.
    */
-  scrubSecrets<T>(value: T, depth = 0): T {
-    if (typeof value === 'string') return this.scrubSecretsIn(value) as T;
-    if (value === null || typeof value !== 'object') return value;
-    if (depth >= MAX_DEPTH) return TOO_DEEP as T;
-    if (Array.isArray(value)) return value.map((item) => this.scrubSecrets(item, depth + 1)) as T;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.scrubSecretsIn(k), this.scrubSecrets(v, depth + 1)])) as T;
+  scrubSecrets<T>(value: T): T {
+    return mapJson(value, this.scrubbing);
   }
 
   private scrubSecretsIn(text: string): string {
