@@ -1,5 +1,5 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
+import { newAuditId } from '../core/ids';
 import type { Request } from 'express';
 import type { Agent, Approver, Tool } from '../config/gateway-config';
 
@@ -83,19 +83,7 @@ export function contextOf(req: Request): RequestContext {
   return (r[CONTEXT] ??= { auditId: newAuditId(), startedAt: performance.now() });
 }
 
-/**
- * `audit_` + 32 hex digits, time-ordered like a UUIDv7: 48 bits of Unix milliseconds, then the
- * random part of a UUIDv4 (74 random bits). Each audit record is indexed by its audit_id; ids that
- * grow with time land at the end of the index's B-tree instead of on a random page (about 20 µs
- * less per record, measured with better-sqlite3 here).
- */
-export function newAuditId(): string {
-  return `audit_${Date.now().toString(16).padStart(12, '0')}${randomUUID().replace(/-/g, '').slice(12)}`;
-}
-
-export function newId(prefix: string): string {
-  return `${prefix}_${randomUUID().replace(/-/g, '')}`;
-}
+export { newAuditId, newId } from '../core/ids';
 
 /** Controller parameter: the RequestContext the guards built. */
 export const Ctx = createParamDecorator((_data: unknown, ctx: ExecutionContext) => contextOf(ctx.switchToHttp().getRequest<Request>()));

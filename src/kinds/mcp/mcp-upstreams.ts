@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import type { AuditLog } from '../../audit/audit-log.service';
 import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
-import { newAuditId } from '../../context/request-context';
+import { newAuditId } from '../../core/ids';
 import type { Tool } from '../../config/gateway-config';
 import type { McpUpstreamsConfig as GatewayConfig } from './mcp-tool';
 import type { GatewayMetrics } from '../../metrics/gateway-metrics';
