@@ -45,7 +45,14 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
     app,
     new DocumentBuilder()
       .setTitle('Agent Gateway')
-      .setDescription('Signed, policy-checked, audited tool calls for AI agents: REST (signed requests, below) and MCP (POST /mcp with an agent bearer token). See the README.')
+      .setDescription(
+        [
+          'Signed, policy-checked, audited tool calls for AI agents. Two doors, one pipeline: REST (`POST /api/tools/call`, a signed request) and MCP (`POST /mcp`, an agent bearer token). Settings named below are commented in policies/gateway.yaml; the README is the overview.',
+          '**Signing.** `X-Agent-Id`, `X-Agent-Timestamp` (Unix seconds, within `settings.signature_tolerance_s`) and `X-Agent-Signature`: base64 of HMAC-SHA256 (the agent\'s secret) or Ed25519 (its private key) over `v1\\n{timestamp}\\n{METHOD}\\n{path with query}\\n{hex SHA-256 of the raw body bytes}`. `npm run call` signs exactly so.',
+          '**Every refusal** is `{ success: false, status, reason_code, error, audit_id, request_id?, details?, details_total? }`: never a stack trace, a secret or a host path; `details` holds at most 20 entries (`details_total` then says how many). A 429 carries `Retry-After` (seconds). Routes match case-sensitively and strictly (an unknown one is 404 `not_found`); a request target in absolute form must name the `Host` (else 400 `invalid_request_target`).',
+          '**Order of checks** (the first that fails answers; the MCP door runs the same from 5 on, its 1–3 being the bearer token): 1 JSON body within `max_body_bytes` (415 `unsupported_media_type`, 413 `body_too_large`, 400 `malformed_json`) · 2 failed authentications per address (429) · 3 credentials (401) · 4 envelope (400 `invalid_envelope`, `arguments_too_deep` over 64 levels) · 5 the agent\'s and the tool\'s rate limits (429; a replay spends them too) · 6 replay: the same `(agent_id, request_id)` and body gets the first answer with `Idempotent-Replayed: true`, else 409 · 7 tool registered · 8 agent version · 9 role · 10 forbidden fields at any depth, folded (all 403 `denied`) · 11 arguments vs `input_schema` (400 `invalid_arguments`) · 12 workspace path, allowed host, the tool\'s own check (403; 503 `tool_unavailable`) · 13 approval (202, or 429 `too_many_pending`) · 14 execute (200, 502 `tool_error`, 504 `tool_timeout`). At any step, 503 when the audit log, the policy engine or the limit/replay store cannot be used: nothing runs.',
+        ].join('\n\n'),
+      )
       .setVersion('0.1.0')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Agent-Id' }, 'agent_id')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Agent-Timestamp', description: 'Unix seconds' }, 'agent_timestamp')

@@ -44,14 +44,28 @@ export class ApprovalController {
   @SetMetadata(PIPELINE_RECORDED, true)
   @ApiOperation({ summary: 'Approve (the stored call is re-checked and executed now) or reject a pending call' })
   @ApiBody({ type: ApprovalDecisionDto })
-  @ApiOkResponse({ type: ApprovalDecisionResultDto, description: 'executed, or rejected' })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool, or the current policy no longer allows the call' })
+  @ApiOkResponse({ type: ApprovalDecisionResultDto, description: 'executed, or rejected (the call never runs). Of racing decisions exactly one wins' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'invalid_request: the body is not { approval_id, approved, comment? }' })
+  @ApiForbiddenResponse({
+    type: ErrorResponseDto,
+    description:
+      'approver_not_allowed_for_tool (approvers[].tools); or the stored call, re-checked now, is refused by the current config (unknown_agent, a policy or workspace reason): the approval becomes failed',
+  })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'not_found' })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'already_decided' })
-  @ApiGoneResponse({ type: ErrorResponseDto, description: 'expired' })
+  @ApiConflictResponse({
+    type: ErrorResponseDto,
+    description:
+      'conflict: already_decided (someone else decided first), envelope_mismatch (the stored call does not match what was asked: not executed), claim_lapsed (held past its lease before it ran: marked failed, not executed)',
+  })
+  @ApiGoneResponse({ type: ErrorResponseDto, description: 'expired: not decided within settings.approval_ttl_s' })
   @ApiResponse({ status: 502, type: ErrorResponseDto, description: 'tool_error (stored as failed)' })
   @ApiResponse({ status: 504, type: ErrorResponseDto, description: 'tool_timeout (stored as failed)' })
+  @ApiResponse({
+    status: 503,
+    type: ErrorResponseDto,
+    description:
+      'The decision could not be put on record, or the policy engine or database could not be asked (audit_unavailable, policy_unavailable, database_unavailable): nothing ran and the approval is pending again. outcome_unrecorded: the tool ran but its outcome could not be stored; the approval is never run again and shows as failed (interrupted) once its lease lapses',
+  })
   async decide(
     @ApproverCtx() request: ApproverRequest,
     @Body(new JsonSchemaPipe<ApprovalDecisionDto>(approvalDecisionSchema)) decision: ApprovalDecisionDto,
@@ -70,7 +84,7 @@ export class ApprovalController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: LIST_MAX, default: LIST_DEFAULT } })
   @ApiQuery({ name: 'cursor', required: false, description: 'The next_cursor of the previous page' })
   @ApiOkResponse({ type: ApprovalListDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'invalid_query: an unknown status, a limit outside 1–100, a cursor that is not a next_cursor' })
   list(
     @ApproverCtx() request: ApproverRequest,
     @Query('status') status?: string,
@@ -91,7 +105,7 @@ export class ApprovalController {
   })
   @ApiOkResponse({ type: ApprovalViewDto })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool' })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such approval (or not yours)' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'not_found: no such approval, or another agent\'s (ids reveal nothing); decided approvals are deleted settings.approval_retention_s after their decision' })
   get(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalViewDto> {
     return this.approvals.get(id, ctx);
   }

@@ -30,7 +30,7 @@ export class AuditController {
   @ApiQuery({ name: 'audit_id', required: false })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
   @ApiOkResponse({ type: AuditRecordsDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'invalid_query: a malformed id or a limit outside 1–1000' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'audit_not_allowed: this approver has no `audit: true`' })
   async find(
     @Ctx() ctx: RequestContext,

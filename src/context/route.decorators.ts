@@ -26,7 +26,9 @@ export function AgentAuth() {
   return applyDecorators(
     SetMetadata(AUTH_MODE, 'agent' satisfies AuthMode),
     ApiSecurity(AGENT_SECURITY),
-    unauthorized('Missing, malformed or wrong signature (reason_code says which)'),
+    unauthorized(
+      'unauthenticated: missing_signature, malformed_headers, unknown_agent, timestamp_out_of_range (outside settings.signature_tolerance_s), bad_signature, agent_id_mismatch (the envelope names another agent). Failed attempts spend the address\'s budget (settings.unauthenticated_rate_limit); once spent, 429 rate_limited for every request from it until the window ends',
+    ),
   );
 }
 
@@ -36,7 +38,7 @@ export function ApproverAuth() {
     SetMetadata(AUTH_MODE, 'approver' satisfies AuthMode),
     Audited(),
     ApiBearerAuth(APPROVER_SECURITY),
-    unauthorized('Missing or unknown approver token'),
+    unauthorized('unauthenticated: missing_token, malformed_token, invalid_token (an agent signature is never enough)'),
   );
 }
 
@@ -47,7 +49,7 @@ export function AgentOrApproverAuth() {
     Audited(),
     ApiBearerAuth(APPROVER_SECURITY),
     ApiSecurity(AGENT_SECURITY),
-    unauthorized('Neither a valid approver token nor a valid agent signature'),
+    unauthorized('unauthenticated: neither a valid approver token (missing_token, malformed_token, invalid_token) nor a valid agent signature (missing_signature, bad_signature, …)'),
   );
 }
 
@@ -74,6 +76,8 @@ export function McpRoute() {
     SetMetadata(PIPELINE_RECORDED, true),
     SetMetadata(CHANNEL, 'mcp'),
     ApiBearerAuth(MCP_SECURITY),
-    unauthorized('Missing, unknown or expired agent MCP token (WWW-Authenticate: Bearer error="invalid_token")'),
+    unauthorized(
+      'unauthenticated: missing_token, invalid_token (unknown, or an approver\'s), token_expired; with WWW-Authenticate: Bearer error="invalid_token". Recorded, and counted by the per-address failed-authentication limit',
+    ),
   );
 }

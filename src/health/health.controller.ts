@@ -86,7 +86,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({
     type: ErrorResponseDto,
     description:
-      'A store is not usable: reason_code names the first (database, postgres, audit, redis or replay store, policy, workspace), details lists every one that is down',
+      'not_ready: reason_code names the first store that is not usable (database_unavailable: the embedded SQLite; postgres_unavailable; audit_unavailable; redis_unavailable; replay_store_unavailable; policy_unavailable: OPA\'s /health; workspace_unavailable), details lists every one that is down. An upstream MCP server that cannot be reached does not make the gateway unready',
   })
   async readyz() {
     const usable = await Promise.all(this.stores.map((store) => store.usable()));

@@ -49,12 +49,17 @@ export class McpController implements OnModuleDestroy {
   @ApiOperation({
     summary: 'Model Context Protocol over Streamable HTTP (JSON-RPC: tools/list, tools/call)',
     description:
-      'Not a REST resource: point an MCP client here with `Authorization: Bearer <agent MCP token>` (see README, "Connect an MCP client"). Serves protocol revisions 2025-11-25 (stateless) and 2026-07-28. Every tools/call passes the same checks, limits, approval and audit as POST /api/tools/call.',
+      'Not a REST resource: point an MCP client here with `Authorization: Bearer <agent MCP token>` (see README, "Connect an MCP client"). Serves protocol revisions 2025-11-25 (stateless) and 2026-07-28. Every tools/call passes the same checks, limits, approval and audit as POST /api/tools/call. A refused or failed call is a CallToolResult with isError: true and structuredContent { status, reason_code, error, audit_id, request_id, details? } (the reason codes of POST /api/tools/call); one that needs approval is isError: true with structuredContent { status: pending_approval, approval_id, expires_at }: collect it with the gateway\'s own tool approval_status. With a progressToken the first answer waits up to settings.mcp.approval_wait_s for a human (at most settings.mcp.max_waiting_calls_per_agent per agent, settings.mcp.max_waiting_calls in all). Name a call with params._meta["io.agent-gateway/request_id"] for replays.',
   })
   @ApiBody({ schema: { type: 'object', description: 'A JSON-RPC 2.0 message', example: { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} } } })
   @ApiOkResponse({ description: 'A JSON-RPC response (application/json or text/event-stream)' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'origin_not_allowed: an Origin header not in settings.mcp.allowed_origins' })
   @ApiResponse({ status: 405, description: 'GET and DELETE: this endpoint is stateless' })
+  @ApiResponse({
+    status: 400,
+    description:
+      'A tools/call message the gateway refuses before the SDK reads it, answered with a JSON-RPC error per message (-32602 or -32600; an array for a batch) whose data holds status, reason_code and audit_id: invalid_params (name not a string, arguments not an object, no params), invalid_jsonrpc_request, arguments_too_deep, message_too_deep (over 128 levels), batch_refused (the well-formed messages of a refused batch: nothing in it runs). A body that is not JSON: -32700. A tool call the SDK refuses is recorded as invalid_mcp_request',
+  })
   async post(@Req() req: Request & { auth?: AuthInfo }, @Res() res: Response): Promise<void> {
     const ctx = contextOf(req);
     const origin = req.header('origin');
