@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 
 /** A UUIDv7 as 32 hex digits: 48 bits of Unix milliseconds, then a counter and random bits (RFC 9562), increasing within a process. */
 function timeOrderedHex(): string {
@@ -14,7 +14,7 @@ export function newAuditId(): string {
   return `audit_${timeOrderedHex()}`;
 }
 
-/** `<prefix>_` + 32 hex digits, time-ordered (a UUIDv7): `approv_…`. */
+/** `<prefix>_` + 32 hex digits of a random UUIDv4 (122 random bits): `approv_…`, ids nobody can guess. */
 export function newId(prefix: string): string {
-  return `${prefix}_${timeOrderedHex()}`;
+  return `${prefix}_${uuidv4().replace(/-/g, '')}`;
 }
