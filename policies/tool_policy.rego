@@ -1,6 +1,21 @@
 # The gateway's tool policy for Open Policy Agent, the same rules as the builtin engine
 # (src/policy/builtin-policy.engine.ts), in the same order. Data: policies/data.json, written by
 # `npm run policy:data` from gateway.yaml. Serve: `opa run --server policies/`; test: `opa test policies/`.
+#
+# With GATEWAY_POLICY_ENGINE=opa the gateway asks POST $GATEWAY_OPA_URL/v1/data/gateway/tools/decision
+# with {"input": {"agent": {"id", "role", "version"}, "tool", "arguments", "argument_keys"}}.
+# argument_keys lists every key of the arguments at any depth, folded as the builtin engine folds them
+# (Rego cannot map Unicode lookalikes), so forbidden fields are compared with those. Only a boolean
+# `allow` is required: a missing requires_approval means false, a missing reason_code becomes allowed
+# or denied_by_policy, and a deny's reason_code is the 403's. No answer within GATEWAY_OPA_TIMEOUT_MS,
+# unreachable, non-2xx, `{}` (policy not loaded) or no boolean allow → 503 policy_unavailable
+# (opa_timeout, opa_unreachable, opa_error_status, opa_undefined_result, opa_malformed_result), and
+# nothing runs. The gateway still checks registration, the schema, paths and hosts, and keeps the
+# config's requires_approval whatever OPA says; /readyz asks OPA's /health.
+# policies/decisions.json is the one decision table for both engines: src/policy/decisions.spec.ts runs
+# it through the builtin engine, and tool_policy_test.rego is generated from it (tests fail when stale).
+# Not verified here: opa could not be installed where this was built, so these files were written to
+# OPA's documented Rego v1 syntax but never run by opa; test/opa.e2e-spec.ts uses a stand-in.
 package gateway.tools
 
 import rego.v1
