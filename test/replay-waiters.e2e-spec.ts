@@ -111,11 +111,11 @@ describe('Replays and approval waits cannot take every connection', () => {
     expect(answers).toHaveLength(200);
     expect(answers.every((a) => a.status === 200 && a.isError === true && a.toolStatus === 'pending_approval')).toBe(true);
     expect(new Set(answers.map((a) => a.approvalId))).toEqual(new Set([first.result.structuredContent!.approval_id]));
-    // About a second on an idle machine (2 s leaves room for a shared runner); a replay that waited took approval_wait_s, 25 s.
-    expect(totalMs).toBeLessThan(2000);
+    // About a second on an idle machine; the bound leaves room for a loaded 2-core runner. A replay that waited took approval_wait_s, 25 s.
+    expect(totalMs).toBeLessThan(5000);
     expect([health.value.status, listing.value.status]).toEqual([200, 200]);
-    expect(health.ms).toBeLessThan(1000);
-    expect(listing.ms).toBeLessThan(1000);
+    expect(health.ms).toBeLessThan(2000);
+    expect(listing.ms).toBeLessThan(2000);
     expect(gw.auditRecords().filter((r) => r.request_id === requestId && r.event === 'replay')).toHaveLength(200);
   });
 

@@ -3,6 +3,7 @@ import { GatewayError, InternalError, InvalidRequest, NotFound, PolicyDenied } f
 import { newId, RequestContext, ToolCallEnvelope } from '../context/request-context';
 import type { ApproverDecision } from '../context/call-stages';
 import { sha256Hex } from '../core/hashing';
+import { mapJson } from '../core/json-walk';
 import { Redactor } from '../redaction/redactor';
 import { Agent, Approver, GatewayConfig, Tool } from '../config/gateway-config';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
@@ -257,21 +258,15 @@ function assertMayDecide(approver: Approver, tool: string): void {
 }
 
 /** A copy with every string over LISTED_STRING_MAX_BYTES replaced by its size; deeper than the redactor goes, left to it. */
-function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }, depth = 0): T {
-  if (typeof value === 'string') {
-    const bytes = Buffer.byteLength(value);
-    if (bytes <= LISTED_STRING_MAX_BYTES) return value;
-    summary.summarized = true;
-    return `[summarized: ${bytes} bytes]` as T;
-  }
-  if (value === null || typeof value !== 'object' || depth >= 64) return value;
-  if (Array.isArray(value)) return value.map((item) => summarizeLongStrings(item, summary, depth + 1)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    // Defined, not assigned, so a "__proto__" key stays a plain key.
-    Object.defineProperty(out, key, { value: summarizeLongStrings(item, summary, depth + 1), enumerable: true, writable: true, configurable: true });
-  }
-  return out as T;
+function summarizeLongStrings<T>(value: T, summary: { summarized: boolean }): T {
+  return mapJson(value, {
+    string: (text) => {
+      const bytes = Buffer.byteLength(text);
+      if (bytes <= LISTED_STRING_MAX_BYTES) return text;
+      summary.summarized = true;
+      return `[summarized: ${bytes} bytes]`;
+    },
+  });
 }
 
 function storedError(err: unknown): StoredError {
