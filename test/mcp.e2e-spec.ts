@@ -212,7 +212,7 @@ describe('POST /mcp: the MCP door', () => {
   });
 });
 
-/** One case, answered the same through both doors (DESIGN: one pipeline, two doors). */
+/** One case, answered the same through both doors. */
 describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through the %s door', (door) => {
   let gw: TestGateway;
   let held: HeldUpstream;

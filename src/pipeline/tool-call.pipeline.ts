@@ -74,7 +74,7 @@ interface Settled {
 }
 
 /**
- * One tool call, whichever door it came through (DESIGN "two doors, one pipeline"): limits →
+ * One tool call, whichever door it came through: limits →
  * replay → decide (policy, schema and tool guard) → decision record → perform (approval pending,
  * or execution) → outcome record, and the answer kept for replays. A door proves who is calling and
  * reads the envelope; everything after that happens here, once. Each stage returns what it
