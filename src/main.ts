@@ -53,7 +53,7 @@ async function bootstrap(): Promise<void> {
   // close the stores (shutdown hooks), then exit 0.
   const shutdown = async (signal: string) => {
     logger.log(`${signal}: draining in-flight requests (at most ${DRAIN_MS} ms)`);
-    const server = app.getHttpServer() as import('node:http').Server;
+    const server = app.getHttpServer();
     setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
     setTimeout(() => process.exit(1), DRAIN_MS + 5000).unref();
     await app.close();

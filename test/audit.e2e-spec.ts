@@ -65,7 +65,7 @@ describe('Audit trail', () => {
       ['400 invalid_arguments', 'read_file', { path: 7 }, 400, 'invalid_arguments'],
       ['403 path_outside_workspace', 'read_file', { path: '../x' }, 403, 'path_outside_workspace'],
     ])('%s: one decision deny record', async (_name, tool, args, http, reason) => {
-      const res = await gw.call(tool as string, args);
+      const res = await gw.call(tool, args);
       expect(res.status).toBe(http);
       const records = recordsOf(res.body.audit_id);
       expect(records).toEqual([expect.objectContaining({ event: 'decision', decision: 'deny', reason_code: reason, http_status: http, tool })]);

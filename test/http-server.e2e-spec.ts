@@ -24,7 +24,7 @@ async function stalledClient(port: number, bytes: string, waitMs = 3000): Promis
   const socket = connect(port, '127.0.0.1');
   const started = performance.now();
   let answer = '';
-  socket.on('data', (chunk) => (answer += chunk));
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
   socket.on('error', () => undefined);
   socket.on('connect', () => void (bytes && socket.write(bytes)));
   const closed = await new Promise<boolean>((resolve) => {

@@ -321,7 +321,7 @@ async function writeLockFrom(upstream: McpHttpUpstream, gw: TestGateway, tools: 
   await client.connect(new StreamableHTTPClientTransport(new URL(upstream.url)));
   const search = (await client.listTools()).tools.find((t) => t.name === 'search')!;
   await client.close();
-  const definition = pinnedDefinition(search as unknown as { name: string } & Record<string, unknown>);
+  const definition = pinnedDefinition(search);
   const entries = Object.fromEntries(Object.entries(tools).map(([name, server]) => [name, { server, tool: 'search', sha256: definitionSha256(definition), definition }]));
   writeMcpLock(mcpLockPath(gw.configFile), { version: 1, tools: entries });
 }

@@ -27,7 +27,7 @@ async function connect(url: string, token: string, era: Era): Promise<McpAgent> 
     const client = new Client({ name: 'gateway-test-v2', version: '2.4.0' }, { versionNegotiation: { mode: 'auto' } });
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit }));
     return {
-      listTools: async () => (await client.listTools()).tools as never,
+      listTools: async () => (await client.listTools()).tools,
       call: async (name, args, opts = {}) =>
         (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, { onprogress: opts.onprogress, timeout: 30_000 })) as CallResult,
       close: () => client.close(),
@@ -36,7 +36,7 @@ async function connect(url: string, token: string, era: Era): Promise<McpAgent> 
   const client = new V1Client({ name: 'gateway-test-v1', version: '1.32.2' });
   await client.connect(new V1Transport(new URL(url), { requestInit }));
   return {
-    listTools: async () => (await client.listTools()).tools as never,
+    listTools: async () => (await client.listTools()).tools,
     call: async (name, args, opts = {}) =>
       (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, CallToolResultSchema, { onprogress: opts.onprogress, timeout: 30_000 })) as CallResult,
     close: () => client.close(),
@@ -66,7 +66,7 @@ describe('POST /mcp: the MCP door', () => {
       ["an approver's token", { authorization: `Bearer ${ADMIN_TOKEN}` }, 'invalid_token'],
       ['a signature instead of a token', { 'x-agent-id': HMAC_AGENT, 'x-agent-timestamp': '1', 'x-agent-signature': 'AAAA' }, 'missing_token'],
     ])('answers %s with 401, WWW-Authenticate and a recorded refusal', async (_what, headers, reason) => {
-      const res = await post(headers as Record<string, string>);
+      const res = await post(headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
       const body = (await res.json()) as Record<string, unknown>;
@@ -269,9 +269,9 @@ describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through th
     ['a missing file', 'deployer', 'read_file', { path: 'nope.txt' }, 'tool_error', 'tool_error', [['decision', 'allow'], ['outcome', 'tool_error']]],
     ['an upstream that does not answer in time', 'deployer', 'slow_upstream', {}, 'tool_timeout', 'tool_timeout', [['decision', 'allow'], ['outcome', 'tool_timeout']]],
   ])('%s', async (_what, as, tool, args, status, reason, events) => {
-    const answer = await call(tool as string, args as Record<string, unknown>, as as 'deployer' | 'reader');
+    const answer = await call(tool, args, as as 'deployer' | 'reader');
     expect({ status: answer.status, reason_code: answer.reason_code }).toEqual({ status, reason_code: reason });
-    expect(eventsOf(answer.requestId)).toEqual((events as string[][]).map(([event, state]) => [event, door, state]));
+    expect(eventsOf(answer.requestId)).toEqual((events).map(([event, state]) => [event, door, state]));
     if (status === 'executed') expect((answer.result as { content: string }).content).toBe('hello, agent\n');
   });
 
@@ -279,8 +279,8 @@ describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through th
     const asked = await call('write_file', { path: 'approved.txt', content: 'yes' });
     expect(asked.status).toBe('pending_approval');
     expect(existsSync(join(gw.workspace, 'approved.txt'))).toBe(false);
-    expect((await gw.asApprover().decide(asked.approval_id!, true)).status).toBe(200);
-    expect(await collect(asked.approval_id!)).toMatchObject({ status: 'executed', result: { path: '/workspace/approved.txt', size: 3 } });
+    expect((await gw.asApprover().decide(asked.approval_id, true)).status).toBe(200);
+    expect(await collect(asked.approval_id)).toMatchObject({ status: 'executed', result: { path: '/workspace/approved.txt', size: 3 } });
     expect(readFileSync(join(gw.workspace, 'approved.txt'), 'utf8')).toBe('yes');
     // The approver's decision and its outcome are recorded under the same request_id (an approver's request has no door).
     expect(eventsOf(asked.requestId)).toEqual([
@@ -293,8 +293,8 @@ describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through th
 
   it('waits for approval and runs nothing when rejected', async () => {
     const asked = await call('delete_file', { path: 'hello.txt' });
-    expect((await gw.asApprover().decide(asked.approval_id!, false, 'no')).status).toBe(200);
-    expect(await collect(asked.approval_id!)).toMatchObject({ status: 'rejected' });
+    expect((await gw.asApprover().decide(asked.approval_id, false, 'no')).status).toBe(200);
+    expect(await collect(asked.approval_id)).toMatchObject({ status: 'rejected' });
     expect(existsSync(join(gw.workspace, 'hello.txt'))).toBe(true);
   });
 

@@ -79,7 +79,7 @@ describe('Replays and approval waits cannot take every connection', () => {
       },
       body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method: 'tools/call', params: { name, arguments: args, _meta: meta } }),
       dispatcher,
-    } as RequestInit);
+    });
     const text = await res.text();
     const ms = performance.now() - started;
     expect(res.status).toBe(200);

@@ -11,7 +11,7 @@ function rawRequest(port: number, target: string, host: string, headers: Record<
     const socket = connect(port, '127.0.0.1');
     let data = '';
     socket.setEncoding('utf8');
-    socket.on('data', (chunk) => (data += chunk));
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
     socket.on('error', reject);
     socket.on('end', () => {
       const [head, ...rest] = data.split('\r\n\r\n');

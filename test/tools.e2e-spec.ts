@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, existsSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -172,7 +173,7 @@ describe('POST /api/tools/call and GET /api/tools', () => {
 
     it('for an Ed25519 agent signed with a foreign key: bad_signature', async () => {
       const raw = JSON.stringify(envelope(ED_AGENT, 'read_file', { path: 'hello.txt' }));
-      const { privateKey } = require('node:crypto').generateKeyPairSync('ed25519');
+      const { privateKey } = generateKeyPairSync('ed25519');
       const headers = signRequestHeaders(ED_AGENT, { alg: 'ed25519', privateKey }, 'POST', '/api/tools/call', raw);
       expectError(await send(headers, raw), 401, 'unauthenticated', 'bad_signature');
     });

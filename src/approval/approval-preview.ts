@@ -58,7 +58,7 @@ export class ApprovalPreviewer {
     delete preview.change;
     for (const { where, text } of shown ?? []) hidden.text(where, text, true);
     if (change) await withDiff(preview, change);
-    return preview as Preview;
+    return preview;
   }
 }
 

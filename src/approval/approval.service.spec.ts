@@ -6,7 +6,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { Redactor } from '../redaction/redactor';
 import { AlreadyDecided, ApprovalExpired, ClaimLapsed, EnvelopeMismatch, TooManyPending } from './approval-errors';
 import type { ApprovalWebhook } from './approval-webhook';
-import { ApprovalRecord, ApprovalRepository, CLAIM_LEASE_MARGIN_MS } from './approval.repository';
+import { ApprovalRecord, CLAIM_LEASE_MARGIN_MS } from './approval.repository';
 import { argumentsDigest, ApprovalService } from './approval.service';
 
 const AGENT = { id: 'agent_a', role: 'deployer' } as Agent;
@@ -68,7 +68,7 @@ function newTestService() {
   const redactor = { redact: <T>(value: T) => value, redactString: (text: string) => text };
   const service = new ApprovalService(
     config as unknown as GatewayConfig,
-    repository as unknown as ApprovalRepository,
+    repository,
     redactor as unknown as Redactor,
     metrics as unknown as GatewayMetrics,
     webhook as unknown as ApprovalWebhook,

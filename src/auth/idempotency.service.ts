@@ -5,11 +5,13 @@ import { GatewayConfig } from '../config/gateway-config';
 import { IdempotencyStore } from './idempotency.store';
 
 /** Not an error: the stored first answer, sent again with `Idempotent-Replayed: true`. */
-export class StoredReplay {
+export class StoredReplay extends Error {
   constructor(
     readonly status: number,
     readonly body: unknown,
-  ) {}
+  ) {
+    super('replay');
+  }
 }
 
 // Refusals where nothing ran and a retry should be judged afresh, not replayed.

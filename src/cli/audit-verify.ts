@@ -75,7 +75,7 @@ async function verifyDatabase(key: Buffer | undefined): Promise<number> {
   }
   const pool = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
   try {
-    const { seal, chains } = await verifyAuditDatabase(pool, { key }).catch((err: { code?: string }) => {
+    const { seal, chains } = await verifyAuditDatabase(pool, { key }).catch((err: Error & { code?: string }) => {
       // 42P01, undefined_table: no gateway has migrated this database.
       throw err.code === '42P01' ? new Error('the database has no audit tables: no gateway has started on GATEWAY_DATABASE_URL yet') : err;
     });

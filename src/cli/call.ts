@@ -53,7 +53,7 @@ async function main(): Promise<number> {
       agent_version: values['agent-version'],
       request_id: values['request-id'] ?? `req_${randomUUID()}`,
       tool: values.tool,
-      arguments: JSON.parse(values.args!),
+      arguments: JSON.parse(values.args),
     });
   }
   const response = await fetch(new URL(path, values.url), {

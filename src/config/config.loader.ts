@@ -199,7 +199,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
       forbidden_fields: new Set([...globalForbidden, ...forbiddenNames(t.forbidden_fields ?? [], `tools.${name}.forbidden_fields`)]),
       rate_limit: t.rate_limit,
       ...fields,
-      validateArguments: validateArguments!,
+      validateArguments: validateArguments,
       compileListingAllErrors: foreign ? () => foreign.compile(inputSchema, true) : () => (listingAjv ??= operatorAjv(true)).compile(inputSchema),
     } as Tool);
   }

@@ -1,7 +1,7 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import { newAuditId } from '../core/ids';
 import type { Request } from 'express';
-import type { Agent, Approver, Tool } from '../config/gateway-config';
+import type { Agent, Approver } from '../config/gateway-config';
 
 /** A request_id (also the shape of the ids an approver may search the audit log by). */
 export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';

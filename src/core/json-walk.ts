@@ -3,13 +3,13 @@ export const MAX_ARGUMENT_DEPTH = 64;
 /** How mapJson maps a JSON-like value. */
 export interface JsonMapping {
   /** Each string value (not keys). */
-  string(text: string): unknown;
+  string: (text: string) => unknown;
   /** Each object key (array indexes are not keys); as it is by default. */
-  key?(key: string): string;
+  key?: (key: string) => string;
   /** A value put in place of an object member's, which is then not walked (a sensitive key's marker); undefined: walk it. */
-  member?(key: string): unknown;
+  member?: (key: string) => unknown;
   /** What replaces an object or array nested `maxDepth` levels down (the value itself is level 0); the value as it is by default. */
-  tooDeep?(value: object): unknown;
+  tooDeep?: (value: object) => unknown;
   /** MAX_ARGUMENT_DEPTH by default. */
   maxDepth?: number;
   /** 'keep': an object that is not plain (a class instance: a request, a socket) is not data and is returned as it is; 'walk' (default): its own keys are copied like a plain object's. */

@@ -15,7 +15,10 @@ import { type JsonMapping, mapJson } from './json-walk';
 const HIDDEN_SOURCE =
   '[\\p{Cf}\\p{Zl}\\p{Zp}\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u034F\\u115F\\u1160\\u3164\\uFFA0\\uFE00-\\uFE0F\\u{E0100}-\\u{E01EF}]|\\r(?!\\n)';
 
+// The class lists combining and variation characters one by one on purpose: each is hidden on its own.
+// eslint-disable-next-line no-misleading-character-class
 const hiddenPattern = () => new RegExp(HIDDEN_SOURCE, 'gu');
+// eslint-disable-next-line no-misleading-character-class
 const HIDDEN_TEST = new RegExp(HIDDEN_SOURCE, 'u');
 
 /** U+XXXX, at least four hex digits. */

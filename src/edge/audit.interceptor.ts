@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nes
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { concatMap, Observable } from 'rxjs';
-import { Answered, RequestAudit } from '../audit/request-audit';
+import { RequestAudit } from '../audit/request-audit';
 import { PIPELINE_RECORDED } from '../context/route.decorators';
 import { contextOf } from '../context/request-context';
 
@@ -26,7 +26,7 @@ export class AuditInterceptor implements NestInterceptor {
     const res = context.switchToHttp().getResponse<Response>();
     return next.handle().pipe(
       concatMap(async (body: unknown) => {
-        await this.audit.recordRequest(ctx, res.statusCode, (body ?? {}) as Answered);
+        await this.audit.recordRequest(ctx, res.statusCode, (body ?? {}));
         return body;
       }),
     );

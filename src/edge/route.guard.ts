@@ -23,7 +23,7 @@ export class RouteGuard implements CanActivate {
     // The MCP door proves the token first (a 401 before anything about the body) and answers a bad
     // body as JSON-RPC itself.
     const authMode = this.reflector.getAllAndOverride<AuthMode>(AUTH_MODE, targets);
-    if (ctx.bodyError !== undefined && authMode !== 'mcp-token') throw ctx.bodyError;
+    if (ctx.bodyError !== undefined && authMode !== 'mcp-token') throw ctx.bodyError as Error;
     return true;
   }
 }

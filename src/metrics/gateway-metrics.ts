@@ -52,13 +52,13 @@ export class GatewayMetrics {
 
   constructor(private readonly config: GatewayConfig) {
     collectDefaultMetrics({ register: this.registry });
-    const metrics = this;
+    const pending = () => this.pendingSource();
     new Gauge({
       name: 'gateway_pending_approvals',
       help: 'Approvals waiting for a human',
       registers: [this.registry],
       async collect() {
-        this.set(await metrics.pendingSource());
+        this.set(await pending());
       },
     });
   }
