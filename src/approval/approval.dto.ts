@@ -41,7 +41,7 @@ export type ArgumentsShown = (typeof ARGUMENTS_SHOWN)[number];
 /** One approval as a listing shows it: redacted, large arguments summarized, no result. */
 export class ApprovalListItemDto {
   @ApiProperty() approval_id!: string;
-  @ApiProperty({ enum: APPROVAL_STATUSES, description: '"approved" while executing; "failed" when it could not run or was interrupted' })
+  @ApiProperty({ enum: APPROVAL_STATUSES, description: '"approved" while executing; "failed" when it could not run or was interrupted; "withdrawn" when the agent took it back (a cancelled MCP task)' })
   status!: string;
   @ApiProperty() agent_id!: string;
   @ApiProperty() agent_version!: string;

@@ -191,6 +191,25 @@ describe.each(backends)('The approval repository contract, on %s', (_name, open)
     expect(await b.decide(reopened.id, approve())).toMatchObject({ status: 'approved', claimed_by: 'instance-b' });
   });
 
+  it("withdraws only its own agent's pending, unexpired approval; then no one can decide it, and it can be pending again", async () => {
+    const record = approval();
+    await a.insertPending(record, 20);
+    expect(await b.withdraw(record.id, 'agent_other', NOW + 1000)).toBeUndefined();
+    expect(await b.withdraw(record.id, 'agent_a', NOW + 1000)).toMatchObject({ status: 'withdrawn', decided_at: NOW + 1000, decided_by: null });
+    expect(await a.withdraw(record.id, 'agent_a', NOW + 2000)).toBeUndefined();
+    expect(await a.decide(record.id, approve())).toBeUndefined();
+    expect((await a.list({ status: 'withdrawn', limit: 10 })).records.map((r) => r.id)).toEqual([record.id]);
+    await a.undecide(record.id);
+    expect(await b.get(record.id)).toMatchObject({ status: 'pending', decided_at: null });
+    const late = approval({ expires_at: NOW + 500 });
+    await a.insertPending(late, 20);
+    expect(await a.withdraw(late.id, 'agent_a', NOW + 500)).toBeUndefined();
+    const decided = approval();
+    await a.insertPending(decided, 20);
+    await a.decide(decided.id, approve());
+    expect(await a.withdraw(decided.id, 'agent_a', NOW + 2000)).toBeUndefined();
+  });
+
   it('at start, fails only the interrupted approvals of its own instance', async () => {
     const [mine, theirs] = [approval(), approval()];
     for (const r of [mine, theirs]) await a.insertPending(r, 20);

@@ -1,7 +1,8 @@
 import { GatewayError, InvalidRequest } from '../core/errors';
 
-export type ApprovalStatus = 'pending' | 'approved' | 'executed' | 'rejected' | 'expired' | 'failed';
-export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'executed', 'rejected', 'expired', 'failed'];
+/** `withdrawn`: the agent that asked took the request back (an MCP task it cancelled) before anyone decided. */
+export type ApprovalStatus = 'pending' | 'approved' | 'executed' | 'rejected' | 'expired' | 'failed' | 'withdrawn';
+export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'executed', 'rejected', 'expired', 'failed', 'withdrawn'];
 
 /** The error body stored for a call that was approved but did not execute. */
 export interface StoredError {
@@ -150,7 +151,9 @@ export abstract class ApprovalRepository {
   abstract decide(id: string, decision: Decision): Promise<ApprovalRecord | undefined>;
   /** Just before the tool runs: extends this instance's claim to `leaseUntil`; false when it no longer holds it (another instance failed it). */
   abstract renewClaim(id: string, leaseUntil: number): Promise<boolean>;
-  /** approved | rejected → pending again: nothing ran (the decision could not be recorded, or the policy engine could not be asked). */
+  /** pending and unexpired, asked by this agent → withdrawn (decided_at = now); undefined when another state (or expiry) won. */
+  abstract withdraw(id: string, agentId: string, now: number): Promise<ApprovalRecord | undefined>;
+  /** approved | rejected | withdrawn → pending again: nothing ran (the decision or withdrawal could not be recorded, or the policy engine could not be asked). */
   abstract undecide(id: string): Promise<void>;
   /** approved → executed | failed. */
   abstract complete(id: string, outcome: { result: unknown } | { error: StoredError }): Promise<void>;
@@ -158,7 +161,7 @@ export abstract class ApprovalRepository {
   abstract expire(now: number): Promise<void>;
   /** Unexpired pending approvals (the metrics gauge). */
   abstract countPending(now: number): Promise<number>;
-  /** executed | rejected | expired | failed, decided (or expired) before `before` → deleted. Returns how many. */
+  /** executed | rejected | expired | failed | withdrawn, decided (or expired) before `before` → deleted. Returns how many. */
   abstract purge(before: number): Promise<number>;
   /** At start: approved by this instance (or by none: rows from before instances were recorded) → failed (INTERRUPTED); it died mid-execution. Returns how many. */
   abstract failInterrupted(): Promise<number>;

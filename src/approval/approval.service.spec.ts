@@ -57,6 +57,7 @@ function newTestService() {
     countPending: jest.fn().mockResolvedValue(0),
     purge: jest.fn().mockResolvedValue(0),
     failInterrupted: jest.fn().mockResolvedValue(0),
+    withdraw: jest.fn(),
   };
   const config = {
     settings: { approval_ttl_s: 60, max_pending_approvals_per_agent: 2, approval_retention_s: 3600 },

@@ -161,6 +161,31 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     throw new AlreadyDecided(current.status);
   }
 
+  /** The audit_id of the call that filed this approval, for the agent that asked (404 otherwise). */
+  async filedBy(id: string, caller: RequestContext): Promise<string> {
+    const record = await this.repository.get(id);
+    if (!record || caller.agent === undefined || record.agent_id !== caller.agent.id) throw new NotFound('No such approval');
+    return record.audit_id;
+  }
+
+  /**
+   * The agent that asked takes a pending approval back (an MCP task it cancelled): withdrawn, and no
+   * approver can decide it any more (409 already_decided). Another agent's id: 404; an approval
+   * already decided: 409 already_decided; past its expiry: 410 expired.
+   */
+  async withdraw(id: string, caller: RequestContext): Promise<ApprovalRecord> {
+    const agentId = caller.agent?.id;
+    const record = await this.repository.get(id);
+    if (!record || agentId === undefined || record.agent_id !== agentId) throw new NotFound('No such approval');
+    const now = Date.now();
+    const withdrawn = await this.repository.withdraw(id, agentId, now);
+    if (withdrawn) return withdrawn;
+    const current = await this.repository.get(id);
+    if (!current) throw new NotFound('No such approval');
+    if (current.status === 'expired' || (current.status === 'pending' && current.expires_at <= now)) throw new ApprovalExpired();
+    throw new AlreadyDecided(current.status);
+  }
+
   /** The approver's decision as its `approval` record shows it: the stored call and the exact arguments that will run. */
   decisionOn(record: ApprovalRecord): ApproverDecision {
     const args = storedArguments(record);

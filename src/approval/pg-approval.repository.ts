@@ -79,6 +79,14 @@ export class PgApprovalRepository extends ApprovalRepository {
     return rows[0] && withoutSeq(toRecord(rows[0]));
   }
 
+  async withdraw(id: string, agentId: string, now: number): Promise<ApprovalRecord | undefined> {
+    const { rows } = await this.database.query(
+      "UPDATE approvals SET status = 'withdrawn', decided_at = $3::bigint WHERE id = $1 AND agent_id = $2 AND status = 'pending' AND expires_at > $3::bigint RETURNING *",
+      [id, agentId, now],
+    );
+    return rows[0] && withoutSeq(toRecord(rows[0]));
+  }
+
   async renewClaim(id: string, leaseUntil: number): Promise<boolean> {
     const { rowCount } = await this.database.query("UPDATE approvals SET lease_until = $2 WHERE id = $1 AND status = 'approved' AND claimed_by = $3", [
       id,
@@ -91,7 +99,7 @@ export class PgApprovalRepository extends ApprovalRepository {
   async undecide(id: string): Promise<void> {
     await this.database.query(
       `UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, claimed_by = NULL, claimed_at = NULL, lease_until = NULL
-       WHERE id = $1 AND status IN ('approved', 'rejected')`,
+       WHERE id = $1 AND status IN ('approved', 'rejected', 'withdrawn')`,
       [id],
     );
   }
@@ -118,7 +126,7 @@ export class PgApprovalRepository extends ApprovalRepository {
 
   async purge(before: number): Promise<number> {
     const { rowCount } = await this.database.query(
-      "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed') AND COALESCE(decided_at, expires_at) < $1",
+      "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed', 'withdrawn') AND COALESCE(decided_at, expires_at) < $1",
       [before],
     );
     return rowCount ?? 0;

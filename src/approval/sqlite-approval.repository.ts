@@ -30,6 +30,7 @@ export class SqliteApprovalRepository extends ApprovalRepository {
   private readonly all: Statement<PageStart, ListedRow>;
   private readonly byStatus: Statement<PageStart & { status: string }, ListedRow>;
   private readonly claim: Statement<ClaimParams, ApprovalRecord>;
+  private readonly takeBack: Statement<[number, string, string, number], ApprovalRecord>;
   private readonly renew: Statement<[number, string, string]>;
   private readonly reopen: Statement<[string]>;
   private readonly finish: Statement<[string, string | null, string | null, string]>;
@@ -63,17 +64,18 @@ export class SqliteApprovalRepository extends ApprovalRepository {
          claimed_by = CASE WHEN @approved THEN @instance END, claimed_at = CASE WHEN @approved THEN @now END, lease_until = CASE WHEN @approved THEN @leaseUntil END
        WHERE id = @id AND status = 'pending' AND expires_at > @now RETURNING *`,
     );
+    this.takeBack = db.prepare("UPDATE approvals SET status = 'withdrawn', decided_at = ? WHERE id = ? AND agent_id = ? AND status = 'pending' AND expires_at > ? RETURNING *");
     this.renew = db.prepare("UPDATE approvals SET lease_until = ? WHERE id = ? AND status = 'approved' AND claimed_by = ?");
     this.reopen = db.prepare(
       `UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, claimed_by = NULL, claimed_at = NULL, lease_until = NULL
-       WHERE id = ? AND status IN ('approved', 'rejected')`,
+       WHERE id = ? AND status IN ('approved', 'rejected', 'withdrawn')`,
     );
     this.finish = db.prepare("UPDATE approvals SET status = ?, result = ?, error = ? WHERE id = ? AND status = 'approved'");
     this.expirePending = db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?");
     this.failLapsed = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved' AND lease_until <= ?");
     this.failOwn = db.prepare("UPDATE approvals SET status = 'failed', error = ? WHERE status = 'approved' AND (claimed_by = ? OR claimed_by IS NULL)");
     this.deleteSettled = db.prepare(
-      "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed') AND COALESCE(decided_at, expires_at) < ?",
+      "DELETE FROM approvals WHERE status IN ('executed', 'rejected', 'expired', 'failed', 'withdrawn') AND COALESCE(decided_at, expires_at) < ?",
     );
     // One transaction: the count and the insert cannot interleave with another request's.
     this.insertIfRoom = db.transaction((record: NewApproval, maxPending: number) => {
@@ -101,6 +103,10 @@ export class SqliteApprovalRepository extends ApprovalRepository {
 
   async decide(id: string, d: Decision): Promise<ApprovalRecord | undefined> {
     return this.claim.get({ ...d, approved: d.approved ? 1 : 0, id, status: d.approved ? 'approved' : 'rejected', instance: this.instanceId });
+  }
+
+  async withdraw(id: string, agentId: string, now: number): Promise<ApprovalRecord | undefined> {
+    return this.takeBack.get(now, id, agentId, now);
   }
 
   async renewClaim(id: string, leaseUntil: number): Promise<boolean> {

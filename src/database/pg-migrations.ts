@@ -71,4 +71,8 @@ export const PG_MIGRATIONS: readonly string[] = [
      body       text
    );
    CREATE INDEX replay_keys_by_expiry ON replay_keys (expires_at);`,
+  // A new status, withdrawn (the agent took its request back before anyone decided).
+  `ALTER TABLE approvals DROP CONSTRAINT approvals_status_check;
+   ALTER TABLE approvals ADD CONSTRAINT approvals_status_check
+     CHECK (status IN ('pending', 'approved', 'executed', 'rejected', 'expired', 'failed', 'withdrawn'));`,
 ];

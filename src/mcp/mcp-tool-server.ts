@@ -21,6 +21,7 @@ import { checkEnvelope } from '../edge/envelope.guard';
 import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { toCallToolResult } from './call-tool-result';
+import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
 export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
@@ -64,13 +65,15 @@ export class McpToolServer {
     private readonly registry: ToolRegistry,
     private readonly pipeline: ToolCallPipeline,
     private readonly approvals: ApprovalService,
+    private readonly tasks: McpTasks,
   ) {}
 
   build(request: McpRequestContext): Server {
     const auth = request.authInfo?.extra as unknown as McpHttpAuth | undefined;
     if (!auth) throw new Error('An MCP request reached its server without the door\'s context');
     const ctx = established(auth.ctx, 'agent', 'agentVersion');
-    const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
+    const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES } });
+    this.tasks.register(server, ctx);
     server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
     server.setRequestHandler('tools/call', (call, sctx) => this.call(ctx, call, sctx));
     return server;
@@ -83,6 +86,7 @@ export class McpToolServer {
       description: definition.description,
       inputSchema: definition.input_schema as McpTool['inputSchema'],
       annotations: hints,
+      ...taskExecution(definition.requires_approval),
     }));
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -120,6 +124,7 @@ export class McpToolServer {
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
     const answer = await this.pipeline.run(call, callHash, builtin);
+    if (answer.body.status === 'pending_approval' && isTaskAugmented(request, sctx)) return this.tasks.created(answer.body as ToolCallPendingDto, call);
     const waitS = this.config.settings.mcp.approval_wait_s;
     const progressToken = meta?.progressToken as string | number | undefined;
     // A replayed answer is sent at once: waiting again would let one request, sent many times, hold many connections.

@@ -4,12 +4,13 @@ import { RegistryModule } from '../registry/registry.module';
 import { PipelineModule } from '../pipeline/pipeline.module';
 import { McpClients } from './mcp-clients';
 import { McpController } from './mcp.controller';
+import { McpTasks } from './mcp-tasks';
 import { McpToolServer } from './mcp-tool-server';
 
 /** The MCP door: bearer tokens, JSON-RPC ↔ the ToolCallPipeline, approval_status. */
 @Module({
   imports: [RegistryModule, PipelineModule, ApprovalModule],
   controllers: [McpController],
-  providers: [McpToolServer, McpClients],
+  providers: [McpToolServer, McpTasks, McpClients],
 })
 export class McpModule {}

@@ -409,6 +409,7 @@
     var body = answer.body || {};
     if (answer.status === 200 && body.status === 'executed') return 'Approved and executed.';
     if (answer.status === 200 && body.status === 'rejected') return 'Rejected. The agent will see status rejected.';
+    if (answer.status === 409 && body.reason_code === 'already_decided' && /\(withdrawn\)/.test(body.error || '')) return 'Not applied: the agent withdrew this request before it was decided (it cancelled the task).';
     if (answer.status === 409 && body.reason_code === 'already_decided') return 'Not applied: this approval was already decided by someone else (' + body.error + ').';
     if (answer.status === 410) return 'Not applied: this approval expired before it was decided.';
     if (body.status === 'tool_error') return 'Approved, but the tool failed: ' + body.error;
