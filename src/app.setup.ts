@@ -36,7 +36,7 @@ export function configureApp(app: NestExpressApplication, config: GatewayConfig)
   // First, before anything can refuse the request: it starts the request's context (audit id, clock).
   app.use(requestLogger((app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: PinoLogger }).logger, app.get(Redactor)));
   app.use(originFormTarget);
-  app.use(helmet());
+  app.use(browserHeaders(helmet()));
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: config.settings.max_body_bytes, inflate: false });
   app.use(deferBodyError);
@@ -87,6 +87,22 @@ function originFormTarget(req: Request, _res: Response, next: NextFunction): voi
   }
   req.url = req.originalUrl = target.pathname + target.search;
   next();
+}
+
+/** The agents' routes: their answers are read by programs, never rendered by a browser. */
+const AGENT_ROUTES = new Set(['/api/tools/call', '/mcp']);
+
+/**
+ * Helmet's security headers (CSP, framing, nosniff, HSTS…) where a browser may read the answer:
+ * the console (which sets its own stricter ones after these), /docs, the approvers' API. Not on
+ * the two agent routes, which answer JSON to programs on every call (README "Performance").
+ */
+function browserHeaders(headers: (req: Request, res: Response, next: (err?: unknown) => void) => void) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const query = req.url.indexOf('?');
+    if (AGENT_ROUTES.has(query === -1 ? req.url : req.url.slice(0, query))) return next();
+    headers(req, res, next);
+  };
 }
 
 /** The first check: a request that carries a body must carry JSON (415 otherwise). */

@@ -1,8 +1,12 @@
-// npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling] [--stores postgres]
+// npm run bench [-- --quick] [--rounds 3] [--out bench.json] [--cpu-prof] [--skip-scaling] [--stores postgres] [--only mcp-proxy-path]
 // The gateway's overhead: the real gateway (built, audit on) against a bare NestJS app and a plain
 // node:http server doing the same file read, side by side, with autocannon, and the same read through
 // the MCP door. See README, Performance. `--stores postgres` also runs the same gateway on PostgreSQL
 // + Redis (TEST_POSTGRES_URL, a fresh database; TEST_REDIS_URL's host, DB 11) beside it, round for round.
+// Then the section "MCP proxy path" (mcp-proxy-path.ts): the MCP door beside supergateway and mcp-proxy
+// on one stdio upstream. `--only mcp-proxy-path` runs that section alone (`--cpu-prof` then profiles its
+// gateway, `--paths` and `--concurrency` narrow it: `--paths "gateway MCP door" --concurrency 16`;
+// `--compare-dist dist-before` also runs a saved build beside dist/, round for round, for an A/B).
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { AuditIndex, IndexRow } from '../../src/audit/audit-index';
 import { GENESIS_HASH, sealRecord } from '../../src/audit/audit-record';
 import { signRequestHeaders } from '../../src/auth/signature';
 import { createTestDatabase, dropTestDatabase, TEST_REDIS_URL } from '../support/services';
+import { PathName, PATHS, runMcpProxyPath } from './mcp-proxy-path';
 
 const { values } = parseArgs({
   options: {
@@ -25,8 +30,13 @@ const { values } = parseArgs({
     'skip-scaling': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     stores: { type: 'string', default: 'embedded' },
+    only: { type: 'string' },
+    paths: { type: 'string' },
+    concurrency: { type: 'string' },
+    'compare-dist': { type: 'string' },
   },
 });
+if (values.only !== undefined && values.only !== 'mcp-proxy-path') throw new Error('--only takes mcp-proxy-path');
 if (values.stores !== 'embedded' && values.stores !== 'postgres') throw new Error('--stores must be embedded or postgres');
 const SHARED_STORES = values.stores === 'postgres';
 const SHARED_REDIS_URL = TEST_REDIS_URL.replace(/\/\d*$/, '/11');
@@ -322,12 +332,35 @@ async function main(): Promise<void> {
     ? `\nPostgreSQL + Redis/embedded stores at c=64: ${(s.requests_per_s / g.requests_per_s).toFixed(2)} (${s.requests_per_s} req/s p99 ${s.p99_ms} ms; embedded ${g.requests_per_s} req/s p99 ${g.p99_ms} ms)`
     : '';
   const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}${storesLine}`;
-  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit }, null, 2)}\n`);
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);
+  const proxyPath = await mcpProxyPath();
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit, mcp_proxy_path: proxyPath }, null, 2)}\n`);
 }
 
-main().catch((err: Error) => {
+/** The section "MCP proxy path": the MCP door beside the plain npm MCP proxies, on one stdio upstream. */
+async function mcpProxyPath() {
+  const paths = values.paths?.split(',').map((p) => p.trim()) as PathName[] | undefined;
+  for (const p of paths ?? []) if (!(PATHS as readonly string[]).includes(p)) throw new Error(`--paths: unknown path ${p} (${PATHS.join(', ')})`);
+  const result = await runMcpProxyPath({
+    quick: values.quick,
+    rounds: ROUNDS,
+    paths,
+    concurrencies: values.concurrency?.split(',').map(Number),
+    cpuProfDir: values.only && values['cpu-prof'] ? 'bench-profiles' : undefined,
+    compareDist: values['compare-dist'],
+  });
+  process.stdout.write(`\nMCP proxy path (one stdio upstream, tool echo; the same SDK v2 client; ${ROUNDS} rounds, medians):\n${result.summary}\n`);
+  return result;
+}
+
+(values.only === 'mcp-proxy-path'
+  ? mcpProxyPath().then((result) => {
+      if (values.out) writeFileSync(values.out, `${JSON.stringify({ mcp_proxy_path: result }, null, 2)}\n`);
+      rmSync(root, { recursive: true, force: true });
+    })
+  : main()
+).catch((err: Error) => {
   process.stderr.write(`bench failed: ${err.message}\n`);
   process.exit(1);
 });
