@@ -27,6 +27,14 @@ export interface AuditFields {
   arguments_bytes?: number;
   approval_id?: string;
   approver_id?: string;
+  /** How the agent was proven, when not by the door's own credential: `oauth` (an access token of `issuer` about `subject`). */
+  auth?: 'oauth';
+  issuer?: string;
+  subject?: string;
+  /** The OAuth client that holds the token (its client_id, or azp). */
+  client_id?: string;
+  /** Delegation: the token's `act` claim, the party acting for `subject`. */
+  act?: { sub: string };
   duration_ms?: number;
   client_ip?: string;
   /** The door a tool call came through: `rest` or `mcp`. */

@@ -157,6 +157,13 @@ function identity(ctx: RequestContext, names?: CallNames): AuditFields {
     role: ctx.agent?.role ?? names?.role,
     tool: envelope?.tool ?? names?.tool,
     approver_id: ctx.approver?.id,
+    ...(ctx.oauth && {
+      auth: 'oauth',
+      issuer: ctx.oauth.issuer,
+      subject: ctx.oauth.subject,
+      client_id: ctx.oauth.client_id,
+      ...(ctx.oauth.act_sub !== undefined && { act: { sub: ctx.oauth.act_sub } }),
+    }),
     client_ip: ctx.origin?.client_ip,
   };
 }

@@ -6,7 +6,10 @@ import { contextOf } from '../context/request-context';
 import { AuthFailureLimiter } from '../throttle/auth-failure-limiter';
 import { AgentAuthenticator } from './agent-authenticator';
 import { ApproverAuthenticator } from './approver-authenticator';
-import { McpTokenAuthenticator } from './mcp-token.authenticator';
+import { McpTokenAuthenticator, OAuthNoAgent } from './mcp-token.authenticator';
+import { InsufficientScope, toolOutOfScope } from './oauth/oauth-scopes';
+import { protectedResourceMetadataUrl } from './oauth/oauth-metadata';
+import { GatewayConfig } from '../config/gateway-config';
 import { AUTH_MODE, AuthMode } from '../context/route.decorators';
 
 /**
@@ -22,6 +25,7 @@ export class AuthGuard implements CanActivate {
     private readonly approvers: ApproverAuthenticator,
     private readonly mcpTokens: McpTokenAuthenticator,
     private readonly failures: AuthFailureLimiter,
+    private readonly config: GatewayConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -34,13 +38,22 @@ export class AuthGuard implements CanActivate {
       const asApprover = mode === 'approver' || (mode === 'agent-or-approver' && req.header('authorization') !== undefined);
       if (asApprover) ctx.approver = this.approvers.authenticate(req);
       else if (mode === 'agent' || mode === 'agent-or-approver') ctx.agent = this.agents.authenticate(req);
-      else if (mode === 'mcp-token') ({ agent: ctx.agent, agentVersion: ctx.agentVersion } = this.mcpTokens.authenticate(req));
+      else if (mode === 'mcp-token') await this.mcpCaller(req);
       else throw new Unauthenticated('unauthenticated', 'This endpoint is closed');
     } catch (err) {
+      if (err instanceof OAuthNoAgent) ctx.oauth = err.caller;
       // A failed authentication spends the client address's budget, never the claimed agent's.
       if (err instanceof GatewayError && err.httpStatus === 401) await this.failures.recordFailure(req.ip);
       throw err;
     }
     return true;
+  }
+
+  /** The MCP door's caller; an OAuth caller's tool calls must also be within its token's scopes (403 with the scope to ask for). */
+  private async mcpCaller(req: Request): Promise<void> {
+    const ctx = contextOf(req);
+    ({ agent: ctx.agent, agentVersion: ctx.agentVersion, oauth: ctx.oauth } = await this.mcpTokens.authenticate(req));
+    const tool = ctx.oauth && toolOutOfScope(ctx.oauth, req.body);
+    if (tool !== undefined) throw new InsufficientScope(tool, protectedResourceMetadataUrl(this.config.oauth!.resource));
   }
 }

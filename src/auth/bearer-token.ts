@@ -1,13 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
+const BEARER = /^Bearer ([\x21-\x7e]+)$/i;
 
-/** `Authorization: Bearer <token>`: the token, `undefined` without the header, `null` when malformed. */
-export function bearerToken(req: Request): string | undefined | null {
+/**
+ * `Authorization: Bearer <token>`: the token, `undefined` without the header, `null` when malformed
+ * or longer than `maxLength` (the MCP door takes OAuth access tokens, JWTs of a few kilobytes).
+ */
+export function bearerToken(req: Request, maxLength = 512): string | undefined | null {
   const header = req.header('authorization');
   if (header === undefined || header === '') return undefined;
-  return BEARER.exec(header)?.[1] ?? null;
+  const token = BEARER.exec(header)?.[1];
+  return token !== undefined && token.length <= maxLength ? token : null;
 }
 
 /**

@@ -9,13 +9,14 @@ import { gatewayConfigSchema } from './config.schema';
 import type { KindLoadContext, RawToolEntry, ToolKindConfig } from './tool-kind-config';
 import { canonicalHost, urlProblem } from './url-rules';
 import {
-  Agent,
   AgentKey,
   ApprovalWebhookSettings,
   Approver,
+  ConfiguredAgent,
   GatewayConfig,
   normalizeFieldName,
   McpToken,
+  OAuthSettings,
   RateLimit,
   RuntimePaths,
   SecretSource,
@@ -41,7 +42,9 @@ interface RawConfig {
     rate_limit?: RateLimit;
     versions?: string[];
     mcp_tokens?: Array<{ token_sha256: string; agent_version?: string; expires_at?: string }>;
+    oauth_clients?: string[];
   }>;
+  oauth?: OAuthSettings;
   approvers: Array<{ id: string; token_sha256: string; tools?: string[]; audit: boolean }>;
   secrets: Record<string, SecretSource>;
   tools: Record<string, RawToolEntry>;
@@ -134,7 +137,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   };
   const roleExists = (role: string) => Object.prototype.hasOwnProperty.call(raw.roles, role);
 
-  const agents = new Map<string, Agent>();
+  const agents = new Map<string, ConfiguredAgent>();
   raw.agents.forEach((a, i) => {
     if (agents.has(a.id)) fail(`agents[${i}].id`, `duplicate agent id "${a.id}"`);
     if (!roleExists(a.role)) fail(`agents[${i}].role`, `role "${a.role}" is not declared under roles`);
@@ -145,8 +148,12 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
       rate_limit: a.rate_limit,
       versions: a.versions,
       mcp_tokens: (a.mcp_tokens ?? []).map((t, j) => buildMcpToken(t, a.versions, `agents[${i}].mcp_tokens[${j}]`, fail)),
+      oauth_clients: oauthClients(a, i, raw.oauth !== undefined, fail),
     });
   });
+  const clientIds = [...agents.values()].flatMap((a) => a.oauth_clients);
+  if (new Set(clientIds).size !== clientIds.length) fail('agents[].oauth_clients', 'the same client id is given to more than one agent');
+  const oauth = raw.oauth && oauthSettings(raw.oauth, fail);
   const tokenHashes = [...agents.values()].flatMap((a) => a.mcp_tokens.map((t) => t.sha256.toString('hex')));
   if (new Set(tokenHashes).size !== tokenHashes.length) fail('agents[].mcp_tokens', 'the same token_sha256 is given more than once');
 
@@ -219,6 +226,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     agents,
     approvers,
     secrets: raw.secrets,
+    oauth,
     tools,
     sections: Object.fromEntries(kinds.filter((kind) => kind.prepare !== undefined).map((kind) => [kind.name, prepared.get(kind)])),
     paths: runtimePaths(env),
@@ -245,6 +253,31 @@ function approvalWebhook(
   return { url: w.url, allowed_hosts: allowed, console_url: consoleUrl };
 }
 
+
+/** agents[].oauth_clients: only beside an `oauth:` section, and not for an agent whose builds are pinned (a token names no build). */
+function oauthClients(a: RawConfig['agents'][number], i: number, oauthOn: boolean, fail: (p: string, m: string) => never): string[] {
+  const clients = a.oauth_clients ?? [];
+  if (clients.length === 0) return clients;
+  if (!oauthOn) fail(`agents[${i}].oauth_clients`, 'needs an oauth: section naming the issuers');
+  if (a.versions) fail(`agents[${i}].oauth_clients`, 'cannot be given to an agent with versions (an OAuth token names no agent build; use mcp_tokens)');
+  return clients;
+}
+
+/** The `oauth:` section: the resource an absolute http(s) URL; each issuer's URL on one of its allowed hosts, named once. */
+function oauthSettings(o: OAuthSettings, fail: (p: string, m: string) => never): OAuthSettings {
+  const resourceProblem = urlProblem(o.resource, undefined);
+  if (resourceProblem) fail('oauth.resource', resourceProblem);
+  if (new URL(o.resource).hash || o.resource.includes('#')) fail('oauth.resource', 'must not hold a fragment');
+  const issuers = o.issuers.map((issuer, i) => {
+    const at = `oauth.issuers[${i}]`;
+    if (o.issuers.findIndex((other) => other.issuer === issuer.issuer) !== i) fail(`${at}.issuer`, `duplicate issuer "${issuer.issuer}"`);
+    const allowed = issuer.allowed_hosts.map((host, j) => canonicalHost(host) || fail(`${at}.allowed_hosts[${j}]`, `"${host}" is not a host name or IP address`));
+    const problem = urlProblem(issuer.issuer, allowed);
+    if (problem) fail(`${at}.issuer`, problem);
+    return { ...issuer, allowed_hosts: allowed };
+  });
+  return { resource: o.resource, issuers };
+}
 
 /** How the operator's input_schemas compile: strict, so a typo in a schema is a config error. */
 function operatorAjv(allErrors: boolean): Ajv {

@@ -145,6 +145,8 @@ const commonSchema = {
           },
           rate_limit: rateLimit,
           versions: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[0-9xX*]+(\\.[0-9A-Za-z*-]+)*$' } },
+          // OAuth client ids (a token's client_id, or else its azp) acting as this agent at the MCP door.
+          oauth_clients: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 256 }, uniqueItems: true },
           mcp_tokens: {
             type: 'array',
             items: {
@@ -173,6 +175,30 @@ const commonSchema = {
           token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
           tools: { type: 'array', items: { type: 'string' }, uniqueItems: true },
           audit: { type: 'boolean', default: false },
+        },
+      },
+    },
+    // The MCP door as an OAuth 2.1 resource server: which issuers' access tokens it accepts, minted for which resource.
+    oauth: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['resource', 'issuers'],
+      properties: {
+        resource: { type: 'string', minLength: 1, maxLength: 2048 },
+        issuers: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer', 'allowed_hosts'],
+            properties: {
+              issuer: { type: 'string', minLength: 1, maxLength: 2048 },
+              allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+              allow_private_networks: { type: 'boolean', default: false },
+              role_claim: { type: 'string', pattern: '^[A-Za-z0-9_:/-]+(\\.[A-Za-z0-9_:/-]+)*$', maxLength: 256 },
+            },
+          },
         },
       },
     },

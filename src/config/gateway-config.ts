@@ -45,13 +45,42 @@ export interface McpToken {
   expires_at?: number;
 }
 
+/**
+ * Who acts on a request: a configured agent, or a caller an OAuth token maps to a role without
+ * its being declared (then its id is `<issuer>#<subject>`). Only what every caller has.
+ */
 export interface Agent {
   id: string;
   role: string;
-  key: AgentKey;
   rate_limit?: RateLimit;
+}
+
+/** An agent declared under `agents:`, with its credentials. */
+export interface ConfiguredAgent extends Agent {
+  key: AgentKey;
   versions?: string[];
   mcp_tokens: McpToken[];
+  /** OAuth client ids (a token's `client_id`, or else its `azp`) that act as this agent at the MCP door. */
+  oauth_clients: string[];
+}
+
+/** oauth.issuers[]: an authorization server whose access tokens the MCP door accepts. */
+export interface OAuthIssuer {
+  /** Equals the tokens' `iss`; its metadata is discovered under {issuer}/.well-known/. */
+  issuer: string;
+  /** Canonical host names or IP literals that discovery and the JWKS may be fetched from. */
+  allowed_hosts: string[];
+  /** Listed host names may resolve to private addresses (an identity provider inside the network). */
+  allow_private_networks: boolean;
+  /** A claim (a dotted path, as `realm_access.roles`) naming roles: an undeclared caller acts in the first one that is declared. */
+  role_claim?: string;
+}
+
+/** The `oauth:` section: the MCP door as an OAuth 2.1 resource server (README, "Sign in with your identity provider"). */
+export interface OAuthSettings {
+  /** The public URL of /mcp: what tokens must be minted for (`aud`), and `resource` in the metadata. */
+  resource: string;
+  issuers: OAuthIssuer[];
 }
 
 export interface Approver {
@@ -119,9 +148,11 @@ export class GatewayConfig {
   readonly source!: string;
   readonly settings!: Settings;
   readonly roles!: Record<string, { rate_limit?: RateLimit }>;
-  readonly agents!: ReadonlyMap<string, Agent>;
+  readonly agents!: ReadonlyMap<string, ConfiguredAgent>;
   readonly approvers!: readonly Approver[];
   readonly secrets!: Record<string, SecretSource>;
+  /** The `oauth:` section; absent: the MCP door takes static tokens only and serves no OAuth metadata. */
+  readonly oauth?: OAuthSettings;
   readonly tools!: ReadonlyMap<string, Tool>;
   /** What each tool kind's prepare() returned for its own sections (ConfigSections). */
   readonly sections!: Partial<ConfigSections>;

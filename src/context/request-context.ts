@@ -3,6 +3,16 @@ import { newAuditId } from '../core/ids';
 import type { Request } from 'express';
 import type { Agent, Approver } from '../config/gateway-config';
 
+/** Who an OAuth access token says acts: its issuer and subject, the client, and on whose behalf (`act.sub`). */
+export interface OAuthCaller {
+  issuer: string;
+  subject: string;
+  client_id?: string;
+  act_sub?: string;
+  /** The token's `scope` claim, split; absent when the token has none. */
+  scopes?: readonly string[];
+}
+
 /** A request_id (also the shape of the ids an approver may search the audit log by). */
 export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 
@@ -43,6 +53,8 @@ export interface RequestContext {
   agent?: Agent;
   /** Set by AuthGuard from an MCP token: the agent build it was issued to. */
   agentVersion?: string;
+  /** Set by AuthGuard when an OAuth access token proved the caller: what its audit records name. */
+  oauth?: OAuthCaller;
   /** Set by AuthGuard once an approver's bearer token checks out. */
   approver?: Approver;
   /** Set by EnvelopeGuard once the body has the envelope's shape. */

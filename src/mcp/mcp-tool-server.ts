@@ -103,6 +103,7 @@ export class McpToolServer {
       channel: 'mcp',
       client: clientOf(sctx) ?? http.client,
       agent: http.agent,
+      oauth: http.oauth,
     };
     const requestId = meta?.[REQUEST_ID_META_KEY];
     let call: AuthenticatedCall;

@@ -144,6 +144,7 @@ function callContext(http: RequestContext): RequestContext {
     client: http.client,
     agent: http.agent,
     agentVersion: http.agentVersion,
+    oauth: http.oauth,
   };
 }
 

@@ -1,0 +1,47 @@
+import { fetch as undiciFetch, Response as UndiciResponse } from 'undici';
+import type { OAuthIssuer } from '../../config/gateway-config';
+import { targetProblem } from '../../config/url-rules';
+import { EgressPools } from '../../kinds/egress/egress';
+import { boundedBody } from '../../kinds/mcp/mcp-egress';
+
+/** The most the gateway reads of an issuer's metadata or key set. */
+export const MAX_ISSUER_DOCUMENT_BYTES = 256 * 1024;
+
+/** A fetch of an issuer's own documents the egress rule refuses, or one that went wrong on the way (never a token problem). */
+export class IssuerUnreachable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IssuerUnreachable';
+  }
+}
+
+/** What jose's `customFetch` is handed, and what the discovery asks for. */
+export interface IssuerFetchInit {
+  headers?: Headers | Record<string, string>;
+  method?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The fetch for one issuer's discovery document and key set, under the rule of http tools
+ * (src/config/url-rules): http(s), no credentials, a host in the issuer's allowed_hosts; a listed
+ * name must resolve to public addresses unless `allow_private_networks`. Redirects are not followed
+ * (an answer other than 200 is a failure), and bodies are read up to MAX_ISSUER_DOCUMENT_BYTES.
+ */
+export function issuerFetch(issuer: OAuthIssuer, pools: EgressPools) {
+  return async (input: string | URL, init: IssuerFetchInit = {}): Promise<Response> => {
+    const url = new URL(input);
+    const problem = targetProblem(url, issuer.allowed_hosts);
+    if (problem) throw new IssuerUnreachable(`${url.origin} may not be fetched for issuer ${issuer.issuer}: ${problem}`);
+    const response = await undiciFetch(url, {
+      method: init.method ?? 'GET',
+      headers: { accept: 'application/json', ...Object.fromEntries(new Headers(init.headers)) },
+      signal: init.signal,
+      redirect: 'manual',
+      dispatcher: pools.for(url, issuer.allow_private_networks),
+    });
+    if (!response.body || [101, 204, 205, 304].includes(response.status)) return response as unknown as Response;
+    const body = boundedBody(response.body as ReadableStream<Uint8Array>, false, MAX_ISSUER_DOCUMENT_BYTES, () => new IssuerUnreachable(`${url.origin} sent a document over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`));
+    return new UndiciResponse(body as never, { status: response.status, statusText: response.statusText, headers: response.headers }) as unknown as Response;
+  };
+}

@@ -1,0 +1,46 @@
+import { GatewayError } from '../../core/errors';
+import type { OAuthCaller } from '../../context/request-context';
+
+/**
+ * Scopes narrow what an OAuth caller's role allows (README, "Sign in with your identity provider"):
+ * a tools/call of tool NAME needs `tools:call` (every tool of the role) or `tool:NAME` (that tool)
+ * in the token's `scope`. tools/list needs no scope and lists the role's tools; the gateway's own
+ * approval_status (the caller's own approvals) needs none. Static MCP tokens carry no scopes.
+ */
+export const TOOLS_CALL_SCOPE = 'tools:call';
+export const toolScope = (name: string) => `tool:${name}`;
+
+/** The gateway's own tool (a name no configured tool may take): reads only the caller's own approvals. */
+const OWN_TOOL = 'approval_status';
+
+/** The scopes the metadata advertises: tools:call, then tool:NAME for each configured tool. */
+export function scopesSupported(toolNames: Iterable<string>): string[] {
+  return [TOOLS_CALL_SCOPE, ...[...toolNames].sort().map(toolScope)];
+}
+
+/** 403 with the step-up challenge (RFC 6750 §3.1): the scope to ask the issuer for. */
+export class InsufficientScope extends GatewayError {
+  constructor(tool: string, resourceMetadata: string) {
+    const scope = toolScope(tool);
+    super(403, 'denied', 'insufficient_scope', `The token's scope does not cover tool "${tool}": it needs ${TOOLS_CALL_SCOPE} or ${scope}`, undefined, {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadata}"`,
+    });
+  }
+}
+
+/** The first tool a JSON-RPC body (one message or a batch) calls that the caller's scopes do not cover. */
+export function toolOutOfScope(caller: OAuthCaller, body: unknown): string | undefined {
+  const scopes = new Set(caller.scopes ?? []);
+  if (scopes.has(TOOLS_CALL_SCOPE)) return undefined;
+  for (const message of Array.isArray(body) ? body : [body]) {
+    const name = toolCallName(message);
+    if (name !== undefined && name !== OWN_TOOL && !scopes.has(toolScope(name))) return name;
+  }
+  return undefined;
+}
+
+function toolCallName(message: unknown): string | undefined {
+  if (message === null || typeof message !== 'object') return undefined;
+  const { method, params } = message as { method?: unknown; params?: { name?: unknown } };
+  return method === 'tools/call' && typeof params?.name === 'string' ? params.name : undefined;
+}
