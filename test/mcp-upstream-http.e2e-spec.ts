@@ -83,8 +83,8 @@ describe('kind: mcp, an upstream MCP server over Streamable HTTP', () => {
     const viaMcp = listed.find((t) => t.name === 'tracker_search')!;
     expect(viaMcp.description).toBe('Search the tracker');
     expect(viaMcp.inputSchema).toEqual(search.input_schema);
-    // The door does not advertise outputSchema: v1.32 clients would check refusals against it.
-    expect(viaMcp).not.toHaveProperty('outputSchema');
+    // The pinned outputSchema is advertised (issue 22); refusals of such a tool carry no structuredContent, which v1.32 clients would check against it.
+    expect(viaMcp.outputSchema).toEqual({ type: 'object', required: ['query', 'hits'], properties: { query: { type: 'string' }, hits: { type: 'integer' } } });
     for (const names of [rest.body.tools.map((t: { name: string }) => t.name), listed.map((t) => t.name)]) {
       expect(names.filter((name: string) => name.startsWith('tracker_')).sort()).toEqual(['tracker_deploy', 'tracker_echo_auth', 'tracker_fail', 'tracker_file_issue', 'tracker_search', 'tracker_slow']);
     }
@@ -97,7 +97,9 @@ describe('kind: mcp, an upstream MCP server over Streamable HTTP', () => {
     expect(rest.body.result).toEqual({ content: [{ type: 'text', text: '2 hits for login bug' }], structuredContent: { query: 'login bug', hits: 2 }, isError: false });
     const viaMcp = await agent.call('tracker_search', { query: 'crash' });
     expect(viaMcp.isError).toBe(false);
-    expect(viaMcp.structuredContent).toEqual({ content: [{ type: 'text', text: '2 hits for crash' }], structuredContent: { query: 'crash', hits: 2 }, isError: false });
+    // The upstream's own content and structuredContent, passed through whole (issue 22).
+    expect(viaMcp.content).toEqual([{ type: 'text', text: '2 hits for crash' }]);
+    expect(viaMcp.structuredContent).toEqual({ query: 'crash', hits: 2 });
 
     const sent = upstream.requestHeaders.slice(seenBefore);
     expect(sent.length).toBeGreaterThan(0);

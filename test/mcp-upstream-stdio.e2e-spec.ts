@@ -82,7 +82,8 @@ describe('kind: mcp, a stdio upstream MCP server the gateway starts', () => {
     expect(tools.find((t) => t.name === 'demo_word_count')).toMatchObject({ description: 'Count the words and characters of a text' });
     expect(tools.map((t) => t.name)).not.toContain('echo');
     const viaMcp = (await agent.callTool({ name: 'demo_word_count', arguments: { text: 'a b' } })) as CallResult;
-    expect(viaMcp).toMatchObject({ isError: false, structuredContent: { structuredContent: { words: 2, characters: 3 } } });
+    // The upstream's own content and structuredContent, passed through whole (issue 22).
+    expect(viaMcp).toMatchObject({ isError: false, content: [{ type: 'text', text: '2 words, 3 characters' }], structuredContent: { words: 2, characters: 3 } });
   });
 
   it('refuses the upstream tool nobody declared', async () => {

@@ -16,6 +16,7 @@ export class ErrorResponseDto {
       'rate_limited',
       'tool_error',
       'tool_timeout',
+      'cancelled',
       'tool_unavailable',
       'audit_unavailable',
       'policy_unavailable',

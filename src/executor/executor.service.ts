@@ -3,10 +3,21 @@ import { Redactor } from '../redaction/redactor';
 import { GatewayError, ToolFailed, ToolTimeout } from '../core/errors';
 import type { Tool } from '../config/gateway-config';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
-import type { ToolArguments, ToolKind, ToolPreview, ToolResult } from '../kinds/tool-kind';
+import type { CallObserver, ToolArguments, ToolKind, ToolPreview, ToolProgress, ToolResult } from '../kinds/tool-kind';
 import { ToolKinds } from '../kinds/tool-kinds';
 
-export type { ToolArguments, ToolResult } from '../kinds/tool-kind';
+export type { CallObserver, ToolArguments, ToolProgress, ToolResult } from '../kinds/tool-kind';
+
+/**
+ * 499: the caller cancelled the call (an MCP client's notifications/cancelled, or its closed
+ * stream) while it ran; the tool was told to stop (an upstream MCP server gets the cancellation).
+ * It may have run in part.
+ */
+export class ToolCancelled extends GatewayError {
+  constructor() {
+    super(499, 'cancelled', 'cancelled', 'The caller cancelled the call; the tool was told to stop');
+  }
+}
 
 /**
  * Runs tools: each through its kind (the only code that touches the workspace or the network for
@@ -40,18 +51,36 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
     return this.kindOf(tool).preview(tool, args);
   }
 
-  /** Row 14: runs the tool within its timeout; the abort signal stops its work when time is up. */
-  async execute(tool: Tool, args: ToolArguments): Promise<ToolResult> {
+  /**
+   * Row 14: runs the tool within its timeout; the abort signal stops its work when time is up
+   * (tool_timeout) or when the caller cancels (`observer.signal`: cancelled). Progress reports go to
+   * `observer.onProgress`, their text scrubbed like a result, until the call ends.
+   */
+  async execute(tool: Tool, args: ToolArguments, observer: CallObserver = {}): Promise<ToolResult> {
+    if (observer.signal?.aborted) throw new ToolCancelled();
     const started = performance.now();
     const controller = new AbortController();
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      controller.abort();
+    };
+    observer.signal?.addEventListener('abort', cancel, { once: true });
     const timer = setTimeout(() => controller.abort(), tool.timeout_ms);
-    const timedOut = new Promise<never>((_, reject) =>
-      controller.signal.addEventListener('abort', () => reject(new ToolTimeout(tool.timeout_ms)), { once: true }),
+    const stopped = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener('abort', () => reject(cancelled ? new ToolCancelled() : new ToolTimeout(tool.timeout_ms)), { once: true }),
     );
+    let running = true;
+    const onProgress =
+      observer.onProgress &&
+      ((progress: ToolProgress) => {
+        if (running) observer.onProgress!(progress.message === undefined ? progress : { ...progress, message: this.redactor.scrubSecrets(progress.message) });
+      });
     try {
-      const work = this.kindOf(tool).execute(tool, args, controller.signal);
-      return this.redactor.scrubSecrets(await Promise.race([work, timedOut]));
+      const work = this.kindOf(tool).execute(tool, args, controller.signal, onProgress);
+      return this.redactor.scrubSecrets(await Promise.race([work, stopped]));
     } catch (err) {
+      if (cancelled) throw new ToolCancelled();
       if (controller.signal.aborted) throw new ToolTimeout(tool.timeout_ms);
       if (err instanceof GatewayError) {
         // Its text may quote the upstream (an MCP server's own error): scrubbed like a result, before it is stored or shown.
@@ -60,7 +89,9 @@ export class ExecutorService implements OnApplicationBootstrap, OnApplicationShu
       }
       throw new ToolFailed('Tool failed');
     } finally {
+      running = false;
       clearTimeout(timer);
+      observer.signal?.removeEventListener('abort', cancel);
       this.metrics.toolExecution(tool.name, (performance.now() - started) / 1000);
     }
   }

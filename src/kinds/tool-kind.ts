@@ -11,6 +11,44 @@ export interface ToolHints {
   readOnlyHint: boolean;
   destructiveHint: boolean;
   openWorldHint: boolean;
+  idempotentHint?: boolean;
+  /** A human-readable name, as MCP's annotations may carry one. */
+  title?: string;
+}
+
+/** What MCP's tools/list shows of a tool besides its name, description, input schema and hints. */
+export interface ToolListing {
+  title?: string;
+  /** JSON Schema of the result's structuredContent. */
+  outputSchema?: Record<string, unknown>;
+}
+
+/** One content item of an MCP tool result (text, image, audio, resource_link, resource), field for field. */
+export interface McpContentItem {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** A result in MCP's own CallToolResult shape (not an error), as the MCP door sends it. */
+export interface McpResult {
+  content: McpContentItem[];
+  structuredContent?: Record<string, unknown>;
+}
+
+/** A progress report of a running call (MCP's notifications/progress, without the token). */
+export interface ToolProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/**
+ * What a door hands one call besides its arguments: the caller's cancellation (the call is
+ * aborted and answered `cancelled`) and where the tool's progress reports go.
+ */
+export interface CallObserver {
+  signal?: AbortSignal;
+  onProgress?(progress: ToolProgress): void;
 }
 
 /** Text up to this size is shown in an approval preview (a diff, an http body); larger or binary content by size and SHA-256. */
@@ -72,10 +110,22 @@ export interface ToolKind<T extends Tool = Tool> {
   readonly kinds: readonly T['kind'][];
   /** Its own checks (paths, hosts, an upstream's pin), before approval is asked and before anything runs; throws the refusal. */
   preflight(tool: T, args: ToolArguments): void;
-  /** Runs the call; `signal` aborts when its time is up. Timeout, secret scrubbing and metrics are the executor's. */
-  execute(tool: T, args: ToolArguments, signal: AbortSignal): Promise<ToolResult>;
+  /**
+   * Runs the call; `signal` aborts when its time is up or the caller cancelled; `onProgress` (when
+   * the caller asked for progress) takes the tool's progress reports. Timeout, cancellation, secret
+   * scrubbing and metrics are the executor's.
+   */
+  execute(tool: T, args: ToolArguments, signal: AbortSignal, onProgress?: (progress: ToolProgress) => void): Promise<ToolResult>;
   /** How MCP clients see its tools. */
   hints(tool: T): ToolHints;
+  /** A title and output schema MCP clients see, where the kind has them (an upstream's pinned definition). */
+  listing?(tool: T): ToolListing;
+  /**
+   * The result (as executed and scrubbed: the REST door's `result`) in MCP's own shape, for the
+   * MCP door; undefined, or no such method: the door sends it as one text block of JSON and as
+   * structuredContent.
+   */
+  toMcpResult?(tool: T, result: ToolResult): McpResult | undefined;
   /**
    * What approving the call would do, read-only (no write, no network, no secret read); a refusal
    * it throws is shown as the preview's one warning.

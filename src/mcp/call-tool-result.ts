@@ -1,16 +1,34 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { McpResult } from '../registry/tool-registry';
 import type { ErrorBody } from '../pipeline/error-body';
 import type { ToolCallBody } from '../pipeline/tool-call.pipeline';
 import type { ToolCallExecutedDto, ToolCallPendingDto } from '../pipeline/tool-call.dto';
 
+/** How the called tool's answers are shaped: its kind's own result shape (ToolRegistry.mcpResultOf), and whether it lists an outputSchema. */
+export interface McpShape {
+  resultOf(result: Record<string, unknown>): McpResult | undefined;
+  hasOutputSchema: boolean;
+}
+
 /**
- * A tool call's answer as MCP's CallToolResult: executed → the result; refused,
- * failed or waiting for a human → `isError: true` (the call did not run) with the same fields
- * the REST body has, and one line of text a model can act on.
+ * A tool call's answer as MCP's CallToolResult: executed → the result (an upstream MCP tool's own
+ * content items and structuredContent, passed through whole; any other tool's result as one text
+ * block of JSON and as structuredContent); refused, failed or waiting for a human → `isError: true`
+ * (the call did not run) with the same fields the REST body has, and one line of text a model can act on.
  */
-export function toCallToolResult(body: ToolCallBody): CallToolResult {
+export function toCallToolResult(body: ToolCallBody, shape?: McpShape): CallToolResult {
+  const answer = callToolResult(body, shape);
+  // A client checks the structuredContent of a tool with an outputSchema against it, errors too (SDK v1):
+  // a refusal's fields then stay in its text only.
+  if (answer.isError && shape?.hasOutputSchema) delete answer.structuredContent;
+  return answer;
+}
+
+function callToolResult(body: ToolCallBody, shape?: McpShape): CallToolResult {
   if (body.status === 'executed') {
     const { result } = body as ToolCallExecutedDto;
+    const own = shape?.resultOf(result);
+    if (own) return { ...(own as CallToolResult), isError: false };
     return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result, isError: false };
   }
   if (body.status === 'pending_approval') {

@@ -18,9 +18,10 @@ import { AgentRequest, AuthenticatedCall, Established, established, newAuditId, 
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolRegistry } from '../registry/tool-registry';
 import { checkEnvelope } from '../edge/envelope.guard';
+import type { CallObserver } from '../executor/executor.service';
 import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
-import { toCallToolResult } from './call-tool-result';
+import { type McpShape, toCallToolResult } from './call-tool-result';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
@@ -81,11 +82,13 @@ export class McpToolServer {
 
   /** The tools of the agent's role (the set of GET /api/tools), in name order, and approval_status. */
   private toolsFor(ctx: AgentRequest): McpTool[] {
-    const tools = this.registry.visibleTo(ctx.agent.role).map(({ definition, hints }) => ({
+    const tools = this.registry.visibleTo(ctx.agent.role).map(({ definition, hints, listing }) => ({
       name: definition.name,
+      ...(listing.title !== undefined && { title: listing.title }),
       description: definition.description,
       inputSchema: definition.input_schema as McpTool['inputSchema'],
       annotations: hints,
+      ...(listing.outputSchema && { outputSchema: listing.outputSchema as McpTool['outputSchema'] }),
       ...taskExecution(definition.requires_approval),
     }));
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -95,6 +98,7 @@ export class McpToolServer {
     const name = request.params.name;
     const args = (request.params.arguments ?? {}) as Record<string, unknown>;
     const meta = sctx.mcpReq._meta as Record<string, unknown> | undefined;
+    const asMcp: McpShape = { resultOf: (result) => this.registry.mcpResultOf(name, result), hasOutputSchema: this.registry.hasOutputSchema(name) };
     const ctx: AgentRequest = {
       auditId: newAuditId(),
       startedAt: performance.now(),
@@ -120,26 +124,29 @@ export class McpToolServer {
         }),
       };
     } catch (err) {
-      return toCallToolResult((await this.pipeline.refuse(ctx, err)).body);
+      return toCallToolResult((await this.pipeline.refuse(ctx, err)).body, asMcp);
     }
+    const progressToken = meta?.progressToken as string | number | undefined;
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
-    const answer = await this.pipeline.run(call, callHash, builtin);
+    const observer = observerOf(sctx, progressToken);
+    const answer = await this.pipeline.run(call, callHash, builtin, observer);
+    // Every progress report goes out before the result: a notification after it would be lost.
+    await observer.sent();
     if (answer.body.status === 'pending_approval' && isTaskAugmented(request, sctx)) return this.tasks.created(answer.body as ToolCallPendingDto, call);
     const waitS = this.config.settings.mcp.approval_wait_s;
-    const progressToken = meta?.progressToken as string | number | undefined;
     // A replayed answer is sent at once: waiting again would let one request, sent many times, hold many connections.
     if (answer.body.status === 'pending_approval' && !answer.replayed && progressToken !== undefined && waitS > 0) {
       const leave = this.waiters.enter(call.agent.id, this.config.settings.mcp);
       if (leave) {
         try {
-          return await this.awaitDecision(call, answer, progressToken, waitS, sctx);
+          return await this.awaitDecision(call, answer, progressToken, waitS, sctx, asMcp);
         } finally {
           leave();
         }
       }
     }
-    return toCallToolResult(answer.body);
+    return toCallToolResult(answer.body, asMcp);
   }
 
   /** approval_status: the built-in tool that collects an approval's outcome; another agent's id is not_found. */
@@ -154,7 +161,14 @@ export class McpToolServer {
    * The client asked for progress: wait up to approval_wait_s for a human, telling it we are still
    * waiting, and answer with the outcome if it came in time (else the pending answer).
    */
-  private async awaitDecision(call: AuthenticatedCall, pending: ToolCallAnswer, progressToken: string | number, waitS: number, sctx: ServerContext): Promise<CallToolResult> {
+  private async awaitDecision(
+    call: AuthenticatedCall,
+    pending: ToolCallAnswer,
+    progressToken: string | number,
+    waitS: number,
+    sctx: ServerContext,
+    asMcp: McpShape,
+  ): Promise<CallToolResult> {
     const { approval_id } = pending.body as ToolCallPendingDto;
     const deadline = Date.now() + waitS * 1000;
     for (let tick = 1; Date.now() < deadline && !sctx.mcpReq.signal.aborted; tick++) {
@@ -164,10 +178,10 @@ export class McpToolServer {
       await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       const view = await this.approvals.get(approval_id, call).catch(() => undefined);
       if (!view || view.status === 'pending' || view.status === 'approved') continue;
-      if (view.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>));
-      return toCallToolResult(ended(call, view.status, view.error as StoredError | undefined));
+      if (view.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>), asMcp);
+      return toCallToolResult(ended(call, view.status, view.error as StoredError | undefined), asMcp);
     }
-    return toCallToolResult(pending.body);
+    return toCallToolResult(pending.body, asMcp);
   }
 }
 
@@ -207,6 +221,26 @@ function ended(call: AuthenticatedCall, status: string, stored: StoredError | un
     ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
     : { status, reason_code: status, error: `The approval ended ${status}; the call did not run` };
   return { success: false, ...outcome, audit_id: call.auditId, request_id: call.envelope.request_id };
+}
+
+/**
+ * What the pipeline hands the tool for this call: the client's cancellation (notifications/cancelled,
+ * or its closed stream, aborts the request's signal) and, when the client asked with a
+ * progressToken, each progress report as notifications/progress.
+ */
+function observerOf(sctx: ServerContext, progressToken: string | number | undefined): CallObserver & { sent(): Promise<void> } {
+  const signal = sctx.mcpReq.signal;
+  if (progressToken === undefined) return { signal, sent: () => Promise.resolve() };
+  // One after the other, in the upstream's order.
+  let sending = Promise.resolve();
+  return {
+    signal,
+    onProgress: ({ progress, total, message }) => {
+      const params = { progressToken, progress, ...(total !== undefined && { total }), ...(message !== undefined && { message }) };
+      sending = sending.then(() => sctx.mcpReq.notify({ method: 'notifications/progress', params })).catch(() => undefined);
+    },
+    sent: () => sending,
+  };
 }
 
 /** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */

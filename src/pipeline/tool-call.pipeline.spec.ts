@@ -8,7 +8,7 @@ import type { Agent, Approver, Tool } from '../config/gateway-config';
 import type { ApproverDecision, DecidedCall } from '../context/call-stages';
 import type { ApproverRequest, AuthenticatedCall } from '../context/request-context';
 import { ArgumentsInvalid, GatewayError, PolicyDenied, RateLimited, ToolFailed } from '../core/errors';
-import type { ExecutorService } from '../executor/executor.service';
+import { type ExecutorService, ToolCancelled } from '../executor/executor.service';
 import type { PolicyService } from '../policy/policy.service';
 import type { Redactor } from '../redaction/redactor';
 import type { AgentLimiter } from '../throttle/agent-limiter';
@@ -85,7 +85,8 @@ describe('ToolCallPipeline.run', () => {
     expect(idempotency.claim).toHaveBeenCalledWith(call, 'hash');
     expect(audit.recordDecision).toHaveBeenCalledWith(call, { verdict: 'allow', tool: TOOL });
     expect(audit.recordDecision.mock.invocationCallOrder[0]).toBeLessThan(executor.execute.mock.invocationCallOrder[0]);
-    expect(executor.execute).toHaveBeenCalledWith(TOOL, ARGS);
+    // No observer: the door gave none.
+    expect(executor.execute).toHaveBeenCalledWith(TOOL, ARGS, undefined);
     expect(audit.recordOutcome).toHaveBeenCalledWith({ by: 'policy', call, decision: { verdict: 'allow', tool: TOOL }, mayHaveRun: true }, 200, answer.body);
     expect(idempotency.settle).toHaveBeenCalledWith(call, 200, answer.body, true);
   });
@@ -188,6 +189,18 @@ describe('ToolCallPipeline.run', () => {
     expect(answer).toMatchObject({ httpStatus: 429, body: { reason_code: 'too_many_pending' } });
     expect(audit.recordFailedOutcome).toHaveBeenCalledWith(expect.objectContaining({ by: 'policy', mayHaveRun: false }), expect.any(TooManyPending));
     expect(idempotency.settle).toHaveBeenCalledWith(call, 429, answer.body, false);
+  });
+
+  it("hands the door's observer (cancellation, progress) to the tool it runs, and records a cancelled call as its outcome", async () => {
+    const { pipeline, executor, audit, idempotency } = newTestPipeline();
+    const observer = { signal: new AbortController().signal, onProgress: jest.fn() };
+    executor.execute.mockRejectedValue(new ToolCancelled());
+    const call = newCall();
+    const answer = await pipeline.run(call, 'hash', undefined, observer);
+    expect(executor.execute).toHaveBeenCalledWith(TOOL, ARGS, observer);
+    expect(answer).toMatchObject({ httpStatus: 499, body: { status: 'cancelled', reason_code: 'cancelled' } });
+    expect(audit.recordFailedOutcome).toHaveBeenCalledWith(expect.objectContaining({ mayHaveRun: true }), expect.any(ToolCancelled));
+    expect(idempotency.settle).toHaveBeenCalledWith(call, 499, answer.body, true);
   });
 
   it('records a tool error as the outcome of a call that ran', async () => {

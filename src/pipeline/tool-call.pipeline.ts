@@ -10,7 +10,7 @@ import type { Agent, Tool } from '../config/gateway-config';
 import type { Allowed, ApproverDecision, BuiltinAllowed, DecidedCall, Denied, ToolAllowed } from '../context/call-stages';
 import type { ApproverRequest, AuthenticatedCall, RequestContext, ToolCallEnvelope } from '../context/request-context';
 import { GatewayError } from '../core/errors';
-import { ExecutorService } from '../executor/executor.service';
+import { type CallObserver, ExecutorService } from '../executor/executor.service';
 import { PolicyService } from '../policy/policy.service';
 import { Redactor } from '../redaction/redactor';
 import { AgentLimiter } from '../throttle/agent-limiter';
@@ -64,7 +64,7 @@ type Ran = { kind: 'executed'; result: Record<string, unknown>; mayHaveRun: true
 /** How a call is decided and performed: by the policy and the tool's kind, or by a built-in tool. */
 interface CallStages<D extends Allowed> {
   decide(call: AuthenticatedCall): Promise<D | Denied>;
-  perform(call: AuthenticatedCall, decision: D): Promise<Outcome>;
+  perform(call: AuthenticatedCall, decision: D, observer?: CallObserver): Promise<Outcome>;
 }
 
 /** An answer, and whether the call may have run (so even a 429 or 5xx is kept for replays). */
@@ -88,7 +88,7 @@ interface Settled {
 export class ToolCallPipeline {
   private readonly toolStages: CallStages<ToolAllowed> = {
     decide: (call) => this.decide(call.agent, call.envelope),
-    perform: (call, decision) => (decision.verdict === 'pending' ? this.fileApproval(call) : this.execute(decision.tool, call.envelope.arguments)),
+    perform: (call, decision, observer) => (decision.verdict === 'pending' ? this.fileApproval(call) : this.execute(decision.tool, call.envelope.arguments, observer)),
   };
 
   constructor(
@@ -105,15 +105,19 @@ export class ToolCallPipeline {
    * `call` carries the verified agent, the envelope, the channel and the origin; `callHash` binds
    * the request_id to this exact call (the REST body's SHA-256, or the MCP call's). No `callHash`:
    * the door named the call itself with a fresh id, which no one can send again, so there is no
-   * replay key to take (an MCP call without `_meta` request_id).
+   * replay key to take (an MCP call without `_meta` request_id). `observer`: the door's cancellation
+   * signal and progress sink for this call, handed to the tool when it runs (not to an approved
+   * call, which runs later for an approver).
    */
-  async run(call: AuthenticatedCall, callHash: string | undefined, builtin?: BuiltinTool): Promise<ToolCallAnswer> {
-    const { answer, mayHaveRun } = builtin ? await this.runStages(call, callHash, builtinStages(builtin)) : await this.runStages(call, callHash, this.toolStages);
+  async run(call: AuthenticatedCall, callHash: string | undefined, builtin?: BuiltinTool, observer?: CallObserver): Promise<ToolCallAnswer> {
+    const { answer, mayHaveRun } = builtin
+      ? await this.runStages(call, callHash, builtinStages(builtin), observer)
+      : await this.runStages(call, callHash, this.toolStages, observer);
     await this.idempotency.settle(call, answer.httpStatus, answer.body, mayHaveRun);
     return answer;
   }
 
-  private async runStages<D extends Allowed>(call: AuthenticatedCall, callHash: string | undefined, stages: CallStages<D>): Promise<Settled> {
+  private async runStages<D extends Allowed>(call: AuthenticatedCall, callHash: string | undefined, stages: CallStages<D>, observer: CallObserver | undefined): Promise<Settled> {
     const nothingRan = (answer: ToolCallAnswer): Settled => ({ answer, mayHaveRun: false });
     let decision: D | Denied;
     try {
@@ -134,7 +138,7 @@ export class ToolCallPipeline {
       return nothingRan(await this.refuse(call, err, decision.verdict));
     }
     if (decision.verdict === 'deny') return nothingRan(this.refusal(call, decision.refusal));
-    const outcome = await stages.perform(call, decision);
+    const outcome = await stages.perform(call, decision, observer);
     const decided: DecidedCall = { by: 'policy', call, decision, mayHaveRun: outcome.mayHaveRun };
     const answer: ToolCallAnswer =
       outcome.kind === 'failed'
@@ -213,10 +217,10 @@ export class ToolCallPipeline {
     }
   }
 
-  /** Row 14: the tool runs now; from the moment it starts, whatever happens, it may have run. */
-  private async execute(tool: Tool, args: Record<string, unknown>): Promise<Ran> {
+  /** Row 14: the tool runs now; from the moment it starts, whatever happens (a cancellation too), it may have run. */
+  private async execute(tool: Tool, args: Record<string, unknown>, observer?: CallObserver): Promise<Ran> {
     try {
-      return { kind: 'executed', result: await this.executor.execute(tool, args), mayHaveRun: true };
+      return { kind: 'executed', result: await this.executor.execute(tool, args, observer), mayHaveRun: true };
     } catch (error) {
       return { kind: 'failed', error, mayHaveRun: true };
     }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayConfig, Tool } from '../config/gateway-config';
-import type { ToolHints } from '../kinds/tool-kind';
+import type { McpResult, ToolHints, ToolListing, ToolResult } from '../kinds/tool-kind';
 import { ToolKinds } from '../kinds/tool-kinds';
 
-export type { ToolHints } from '../kinds/tool-kind';
+export type { McpResult, ToolHints, ToolListing } from '../kinds/tool-kind';
 
 /** What an agent may learn of a tool (GET /api/tools, MCP tools/list): never its hosts, secrets, request template or upstream. */
 export interface ToolDefinition {
@@ -14,10 +14,11 @@ export interface ToolDefinition {
   timeout_ms: number;
 }
 
-/** A tool as both doors show it: GET /api/tools lists `definition`, tools/list adds `hints`. */
+/** A tool as both doors show it: GET /api/tools lists `definition`, tools/list adds `hints` and `listing` (a title, an outputSchema). */
 export interface VisibleTool {
   definition: ToolDefinition;
   hints: ToolHints;
+  listing: ToolListing;
 }
 
 /**
@@ -30,10 +31,13 @@ export class ToolRegistry {
 
   constructor(
     private readonly config: GatewayConfig,
-    kinds: ToolKinds,
+    private readonly kinds: ToolKinds,
   ) {
     const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const visible = (tool: Tool) => visibleTool(tool, kinds.of(tool).hints(tool));
+    const visible = (tool: Tool) => {
+      const kind = kinds.of(tool);
+      return visibleTool(tool, kind.hints(tool), kind.listing?.(tool) ?? {});
+    };
     for (const role of Object.keys(config.roles)) {
       this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)).map(visible));
     }
@@ -48,12 +52,28 @@ export class ToolRegistry {
   visibleTo(role: string): readonly VisibleTool[] {
     return this.byRole.get(role) ?? [];
   }
+
+  /**
+   * An executed result of tool `name` in MCP's own shape, where its kind has one (an upstream MCP
+   * tool's content items and structuredContent); undefined: the MCP door shows it as JSON.
+   */
+  mcpResultOf(name: string, result: ToolResult): McpResult | undefined {
+    const tool = this.get(name);
+    return tool && this.kinds.of(tool).toMcpResult?.(tool, result);
+  }
+
+  /** Whether tools/list shows tool `name` with an outputSchema (then every result's structuredContent must match it). */
+  hasOutputSchema(name: string): boolean {
+    const tool = this.get(name);
+    return tool !== undefined && this.kinds.of(tool).listing?.(tool).outputSchema !== undefined;
+  }
 }
 
 /** `hints`: what the tool does to the world, as its kind says (MCP's tool annotations). */
-function visibleTool(tool: Tool, hints: ToolHints): VisibleTool {
+function visibleTool(tool: Tool, hints: ToolHints, listing: ToolListing): VisibleTool {
   return {
     definition: { name: tool.name, description: tool.description, input_schema: tool.input_schema, requires_approval: tool.requires_approval, timeout_ms: tool.timeout_ms },
     hints,
+    listing,
   };
 }

@@ -7,7 +7,7 @@ import { SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config
 import type { ConfigFail as Fail, ToolKindConfig } from '../../config/tool-kind-config';
 import { canonicalHost } from '../../config/url-rules';
 import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
-import type { McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
+import type { McpHintOverrides, McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
 
 // An upstream tool. No input_schema needed (default: the pinned upstream inputSchema); timeout_ms defaults to the server's.
 const mcpToolSchema = {
@@ -21,6 +21,18 @@ const mcpToolSchema = {
     timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
     server: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' },
     tool: { type: 'string', minLength: 1, maxLength: 128 },
+    // Over the upstream's pinned annotations, hint by hint: what MCP clients are told.
+    annotations: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        title: { type: 'string', minLength: 1, maxLength: 128 },
+        readOnlyHint: { type: 'boolean' },
+        destructiveHint: { type: 'boolean' },
+        idempotentHint: { type: 'boolean' },
+        openWorldHint: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 
@@ -57,9 +69,17 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
       mcp_servers: { type: 'object', default: {}, propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' }, additionalProperties: mcpServerSchema },
     },
     prepare: (raw, { file, secrets, fail }) => new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail), lock, fail),
-    parse(name, entry, _ctx, binder) {
+    parse(name, entry, { fail }, binder) {
       const mcp = binder.bind(name, { server: entry.server as string, tool: entry.tool as string });
-      const fields: Pick<McpTool, 'mcp'> = { mcp };
+      const outputSchema = mcp.pinned.definition.outputSchema;
+      if (outputSchema) {
+        try {
+          mcp.validateOutput = binder.compile(outputSchema);
+        } catch (err) {
+          fail(`tools.${name} (the outputSchema pinned in ${MCP_LOCK_FILE})`, (err as Error).message);
+        }
+      }
+      const fields: Pick<McpTool, 'mcp' | 'annotations'> = { mcp, ...(entry.annotations !== undefined && { annotations: entry.annotations as McpHintOverrides }) };
       return {
         fields,
         defaults: {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from '@nestjs/common';
@@ -8,6 +9,7 @@ import {
   StreamableHTTPClientTransport,
   type CallToolResult,
   type PriorDiscovery,
+  type Progress,
   type Tool as UpstreamTool,
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -210,6 +212,8 @@ export class McpConnection {
    * probe (on stdio, a second short-lived copy of the server). Forgotten when a connection fails.
    */
   private prior?: PriorDiscovery;
+  /** Where each running call's progress goes, by the progressToken the gateway gave it. */
+  private readonly progress = new Map<string, (progress: Progress) => void>();
 
   constructor(
     readonly server: McpServerConfig,
@@ -241,19 +245,39 @@ export class McpConnection {
     }
   }
 
-  /** Calls the upstream tool; `signal` cancels it (the SDK tells the server). The pinned definition is what the result is checked against. */
-  async call(definition: McpToolDefinition, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
+  /**
+   * Calls the upstream tool; `signal` cancels it (the SDK sends the server notifications/cancelled).
+   * `onProgress`: the call asks for progress (a progressToken) and each report goes there. The
+   * pinned definition is what the SDK mirrors parameters from; its outputSchema is checked by the
+   * caller, against the validator compiled once at load (not by the SDK, which compiles it per call).
+   */
+  async call(
+    definition: McpToolDefinition,
+    args: Record<string, unknown>,
+    signal: AbortSignal,
+    timeoutMs: number,
+    onProgress?: (progress: Progress) => void,
+  ): Promise<CallToolResult> {
     const client = this.client;
     const tooLarge = this.tooLarge!;
     if (!client) throw new ToolFailed(`MCP server "${this.server.name}" is not connected (reconnecting)`);
+    const { outputSchema: _checkedByTheCaller, ...toolDefinition } = definition;
+    // Unguessable: one upstream serves many agents' calls, and a report goes to the call its token names.
+    const progressToken = onProgress && `gateway-${randomUUID()}`;
+    if (progressToken) this.progress.set(progressToken, onProgress!);
     try {
-      // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout.
-      const called = client.callTool({ name: definition.name, arguments: args }, { signal, timeout: timeoutMs + 1000, toolDefinition: definition as UpstreamTool });
+      // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout (progress does not extend it).
+      const called = client.callTool(
+        { name: definition.name, arguments: args, ...(progressToken && { _meta: { progressToken } }) },
+        { signal, timeout: timeoutMs + 1000, toolDefinition: toolDefinition as UpstreamTool },
+      );
       return await unlessTooLarge(called, tooLarge);
     } catch (err) {
       if (signal.aborted) throw err;
       if (isConnectionProblem(err)) this.lost(client, `failed a call: ${describeError(err)}`);
       throw callFailure(this.server.name, err);
+    } finally {
+      if (progressToken) this.progress.delete(progressToken);
     }
   }
 
@@ -279,6 +303,13 @@ export class McpConnection {
       client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, { onStderrLine, signal: this.stopping.signal, prior: this.prior, onTooLarge });
       const connected = client;
       const tools = await unlessTooLarge(listUpstreamTools(connected, this.server.timeout_ms), tooLarge.signal);
+      // The gateway's own progressTokens, routed here: the SDK's onprogress loses a report that
+      // arrives with the result in one read (it drops the call's handler as the result arrives,
+      // before the report, dispatched a microtask later, is handled).
+      connected.setNotificationHandler('notifications/progress', (notification) => {
+        const { progressToken, progress, total, message } = notification.params;
+        this.progress.get(String(progressToken))?.({ progress, ...(total !== undefined && { total }), ...(message !== undefined && { message }) });
+      });
       // Known as connected only once it has listed its tools; a loss after that reconnects.
       connected.onclose = () => this.lost(connected, 'closed the connection');
       tooLarge.signal.addEventListener('abort', () => this.lost(connected, `sent a message over the ${MAX_UPSTREAM_MESSAGE_BYTES} byte limit`), { once: true });

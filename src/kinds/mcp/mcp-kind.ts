@@ -3,10 +3,15 @@ import { AuditLog } from '../../audit/audit-log.service';
 import { GatewayConfig } from '../../config/gateway-config';
 import { GatewayMetrics } from '../../metrics/gateway-metrics';
 import { SecretStore } from '../../secrets/secret-store';
-import type { ToolArguments, ToolHints, ToolKind, ToolPreview, ToolResult } from '../tool-kind';
+import type { McpContentItem, McpResult, ToolArguments, ToolHints, ToolKind, ToolListing, ToolPreview, ToolProgress, ToolResult } from '../tool-kind';
 import { previewMcpCall } from './mcp-preview';
 import { mcpUpstreamsConfig, type McpTool } from './mcp-tool';
 import { McpUpstreams } from './mcp-upstreams';
+
+const HINTS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isContentItem = (value: unknown): value is McpContentItem => isObject(value) && typeof value.type === 'string';
 
 /** `kind: mcp`: tools of upstream MCP servers, each checked against its pin (quarantined when it changed). */
 @Injectable()
@@ -23,16 +28,37 @@ export class McpKind implements ToolKind<McpTool> {
     this.upstreams.check(tool);
   }
 
-  execute(tool: McpTool, args: ToolArguments, signal: AbortSignal): Promise<ToolResult> {
-    return this.upstreams.call(tool, args, signal);
+  execute(tool: McpTool, args: ToolArguments, signal: AbortSignal, onProgress?: (progress: ToolProgress) => void): Promise<ToolResult> {
+    return this.upstreams.call(tool, args, signal, onProgress);
   }
 
   preview(tool: McpTool, args: ToolArguments): Promise<ToolPreview> {
     return Promise.resolve(previewMcpCall(tool, args));
   }
 
-  hints(): ToolHints {
-    return { readOnlyHint: false, destructiveHint: true, openWorldHint: true };
+  /**
+   * The upstream's pinned annotations (MCP's defaults where it sets none: it may write, destroy and
+   * reach the world), each hint overridden by the tool's `annotations:` in gateway.yaml.
+   */
+  hints(tool: McpTool): ToolHints {
+    const pinned = tool.mcp.pinned.definition.annotations ?? {};
+    const hints: ToolHints = { readOnlyHint: false, destructiveHint: true, openWorldHint: true };
+    for (const hint of HINTS) if (typeof pinned[hint] === 'boolean') hints[hint] = pinned[hint];
+    if (typeof pinned.title === 'string') hints.title = pinned.title;
+    return { ...hints, ...tool.annotations };
+  }
+
+  /** The pinned title and outputSchema. */
+  listing(tool: McpTool): ToolListing {
+    const { title, outputSchema } = tool.mcp.pinned.definition;
+    return { ...(typeof title === 'string' && { title }), ...(outputSchema && { outputSchema }) };
+  }
+
+  /** The upstream's own content items and structuredContent, as executed (scrubbed, checked against the pinned outputSchema). */
+  toMcpResult(_tool: McpTool, result: ToolResult): McpResult | undefined {
+    const { content, structuredContent } = result;
+    if (!Array.isArray(content) || !content.every(isContentItem)) return undefined;
+    return { content, ...(isObject(structuredContent) && { structuredContent }) };
   }
 
   /** Connects the upstream servers (starting stdio ones), waiting a few seconds at most for their first listings. */

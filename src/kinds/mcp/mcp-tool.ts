@@ -1,3 +1,4 @@
+import type { ValidateFunction } from 'ajv';
 import type { GatewayConfig, Settings, Tool, ToolCommon } from '../../config/gateway-config';
 import type { McpToolBinder } from './mcp-config';
 
@@ -39,12 +40,25 @@ export interface McpToolBinding {
   server: string;
   tool: string;
   pinned: { sha256: string; definition: McpToolDefinition };
+  /** The pinned outputSchema, compiled once when the config is loaded: every structuredContent is checked against it. */
+  validateOutput?: ValidateFunction;
+}
+
+/** The hints (MCP tool annotations) an operator sets on an mcp tool in gateway.yaml, over the upstream's pinned ones. */
+export interface McpHintOverrides {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
 }
 
 /** A `kind: mcp` tool: a tool of an upstream MCP server, as pinned. */
 export interface McpTool extends ToolCommon {
   kind: 'mcp';
   mcp: McpToolBinding;
+  /** gateway.yaml's `annotations:` of the tool: the gateway, the trusted party, has the last word on hints. */
+  annotations?: McpHintOverrides;
 }
 
 declare module '../../config/gateway-config' {

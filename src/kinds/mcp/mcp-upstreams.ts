@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { CallToolResult } from '@modelcontextprotocol/client';
+import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import type { AuditLog } from '../../audit/audit-log.service';
 import { GatewayError, PolicyDenied, ToolFailed } from '../../core/errors';
 import { newAuditId } from '../../core/ids';
@@ -116,17 +116,29 @@ export class McpUpstreams {
     }
   }
 
-  /** Runs the upstream tool: `{ content, structuredContent?, isError: false }`, or tool_error for an upstream isError. */
-  async call(tool: Tool, args: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  /**
+   * Runs the upstream tool: `{ content, structuredContent?, isError: false }` as the upstream sent
+   * them, or tool_error for an upstream isError, or for a structuredContent missing or not matching
+   * the pinned outputSchema (never passed on). `onProgress` takes the upstream's progress reports.
+   */
+  async call(tool: Tool, args: Record<string, unknown>, signal: AbortSignal, onProgress?: (progress: Progress) => void): Promise<Record<string, unknown>> {
     this.check(tool);
-    const { server, tool: upstream, pinned } = tool.mcp!;
-    const result: CallToolResult = await this.connections.get(server)!.call(pinned.definition, args, signal, tool.timeout_ms);
+    const { server, tool: upstream, pinned, validateOutput } = tool.mcp!;
+    const result: CallToolResult = await this.connections.get(server)!.call(pinned.definition, args, signal, tool.timeout_ms, onProgress);
     if (result.isError) {
       const text = result.content
         .flatMap((block) => (block.type === 'text' ? [block.text] : []))
         .join(' ')
         .slice(0, MAX_ERROR_TEXT);
       throw new ToolFailed(`Upstream tool "${upstream}" reported an error${text ? `: ${text}` : ''}`);
+    }
+    if (validateOutput) {
+      if (result.structuredContent === undefined) throw new ToolFailed(`Upstream tool "${upstream}" returned no structuredContent, though its pinned outputSchema asks for one`);
+      if (!validateOutput(result.structuredContent)) {
+        const first = validateOutput.errors?.[0];
+        const where = first ? ` (${first.instancePath || '/'} ${first.message ?? ''})`.slice(0, MAX_ERROR_TEXT) : '';
+        throw new ToolFailed(`Upstream tool "${upstream}" returned structuredContent that does not match its pinned outputSchema${where}`);
+      }
     }
     const out = { content: result.content, ...(result.structuredContent !== undefined && { structuredContent: result.structuredContent }), isError: false };
     if (Buffer.byteLength(JSON.stringify(out)) > MAX_RESULT_BYTES) throw new ToolFailed('Upstream result is larger than 1 MiB');
