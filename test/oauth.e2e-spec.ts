@@ -21,6 +21,8 @@ const CLIENTS = [
   { client_id: 'deploy-bot', client_secret: SECRET, scope: 'tools:call' },
   // Undeclared: its `roles` claim names the reader role.
   { client_id: 'person-reader', client_secret: SECRET, scope: 'tools:call', claims: { roles: ['offline_access', 'reader'] } },
+  // Undeclared deployer (its calls that need approval run once approved).
+  { client_id: 'person-deployer', client_secret: SECRET, scope: 'tools:call', claims: { roles: ['deployer'] } },
   // Undeclared deployer whose token covers read_file only; and one on whose behalf another acts.
   { client_id: 'narrow-bot', client_secret: SECRET, scope: 'tool:read_file', claims: { roles: ['deployer'], act: { sub: 'alice@example.com' } } },
   // No listed client, no role: acts as nobody.
@@ -202,6 +204,19 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
       await agent.close();
     }
     expect(lastOutcome('read_file')).toMatchObject({ agent_id: `${idp.issuer}#person-reader`, role: 'reader', auth: 'oauth', issuer: idp.issuer, subject: 'person-reader' });
+  });
+
+  it('files an undeclared caller\'s call for approval, and runs it as that caller once approved', async () => {
+    const agent = await connect({ token: await idp.token('person-deployer', resource, 'tools:call') });
+    try {
+      const asked = await agent.call('write_file', { path: 'approved-by-oauth.txt', content: 'ok' });
+      expect(asked.structuredContent).toMatchObject({ status: 'pending_approval' });
+      expect((await gw.asApprover().decide(asked.structuredContent!.approval_id as string, true)).status).toBe(200);
+    } finally {
+      await agent.close();
+    }
+    expect(readFileSync(join(gw.workspace, 'approved-by-oauth.txt'), 'utf8')).toBe('ok');
+    expect(lastOutcome('write_file')).toMatchObject({ agent_id: `${idp.issuer}#person-deployer`, role: 'deployer', status: 'executed' });
   });
 
   it('refuses a tool call outside the token\'s scope with 403 insufficient_scope naming the scope; calls inside it run', async () => {

@@ -18,6 +18,7 @@ import type {
   ArgumentsShown,
 } from './approval.dto';
 import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from '../core/visible-text';
+import { roleMappedAgent } from '../auth/oauth/oauth-identity';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
@@ -206,7 +207,7 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
   /** The stored call, exactly as asked (409 envelope_mismatch otherwise), and its agent, still configured (403 unknown_agent otherwise). */
   storedCall(record: ApprovalRecord): { agent: Agent; envelope: ToolCallEnvelope } {
     if (sha256Hex(record.envelope) !== record.envelope_sha256) throw new EnvelopeMismatch();
-    const agent = this.config.agents.get(record.agent_id);
+    const agent = this.config.agents.get(record.agent_id) ?? roleMappedAgent(this.config, record.agent_id, record.role);
     if (!agent) throw new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured');
     return { agent, envelope: JSON.parse(record.envelope) as ToolCallEnvelope };
   }

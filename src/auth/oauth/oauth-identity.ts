@@ -53,3 +53,13 @@ export class OAuthIdentities {
 function stringClaim(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
+
+/**
+ * The agent a stored call (an approval) of a role-mapped OAuth caller runs as, once approved: its
+ * `<issuer>#<subject>` id in the role it had, while that issuer still maps roles and the role is
+ * still declared. Undefined otherwise (the agent is then no longer configured).
+ */
+export function roleMappedAgent(config: GatewayConfig, agentId: string, role: string): Agent | undefined {
+  const issuer = config.oauth?.issuers.find((i) => i.role_claim !== undefined && agentId.startsWith(`${i.issuer}#`));
+  return issuer && Object.prototype.hasOwnProperty.call(config.roles, role) ? { id: agentId, role } : undefined;
+}
