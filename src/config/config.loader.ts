@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Ajv, { ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { YAMLParseError } from 'yaml';
 import { ConfigError } from './config-error';
 import { gatewayConfigSchema } from './config.schema';
 import type { KindLoadContext, RawToolEntry, ToolKindConfig } from './tool-kind-config';
 import { canonicalHost, urlProblem } from './url-rules';
+import { parseYamlUniqueKeys } from './yaml-unique';
 import {
   AgentKey,
   ApprovalWebhookSettings,
@@ -82,7 +83,7 @@ export function loadGatewayConfig(env: Env, options: LoadOptions): GatewayConfig
 export function parseGatewayConfig(text: string, file: string, env: Env, options: LoadOptions): GatewayConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+    doc = parseYamlUniqueKeys(text, 100);
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const at = err.linePos ? `line ${err.linePos[0].line}` : '(yaml)';
@@ -169,8 +170,9 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     names.map((name, i) => normalizeFieldName(name) || fail(`${path}[${i}]`, `"${name}" has no letter or digit`));
   const globalForbidden = forbiddenNames(raw.settings.forbidden_fields, 'settings.forbidden_fields');
   // Stops at the first error: a call's verdict costs the same however many errors its input holds.
-  const toolAjv = operatorAjv(false);
-  let listingAjv: Ajv | undefined;
+  // Tools whose input_schema is the same share one compiled validator (most of a large config's do).
+  const compileTool = sharedCompiler(() => operatorAjv(false));
+  const compileListing = sharedCompiler(() => operatorAjv(true));
   // Each kind reads its own sections once (mcp_servers and the pins beside the config), then parses its tools.
   const ctx: KindLoadContext = { file, secrets: raw.secrets, fail };
   const prepared = new Map(kinds.map((kind) => [kind, kind.prepare?.(raw as unknown as Record<string, unknown>, ctx)]));
@@ -190,7 +192,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     if (inputSchema.type !== 'object') fail(schemaPath, 'must have type: object');
     let validateArguments;
     try {
-      validateArguments = foreign ? foreign.compile(inputSchema, false) : toolAjv.compile(inputSchema);
+      validateArguments = foreign ? foreign.compile(inputSchema, false) : compileTool(inputSchema);
     } catch (err) {
       const problem = (err as Error).message.replace(/^strict mode: /, '').replace(/keyword: "/, 'keyword "');
       fail(schemaPath, problem);
@@ -207,7 +209,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
       rate_limit: t.rate_limit,
       ...fields,
       validateArguments: validateArguments,
-      compileListingAllErrors: foreign ? () => foreign.compile(inputSchema, true) : () => (listingAjv ??= operatorAjv(true)).compile(inputSchema),
+      compileListingAllErrors: foreign ? () => foreign.compile(inputSchema, true) : () => compileListing(inputSchema),
     } as Tool);
   }
 
@@ -284,6 +286,26 @@ function operatorAjv(allErrors: boolean): Ajv {
   const ajv = new Ajv({ strict: true, allErrors });
   addFormats(ajv);
   return ajv;
+}
+
+/**
+ * Compiles each distinct schema once (keyed by its JSON; ajv's own cache is keyed by the object),
+ * with the ajv `create` makes on first use. Every schema is still compiled, in strict mode, while
+ * the config loads. Sharing a validator is safe: it changes nothing in the data, and its `errors`
+ * are read right after it runs, in the same turn.
+ */
+function sharedCompiler(create: () => Ajv): (schema: Record<string, unknown>) => ValidateFunction {
+  let ajv: Ajv | undefined;
+  const compiled = new Map<string, ValidateFunction>();
+  return (schema) => {
+    const key = JSON.stringify(schema);
+    let validate = compiled.get(key);
+    if (!validate) {
+      validate = (ajv ??= create()).compile(schema);
+      compiled.set(key, validate);
+    }
+    return validate;
+  };
 }
 
 function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
