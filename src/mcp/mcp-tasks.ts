@@ -18,7 +18,8 @@ import type { StoredError } from '../approval/approval.repository';
 import { argumentsDigest, ApprovalService } from '../approval/approval.service';
 import type { ApprovalViewDto } from '../approval/approval.dto';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
-import { toCallToolResult } from './call-tool-result';
+import { ToolRegistry } from '../registry/tool-registry';
+import { type McpShape, toCallToolResult } from './call-tool-result';
 
 /**
  * Pending approvals as MCP tasks (README "Connect an MCP client", tasks), protocol revision 2025-11-25:
@@ -70,6 +71,7 @@ export class McpTasks {
     private readonly config: GatewayConfig,
     private readonly approvals: ApprovalService,
     private readonly audit: AuditLog,
+    private readonly registry: ToolRegistry,
   ) {}
 
   /** tasks/get, tasks/result and tasks/cancel on this request's server, for this agent. */
@@ -127,15 +129,17 @@ export class McpTasks {
   private resultOf(view: ApprovalViewDto, auditId: string): CallToolResult {
     // The ids of the call that asked, as its pending answer named them.
     const ids = { audit_id: auditId, request_id: view.request_id };
+    // The same shape the call would have had answered at once: an upstream MCP tool's own content.
+    const shape: McpShape = { resultOf: (result) => this.registry.mcpResultOf(view.tool, result), hasOutputSchema: this.registry.hasOutputSchema(view.tool) };
     if (view.status === 'pending' || view.status === 'approved') {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Task ${view.approval_id} has no result yet (${this.taskOf(view).statusMessage}); poll tasks/get`);
     }
-    if (view.status === 'executed') return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids });
+    if (view.status === 'executed') return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids }, shape);
     const stored = view.error as StoredError | undefined;
     const outcome = stored
       ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
       : { status: view.status, reason_code: view.status, error: endedText(view) };
-    return toCallToolResult({ success: false, ...outcome, ...ids });
+    return toCallToolResult({ success: false, ...outcome, ...ids }, shape);
   }
 
   /**
