@@ -1,14 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { ApprovalModule } from './approval/approval.module';
 import { ApprovalsApiModule } from './approvals-api/approvals-api.module';
+import { AuditApiModule } from './audit-api/audit-api.module';
 import { AuditModule } from './audit/audit.module';
 import { Redactor } from './redaction/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
-import { AuditInterceptor } from './edge/audit.interceptor';
 import { GatewayExceptionFilter } from './edge/gateway-exception.filter';
 import { RouteGuard } from './edge/route.guard';
 import { ConfigModule } from './config/config.module';
@@ -47,6 +47,7 @@ export class AppModule {
         ExecutorModule,
         ApprovalModule,
         ApprovalsApiModule,
+        AuditApiModule,
         ToolsModule,
         McpModule,
         HealthModule,
@@ -60,7 +61,6 @@ export class AppModule {
         { provide: APP_GUARD, useExisting: RouteGuard },
         { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useExisting: EnvelopeGuard },
-        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
       ],
     };
   }

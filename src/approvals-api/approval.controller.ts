@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, SetMetadata } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, SetMetadata, UseInterceptors } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -22,6 +22,7 @@ import { ApprovalPreviewer } from '../approval/approval-preview';
 import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from '../approval/approval.dto';
 import { APPROVAL_STATUSES } from '../approval/approval.repository';
 import { ApprovalService, parseStatusFilter } from '../approval/approval.service';
+import { AuditInterceptor } from '../edge/audit.interceptor';
 import type { ErrorBody } from '../pipeline/error-body';
 import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 
@@ -30,6 +31,8 @@ const LIST_MAX = 100;
 
 @ApiTags('approvals')
 @Controller()
+// Only on the routes that need it: an interceptor anywhere puts Nest's rxjs chain on every route (the agents' too).
+@UseInterceptors(AuditInterceptor)
 export class ApprovalController {
   constructor(
     private readonly approvals: ApprovalService,

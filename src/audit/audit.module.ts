@@ -1,5 +1,4 @@
 import { Global, Module } from '@nestjs/common';
-import { AuditController } from './audit.controller';
 import { AuditLog } from './audit-log.service';
 import { auditStoreProvider } from './audit-store.provider';
 import { RequestAudit } from './request-audit';
@@ -7,7 +6,6 @@ import { redactorProvider } from '../redaction/redactor.provider';
 
 @Global()
 @Module({
-  controllers: [AuditController],
   providers: [auditStoreProvider, AuditLog, RequestAudit, redactorProvider],
   exports: [AuditLog, RequestAudit, redactorProvider],
 })

@@ -23,7 +23,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['approval'],
   ['pipeline'],
   ['edge', 'logger.options'],
-  ['tools', 'mcp', 'approvals-api', 'console', 'health'],
+  ['tools', 'mcp', 'approvals-api', 'audit-api', 'console', 'health'],
   ['app.setup', 'app.module'],
   ['main', 'cli'],
 ];

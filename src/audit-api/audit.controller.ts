@@ -1,12 +1,13 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Query, UseInterceptors } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApproverAuth } from '../context/route.decorators';
 import { ErrorResponseDto } from '../core/dto';
 import { InvalidRequest, PolicyDenied } from '../core/errors';
 import { parseLimit } from '../core/query';
 import { Ctx, REQUEST_ID_PATTERN, RequestContext } from '../context/request-context';
-import { AuditLog } from './audit-log.service';
-import type { AuditRecord } from './audit-record';
+import { AuditLog } from '../audit/audit-log.service';
+import type { AuditRecord } from '../audit/audit-record';
+import { AuditInterceptor } from '../edge/audit.interceptor';
 
 class AuditRecordsDto {
   @ApiProperty({ type: 'array', items: { type: 'object' }, description:
@@ -19,6 +20,7 @@ const ID = new RegExp(REQUEST_ID_PATTERN);
 
 @ApiTags('audit')
 @Controller('api/audit')
+@UseInterceptors(AuditInterceptor)
 export class AuditController {
   constructor(private readonly audit: AuditLog) {}
 
