@@ -40,8 +40,8 @@ export function issuerFetch(issuer: OAuthIssuer, pools: EgressPools) {
       redirect: 'manual',
       dispatcher: pools.for(url, issuer.allow_private_networks),
     });
-    if (!response.body || [101, 204, 205, 304].includes(response.status)) return response as unknown as Response;
-    const body = boundedBody(response.body as ReadableStream<Uint8Array>, false, MAX_ISSUER_DOCUMENT_BYTES, () => new IssuerUnreachable(`${url.origin} sent a document over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`));
-    return new UndiciResponse(body as never, { status: response.status, statusText: response.statusText, headers: response.headers }) as unknown as Response;
+    if (!response.body || [101, 204, 205, 304].includes(response.status)) return response;
+    const body = boundedBody(response.body, false, MAX_ISSUER_DOCUMENT_BYTES, () => new IssuerUnreachable(`${url.origin} sent a document over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`));
+    return new UndiciResponse(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }

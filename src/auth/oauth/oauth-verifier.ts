@@ -106,7 +106,7 @@ export class OAuthVerifier implements OnModuleDestroy {
         clockTolerance: CLOCK_SKEW_S,
         requiredClaims: ['exp', 'sub'],
       });
-      return { issuer, claims: payload as VerifiedToken['claims'] };
+      return { issuer, claims: payload };
     } catch (err) {
       throw refusalOf(err);
     }
