@@ -7,7 +7,7 @@ import { SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config
 import type { ConfigFail as Fail, ToolKindConfig } from '../../config/tool-kind-config';
 import { canonicalHost } from '../../config/url-rules';
 import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
-import type { McpHintOverrides, McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
+import type { McpHintOverrides, McpSection, McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
 
 // An upstream tool. No input_schema needed (default: the pinned upstream inputSchema); timeout_ms defaults to the server's.
 const mcpToolSchema = {
@@ -175,7 +175,7 @@ function upstreamAjvs(allErrors: boolean): { draft07: Ajv; draft2020: Ajv2020 } 
  * mcp tool needs it). A declared tool without a pin is a config error: agents only ever see a
  * definition that was reviewed. `skip` (for npm run mcp:pin, which writes the lock) binds without pins.
  */
-export class McpToolBinder {
+export class McpToolBinder implements McpSection {
   private lock?: McpLock | null;
   private readonly firstError = upstreamAjvs(false);
   private allErrors?: ReturnType<typeof upstreamAjvs>;

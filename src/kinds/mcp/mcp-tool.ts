@@ -1,6 +1,5 @@
 import type { ValidateFunction } from 'ajv';
 import type { GatewayConfig, Settings, Tool, ToolCommon } from '../../config/gateway-config';
-import type { McpToolBinder } from './mcp-config';
 
 /** An upstream MCP server: Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
 export type McpServerConfig =
@@ -70,9 +69,13 @@ declare module '../../config/gateway-config' {
     mcp_resync_s: number;
   }
   interface ConfigSections {
-    /** mcp_servers, and the pins they were bound with. */
-    mcp: McpToolBinder;
+    mcp: McpSection;
   }
+}
+
+/** What the mcp kind keeps of a loaded config besides its tools: mcp_servers, by name. */
+export interface McpSection {
+  readonly servers: ReadonlyMap<string, McpServerConfig>;
 }
 
 /** mcp_servers, by name. */
