@@ -69,8 +69,16 @@ describe('a config with many tools', () => {
 
   it.each([
     ['an unknown keyword', '{ type: object, properties: { path: { typ: string } } }', 'scale.yaml: tools.tool_500.input_schema: unknown keyword "typ"'],
-    ['a keyword of the wrong type (strict mode)', '{ type: object, properties: { path: { type: string, minimum: 1 } } }', expect.stringMatching(/^scale\.yaml: tools\.tool_500\.input_schema: /)],
-    ['an invalid schema (meta-schema)', '{ type: object, required: path }', expect.stringMatching(/^scale\.yaml: tools\.tool_500\.input_schema: .*must be array/)],
+    [
+      'a keyword of the wrong type (strict mode)',
+      '{ type: object, properties: { path: { type: string, minimum: 1 } } }',
+      expect.stringMatching(/^scale\.yaml: tools\.tool_500\.input_schema: /),
+    ],
+    [
+      'an invalid schema (meta-schema)',
+      '{ type: object, required: path }',
+      expect.stringMatching(/^scale\.yaml: tools\.tool_500\.input_schema: .*must be array/),
+    ],
   ])('refuses %s at load among 1,000 good schemas, naming the tool', (_label, bad, message) => {
     expect(problemOf(configWith(manyTools(1000, (i) => (i === 500 ? bad : shared))))).toEqual(message);
   });

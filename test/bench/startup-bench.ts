@@ -58,7 +58,15 @@ async function startOnce(configFile: string, tag: string, profile: boolean): Pro
   const started = performance.now();
   const args = profile ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', '--cpu-prof-name', `startup-${tag}.cpuprofile`, 'dist/main.js'] : ['dist/main.js'];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      GATEWAY_CONFIG: configFile,
+      GATEWAY_DATA_DIR: dataDir,
+      GATEWAY_WORKSPACE: workspace,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
