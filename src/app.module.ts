@@ -39,7 +39,10 @@ export class AppModule {
         MetricsModule,
         SecretsModule,
         AuditModule,
-        LoggerModule.forRootAsync({ inject: [Redactor], useFactory: (redactor: Redactor) => nestLoggerParams(gatewayLogger(redactor, options.logDestination)) }),
+        LoggerModule.forRootAsync({
+          inject: [Redactor],
+          useFactory: (redactor: Redactor) => nestLoggerParams(gatewayLogger(redactor, options.logDestination)),
+        }),
         ThrottleModule,
         AuthModule,
         RegistryModule,

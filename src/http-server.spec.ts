@@ -9,7 +9,12 @@ describe('httpServerLimits', () => {
 
   it('reads each limit from its environment variable', () => {
     expect(
-      httpServerLimits({ GATEWAY_HEADERS_TIMEOUT_MS: '2000', GATEWAY_REQUEST_TIMEOUT_MS: '120000', GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000', GATEWAY_MAX_CONNECTIONS: '50' }),
+      httpServerLimits({
+        GATEWAY_HEADERS_TIMEOUT_MS: '2000',
+        GATEWAY_REQUEST_TIMEOUT_MS: '120000',
+        GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000',
+        GATEWAY_MAX_CONNECTIONS: '50',
+      }),
     ).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 65_000, maxConnections: 50 });
   });
 

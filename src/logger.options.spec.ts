@@ -68,12 +68,19 @@ describe('gatewayLogger', () => {
 
   it('puts the request line on one human-readable line, the url redacted', async () => {
     const [line] = await linesLogged('pretty', logOneRequest);
-    expect(line).toMatch(/^\[[\d:.]+\] WARN: request completed: GET \/api\/approvals\?who=\[REDACTED:email:[0-9a-f]+\] 403 \d+ms \{"reqId":"audit_[0-9a-f]+"\}\n$/);
+    expect(line).toMatch(
+      /^\[[\d:.]+\] WARN: request completed: GET \/api\/approvals\?who=\[REDACTED:email:[0-9a-f]+\] 403 \d+ms \{"reqId":"audit_[0-9a-f]+"\}\n$/,
+    );
   });
 
   it('keeps the JSON request line as it was', async () => {
     const [line] = await linesLogged('json', logOneRequest);
-    expect(JSON.parse(line)).toMatchObject({ level: 40, msg: 'request completed', req: { method: 'GET', url: expect.stringMatching(/^\/api\/approvals\?who=\[REDACTED:email:/) }, res: { status: 403 } });
+    expect(JSON.parse(line)).toMatchObject({
+      level: 40,
+      msg: 'request completed',
+      req: { method: 'GET', url: expect.stringMatching(/^\/api\/approvals\?who=\[REDACTED:email:/) },
+      res: { status: 403 },
+    });
   });
 
   it('refuses an unknown LOG_FORMAT at start', async () => {

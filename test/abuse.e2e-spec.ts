@@ -67,7 +67,15 @@ describe.each(stores)('Abuse controls with the %s', (_name, redisUrl) => {
       for (let i = 0; i < 10; i++) {
         const raw = JSON.stringify(envelope(HMAC_AGENT, 'read_file', { path: 'hello.txt' }));
         const forged = signRequestHeaders(HMAC_AGENT, { alg: 'hmac-sha256', secret: 'not-the-agents-secret' }, 'POST', '/api/tools/call', raw);
-        expect((await gw.http().post('/api/tools/call').set({ ...forged, 'Content-Type': 'application/json' }).send(raw)).status).toBe(401);
+        expect(
+          (
+            await gw
+              .http()
+              .post('/api/tools/call')
+              .set({ ...forged, 'Content-Type': 'application/json' })
+              .send(raw)
+          ).status,
+        ).toBe(401);
       }
       for (let i = 0; i < 3; i++) expect((await gw.call('read_file', { path: 'hello.txt' })).status).toBe(200);
     });

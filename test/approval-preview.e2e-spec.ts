@@ -164,7 +164,10 @@ describe('GET /api/approvals/{id}/preview: what approving would do, computed now
         current: null,
         proposed: { size: 12, sha256: sha256('replacement\n') },
         warnings: [
-          { code: 'hard_linked_file', message: '/workspace/linked.txt has more than one hard link (another name may be outside the workspace): the call would be refused' },
+          {
+            code: 'hard_linked_file',
+            message: '/workspace/linked.txt has more than one hard link (another name may be outside the workspace): the call would be refused',
+          },
         ],
       });
       expect(res.text).not.toContain('SECRET-HARDLINKED');

@@ -142,7 +142,10 @@ describe('settings.approval_webhook: approvers hear of a pending call', () => {
   it('refuses at start a webhook whose host is not in allowed_hosts, without echoing its URL', async () => {
     const refused = new TestGateway({ approvalWebhook: { url: `https://hooks.example.com${HOOK_PATH}`, allowedHosts: ['hooks.slack.com'] } });
     try {
-      const error = await refused.start().then(() => undefined, (err: Error) => err);
+      const error = await refused.start().then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(error?.message).toMatch(/: settings\.approval_webhook\.url: host "hooks\.example\.com" is not in allowed_hosts$/);
       expect(error?.message).not.toContain('hook-credential');
     } finally {

@@ -221,7 +221,9 @@ describe('An approved call whose outcome the database refuses to store', () => {
       expect(asked.status).toBe(202);
       // From now on the database refuses to store an outcome of "executed", as a failing disk would.
       const db = new Database(join(gw.dataDir, 'gateway.db'));
-      db.exec("CREATE TRIGGER refuse_outcome BEFORE UPDATE OF status ON approvals WHEN NEW.status = 'executed' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+      db.exec(
+        "CREATE TRIGGER refuse_outcome BEFORE UPDATE OF status ON approvals WHEN NEW.status = 'executed' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+      );
       db.close();
 
       const res = await gw.asApprover().decide(asked.body.approval_id, true);

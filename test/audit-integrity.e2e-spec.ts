@@ -83,24 +83,38 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
       () => '',
       (err: Error) => err.message,
     );
-    expect(message).toMatch(/audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index --checkpoint <seq>:<hash>, with the newest "audit checkpoint" of the application log \(it checks the whole chain first, and that no records were removed from its end\)$/);
+    expect(message).toMatch(
+      /audit\.jsonl holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index --checkpoint <seq>:<hash>, with the newest "audit checkpoint" of the application log \(it checks the whole chain first, and that no records were removed from its end\)$/,
+    );
     expect(message).not.toContain('\n');
 
     const noKey = await auditVerify(gw, ['--rebuild-index'], '');
-    expect([noKey.code, noKey.stdout]).toEqual([1, expect.stringContaining('line 1: sealed with an audit key (HMAC-SHA256): set GATEWAY_AUDIT_KEY to verify it')]);
+    expect([noKey.code, noKey.stdout]).toEqual([
+      1,
+      expect.stringContaining('line 1: sealed with an audit key (HMAC-SHA256): set GATEWAY_AUDIT_KEY to verify it'),
+    ]);
     const wrongKey = await auditVerify(gw, ['--rebuild-index'], 'x'.repeat(40));
     expect([wrongKey.code, wrongKey.stdout]).toEqual([1, expect.stringContaining('line 1: content does not match its HMAC')]);
     const shortKey = await auditVerify(gw, [], 'short');
-    expect([shortKey.code, shortKey.stderr]).toEqual([2, 'audit:verify: (environment) GATEWAY_AUDIT_KEY: must be at least 32 characters (for example: openssl rand -hex 32)\n']);
+    expect([shortKey.code, shortKey.stderr]).toEqual([
+      2,
+      'audit:verify: (environment) GATEWAY_AUDIT_KEY: must be at least 32 characters (for example: openssl rand -hex 32)\n',
+    ]);
 
     const rebuilt = await auditVerify(gw, ['--rebuild-index'], AUDIT_KEY);
-    expect(rebuilt.stdout).toMatch(/^OK .*: 4 records, hash chain intact; sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\); audit index rebuilt \(head seq 4\); no external head to compare with: /);
+    expect(rebuilt.stdout).toMatch(
+      /^OK .*: 4 records, hash chain intact; sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\); audit index rebuilt \(head seq 4\); no external head to compare with: /,
+    );
     expect(rebuilt.code).toBe(0);
     await gw.restart();
     const found = await gw.asApprover().get('/api/audit?request_id=req_kept');
     expect(found.body.records.map((r: { seq: number }) => r.seq)).toEqual([1, 2]);
     await gw.call('list_dir', { path: '.' });
-    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({ ok: true, count: 7, head: { seq: 7 } }); // with the /api/audit request's own record
+    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({
+      ok: true,
+      count: 7,
+      head: { seq: 7 },
+    }); // with the /api/audit request's own record
   }, 60_000);
 
   it('a log cut short with its index deleted: --rebuild-index fails against the checkpoint in the application log, and says when it has no external head', async () => {
@@ -120,10 +134,15 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
 
     const unchecked = await auditVerify(gw, [], AUDIT_KEY);
     expect([unchecked.code, unchecked.stdout]).toEqual([0, expect.stringContaining('4 records, hash chain intact')]);
-    expect(unchecked.stdout).toContain('no external head to compare with: records removed from the end of the log cannot be noticed (pass --checkpoint <seq>:<hash>');
+    expect(unchecked.stdout).toContain(
+      'no external head to compare with: records removed from the end of the log cannot be noticed (pass --checkpoint <seq>:<hash>',
+    );
 
     const verified = await auditVerify(gw, ['--checkpoint', last.checkpoint], AUDIT_KEY);
-    expect([verified.code, verified.stdout]).toEqual([1, expect.stringMatching(/^BROKEN .*audit\.jsonl: line 5: the file ends at seq 4, but the checkpoint recorded seq 6: records were removed from the end\n$/)]);
+    expect([verified.code, verified.stdout]).toEqual([
+      1,
+      expect.stringMatching(/^BROKEN .*audit\.jsonl: line 5: the file ends at seq 4, but the checkpoint recorded seq 6: records were removed from the end\n$/),
+    ]);
     const rebuilt = await auditVerify(gw, ['--rebuild-index', '--checkpoint', last.checkpoint], AUDIT_KEY);
     expect([rebuilt.code, rebuilt.stdout]).toEqual([1, expect.stringContaining('records were removed from the end; the audit index was not rebuilt')]);
     await expect(gw.restart()).rejects.toThrow(/is missing or empty/);
@@ -141,7 +160,10 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
     gw = await new TestGateway({ captureLogs: true, agentLimit: { limit: 10_000, ttl_s: 60 } }).start();
     const calls = Math.ceil(CHECKPOINT_EVERY_RECORDS / 2);
     for (let i = 0; i < calls; i += 50) await Promise.all(Array.from({ length: Math.min(50, calls - i) }, () => gw.call('list_dir', { path: '.' })));
-    const seqs = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit checkpoint').map((l) => l.seq as number);
+    const seqs = gw.logLines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'audit checkpoint')
+      .map((l) => l.seq as number);
     expect(seqs.length).toBeGreaterThanOrEqual(1);
     expect(seqs[0]).toBeGreaterThanOrEqual(CHECKPOINT_EVERY_RECORDS);
     const hashes = new Map(gw.auditRecords().map((r) => [r.seq, r.hash]));
@@ -189,21 +211,33 @@ describe('Audit chain integrity (GATEWAY_AUDIT_KEY)', () => {
     const found = await gw.asApprover().get('/api/audit?request_id=req_after_head');
     expect(found.body.records.map((r: { seq: number }) => r.seq)).toEqual([3, 4]);
     await gw.call('list_dir', { path: '.' });
-    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({ ok: true, count: 7, head: { seq: 7 } });
+    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({
+      ok: true,
+      count: 7,
+      head: { seq: 7 },
+    });
   });
 
   it('without a key: warns at start-up that the chain proves order but not authorship, and seals with plain SHA-256', async () => {
     gw = await new TestGateway({ auditKey: null, captureLogs: true }).start();
     const warnings = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.level === 40 && /GATEWAY_AUDIT_KEY is not set/.test(l.msg));
-    expect(warnings).toEqual([
-      expect.objectContaining({ msg: expect.stringContaining('the audit chain proves the order of records but not who wrote them') }),
-    ]);
+    expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringContaining('the audit chain proves the order of records but not who wrote them') })]);
     await gw.call('list_dir', { path: '.' });
     expect(gw.auditRecords().map((r) => r.seal)).toEqual(['sha256', 'sha256']);
-    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db') })).resolves.toMatchObject({ ok: true, count: 2, seal: 'sha256' });
-    await expect(verifyAuditLog(gw.auditFile, { key })).resolves.toEqual({ ok: false, line: 1, problem: expect.stringMatching(/^sealed without the audit key/) });
+    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db') })).resolves.toMatchObject({
+      ok: true,
+      count: 2,
+      seal: 'sha256',
+    });
+    await expect(verifyAuditLog(gw.auditFile, { key })).resolves.toEqual({
+      ok: false,
+      line: 1,
+      problem: expect.stringMatching(/^sealed without the audit key/),
+    });
     const cli = await auditVerify(gw, [], '');
-    expect(cli.stdout).toMatch(/2 records, hash chain intact; matches the head kept in the database \(seq 2\); sealed without a key \(SHA-256\): proves the order of records, not who wrote them\n$/);
+    expect(cli.stdout).toMatch(
+      /2 records, hash chain intact; matches the head kept in the database \(seq 2\); sealed without a key \(SHA-256\): proves the order of records, not who wrote them\n$/,
+    );
 
     // A key set later does not vouch for records sealed without it.
     await expect(gw.restart({ auditKey: AUDIT_KEY })).rejects.toThrow(/record seq 2: sealed without the audit key \(plain SHA-256\)/);

@@ -91,7 +91,9 @@ const runs = serversFor('the audit-in-PostgreSQL suite', { postgres: true });
   const chainOf = async (instanceId: string) =>
     (await db.query<{ line: string }>('SELECT line FROM audit_records WHERE instance_id = $1 ORDER BY seq', [instanceId])).rows.map((r) => JSON.parse(r.line));
   const cli = (env: Record<string, string> = {}) =>
-    run('npx', ['tsx', 'src/cli/audit-verify.ts', '--database'], { env: { ...process.env, GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_AUDIT_KEY: AUDIT_KEY, ...env } });
+    run('npx', ['tsx', 'src/cli/audit-verify.ts', '--database'], {
+      env: { ...process.env, GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_AUDIT_KEY: AUDIT_KEY, ...env },
+    });
 
   it('keeps one chain per instance in the database, each verifying from there (function and CLI), none on local disk', async () => {
     const answers = await Promise.all(
@@ -99,7 +101,10 @@ const runs = serversFor('the audit-in-PostgreSQL suite', { postgres: true });
     );
     expect(answers.map((r) => r.status)).toEqual(Array(40).fill(200));
 
-    for (const [gw, id] of [[a, 'gw-a'], [b, 'gw-b']] as const) {
+    for (const [gw, id] of [
+      [a, 'gw-a'],
+      [b, 'gw-b'],
+    ] as const) {
       const chain = await chainOf(id);
       expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       expect(chain.every((r) => r.instance_id === id)).toBe(true);
@@ -245,7 +250,9 @@ const runs = serversFor('the audit-in-PostgreSQL suite', { postgres: true });
         [3, 'decision', 'allow'],
         [4, 'outcome', 'executed'],
       ]);
-      await expect(verifyAuditDatabase(db, { key })).resolves.toMatchObject({ chains: [{ ok: true }, { ok: true }, { instance_id: 'gw-c', ok: true, count: 4 }] });
+      await expect(verifyAuditDatabase(db, { key })).resolves.toMatchObject({
+        chains: [{ ok: true }, { ok: true }, { instance_id: 'gw-c', ok: true, count: 4 }],
+      });
     });
 
     it('continues after a commit whose answer was lost (the records are in the chain, the call got 503)', async () => {

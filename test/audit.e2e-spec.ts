@@ -25,8 +25,15 @@ describe('Audit trail', () => {
       expect(res.status).toBe(200);
       const [decision, outcome] = recordsOf(res.body.audit_id);
       expect(decision).toMatchObject({
-        event: 'decision', decision: 'allow', request_id: 'req_audit_200', agent_id: 'agent_deploy_test', agent_version: '1.0.0',
-        role: 'deployer', tool: 'read_file', arguments: { path: 'hello.txt' }, client_ip: expect.any(String),
+        event: 'decision',
+        decision: 'allow',
+        request_id: 'req_audit_200',
+        agent_id: 'agent_deploy_test',
+        agent_version: '1.0.0',
+        role: 'deployer',
+        tool: 'read_file',
+        arguments: { path: 'hello.txt' },
+        client_ip: expect.any(String),
       });
       expect(outcome).toMatchObject({ event: 'outcome', status: 'executed', http_status: 200, duration_ms: expect.any(Number) });
       expect(outcome.seq).toBe((decision.seq as number) + 1);
@@ -91,7 +98,15 @@ describe('Audit trail', () => {
       const approved = await gw.asApprover().decide(asked.body.approval_id, true);
       expect(approved.status).toBe(200);
       expect(recordsOf(approved.body.audit_id)).toEqual([
-        expect.objectContaining({ event: 'approval', decision: 'allow', approver_id: 'admin', approval_id: asked.body.approval_id, agent_id: 'agent_deploy_test', tool: 'write_file', arguments: { path: 'ok.txt', content: 'y' } }),
+        expect.objectContaining({
+          event: 'approval',
+          decision: 'allow',
+          approver_id: 'admin',
+          approval_id: asked.body.approval_id,
+          agent_id: 'agent_deploy_test',
+          tool: 'write_file',
+          arguments: { path: 'ok.txt', content: 'y' },
+        }),
         expect.objectContaining({ event: 'outcome', status: 'executed', http_status: 200, approver_id: 'admin' }),
       ]);
       const list = await gw.asApprover().get('/api/approvals');
@@ -123,7 +138,11 @@ describe('Audit trail', () => {
       Array.from({ length: 200 }, (_, i) => (i % 2 ? gw.call('read_file', { path: 'hello.txt' }) : gw.call('list_dir', { path: '.' }, { agent: ED_AGENT }))),
     );
     expect(answers.every((r) => r.status === 200)).toBe(true);
-    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({ ok: true, count: 400, head: { seq: 400 } });
+    await expect(verifyAuditLog(gw.auditFile, { indexFile: join(gw.dataDir, 'audit-index.db'), key })).resolves.toMatchObject({
+      ok: true,
+      count: 400,
+      head: { seq: 400 },
+    });
     const records = gw.auditRecords();
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
     for (const answer of answers) {
@@ -131,7 +150,9 @@ describe('Audit trail', () => {
     }
     const env = { ...process.env, GATEWAY_DATA_DIR: gw.dataDir, GATEWAY_AUDIT_LOG: gw.auditFile, GATEWAY_AUDIT_KEY: AUDIT_KEY };
     const ok = await run('npx', ['tsx', 'src/cli/audit-verify.ts'], { env });
-    expect(ok.stdout).toMatch(/^OK .*: 400 records, hash chain intact; matches the head kept in the database \(seq 400\); sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\)\n$/);
+    expect(ok.stdout).toMatch(
+      /^OK .*: 400 records, hash chain intact; matches the head kept in the database \(seq 400\); sealed with GATEWAY_AUDIT_KEY \(HMAC-SHA256\)\n$/,
+    );
     const lines = readFileSync(gw.auditFile, 'utf8').split('\n');
     writeFileSync(gw.auditFile, lines.slice(0, 397).join('\n') + '\n');
     await expect(run('npx', ['tsx', 'src/cli/audit-verify.ts'], { env })).rejects.toMatchObject({
@@ -151,7 +172,9 @@ describe('Audit trail', () => {
 
     await gw.app.close();
     for (const f of ['audit-index.db', 'audit-index.db-wal', 'audit-index.db-shm']) rmSync(join(gw.dataDir, f), { force: true });
-    await expect(gw.restart()).rejects.toThrow(/holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index/);
+    await expect(gw.restart()).rejects.toThrow(
+      /holds records but the audit index .*audit-index\.db is missing or empty\. Run npm run audit:verify -- --rebuild-index/,
+    );
     expect(rebuildAuditIndex(gw.auditFile, indexFile, key)).toMatchObject({ ok: true, count: 4, head: { seq: 4 } });
     await gw.restart();
     const found = await gw.asApprover().get('/api/audit?request_id=req_before_restart');
@@ -199,10 +222,23 @@ describe('Audit trail', () => {
     expect(audit).toMatch(/\[REDACTED:secret:[0-9a-f]{8}\]/);
     // One line per request, with the verified agent, the tool, the status and the duration.
     const completed = gw.logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request completed');
-    expect(completed[0]).toMatchObject({ agent_id: 'agent_deploy_test', tool: 'configure', res: { status: 200 }, responseTime: expect.any(Number), reqId: expect.stringMatching(/^audit_/) });
+    expect(completed[0]).toMatchObject({
+      agent_id: 'agent_deploy_test',
+      tool: 'configure',
+      res: { status: 200 },
+      responseTime: expect.any(Number),
+      reqId: expect.stringMatching(/^audit_/),
+    });
     expect(completed).toHaveLength(7);
-    expect(completed[5]).toMatchObject({ req: { method: 'GET', url: expect.stringMatching(/^\/api\/approvals\?status=\[REDACTED:email:[0-9a-f]{8}\]$/) }, res: { status: 401 } });
-    expect(completed[6]).toMatchObject({ req: { method: 'POST', url: '/api/tools/call' }, res: { status: 400 }, reqId: expect.stringMatching(/^audit_[0-9a-f]{32}$/) });
+    expect(completed[5]).toMatchObject({
+      req: { method: 'GET', url: expect.stringMatching(/^\/api\/approvals\?status=\[REDACTED:email:[0-9a-f]{8}\]$/) },
+      res: { status: 401 },
+    });
+    expect(completed[6]).toMatchObject({
+      req: { method: 'POST', url: '/api/tools/call' },
+      res: { status: 400 },
+      reqId: expect.stringMatching(/^audit_[0-9a-f]{32}$/),
+    });
   });
 });
 

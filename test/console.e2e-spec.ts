@@ -29,14 +29,24 @@ describe('GET /console: the approver console page', () => {
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     const csp = page.headers['content-security-policy'];
     expect(csp.split(';')).toEqual(
-      expect.arrayContaining(["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "form-action 'none'"]),
+      expect.arrayContaining([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'none'",
+      ]),
     );
     expect(csp).not.toContain('unsafe');
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     // Every script is a file of this gateway; no inline handler or style.
     const html = page.text;
-    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="/console/visible-text.js" defer>', '<script src="/console/app.js" defer>']);
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual([
+      '<script src="/console/visible-text.js" defer>',
+      '<script src="/console/app.js" defer>',
+    ]);
     expect(html).not.toMatch(/\son[a-z]+=/i);
     expect(html).not.toMatch(/\sstyle=/i);
     expect(html).not.toMatch(/https?:\/\//);
@@ -76,7 +86,15 @@ describe('GET /console: the approver console page', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-quic',
+        '--disable-sync',
+      ],
     });
   }, 30_000);
   afterAll(async () => {
@@ -185,7 +203,14 @@ describe('GET /console: the approver console page', () => {
   }, 30_000);
 
   it('shows hidden and direction-changing characters as <U+XXXX> and warns prominently about them (Trojan Source)', async () => {
-    const content = ['function grant(isAdmin) {', '  /*\u202E } \u2066if (isAdmin)\u2069 \u2066 begin admins only */', '    grantAll();', '  /* end admins only \u202E { \u2066*/', '}', ''].join('\n');
+    const content = [
+      'function grant(isAdmin) {',
+      '  /*\u202E } \u2066if (isAdmin)\u2069 \u2066 begin admins only */',
+      '    grantAll();',
+      '  /* end admins only \u202E { \u2066*/',
+      '}',
+      '',
+    ].join('\n');
     const asked = await gw.call('write_file', { path: 'grant.js', content });
     expect(asked.status).toBe(202);
 
@@ -200,13 +225,17 @@ describe('GET /console: the approver console page', () => {
     const warning = page.locator('#preview-warnings li.hidden-characters');
     await warning.waitFor();
     expect(await warning.isVisible()).toBe(true);
-    expect(await warning.textContent()).toMatch(/^Warning, hidden characters: Hidden or direction-changing characters, shown here as <U\+XXXX>: U\+202E \(right-to-left override\) in argument content, line 2;/);
+    expect(await warning.textContent()).toMatch(
+      /^Warning, hidden characters: Hidden or direction-changing characters, shown here as <U\+XXXX>: U\+202E \(right-to-left override\) in argument content, line 2;/,
+    );
     expect(await page.locator('#preview-warnings li').first().getAttribute('class')).toBe('hidden-characters');
     const alert = page.locator('#hidden-alert');
     expect(await alert.isVisible()).toBe(true);
     expect(await alert.getAttribute('role')).toBe('alert');
     expect(await alert.textContent()).toContain('U+2066 (left-to-right isolate) ×2 in argument content, line 2');
-    expect(await page.locator('#preview-diff').textContent()).toContain('+  /*<U+202E> } <U+2066>if (isAdmin)<U+2069> <U+2066> begin admins only */\n+    grantAll();\n');
+    expect(await page.locator('#preview-diff').textContent()).toContain(
+      '+  /*<U+202E> } <U+2066>if (isAdmin)<U+2069> <U+2066> begin admins only */\n+    grantAll();\n',
+    );
     expect(await page.locator('#detail-arguments').textContent()).toContain('/*<U+202E> } <U+2066>if (isAdmin)<U+2069>');
     // Nowhere on the page is one drawn as the browser would draw it.
     expect(await page.evaluate('/[\\u202A-\\u202E\\u2066-\\u2069]/.test(document.body.textContent)')).toBe(false);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
+import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
 import { HostileMcpHttpUpstream, nested } from './fixtures/mcp-hostile-http-upstream';
 import { HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 
@@ -120,7 +120,7 @@ describe('a secret nested deeper than the scrubber walks never leaves the gatewa
   });
 
   it.each([['deep_echo_approved'], ['mcp_deep_approved']])(
-    '%s after approval: neither the /approve answer, the agent\'s view, nor the approvals row holds the credential',
+    "%s after approval: neither the /approve answer, the agent's view, nor the approvals row holds the credential",
     async (tool) => {
       const asked = await gw.call(tool, {});
       expect(asked.status).toBe(202);

@@ -68,10 +68,7 @@ describe('http tools, secrets and egress', () => {
     const base = `http://127.0.0.1:${upstream.port}`;
     const any = '{ type: object, additionalProperties: true }';
     gw = new TestGateway({
-      secrets: [
-        `  UPSTREAM_TOKEN: { from: file, path: "${tokenFile}" }`,
-        `  NOT_SET: { from: env, name: AGW_TEST_SECRET_THAT_IS_NOT_SET }`,
-      ].join('\n'),
+      secrets: [`  UPSTREAM_TOKEN: { from: file, path: "${tokenFile}" }`, `  NOT_SET: { from: env, name: AGW_TEST_SECRET_THAT_IS_NOT_SET }`].join('\n'),
       extraTools: [
         `  create_issue:`,
         `    kind: http`,

@@ -14,7 +14,10 @@ describe('the application log names no host path, URL or credential', () => {
         `  keyed: { url: "http://127.0.0.1:${port}/private-path/mcp?api_key=query-key-0123456789", allowed_hosts: [127.0.0.1], timeout_ms: 2000 }`,
         '  missing: { command: ["/opt/hidden-install-dir/bin/mcp-server", "--token=cli-token-0123456789"], timeout_ms: 2000 }',
       ].join('\n'),
-      extraTools: ['  keyed_tool: { kind: mcp, server: keyed, tool: anything, roles: [deployer] }', '  missing_tool: { kind: mcp, server: missing, tool: anything, roles: [deployer] }'].join('\n'),
+      extraTools: [
+        '  keyed_tool: { kind: mcp, server: keyed, tool: anything, roles: [deployer] }',
+        '  missing_tool: { kind: mcp, server: missing, tool: anything, roles: [deployer] }',
+      ].join('\n'),
       // Pins written while the servers still answered, so the gateway connects to them at start.
       beforeBoot: (g) => {
         const definition = { name: 'anything', inputSchema: { type: 'object' } };
@@ -29,7 +32,8 @@ describe('the application log names no host path, URL or credential', () => {
       expect(reached(await eventually(async () => logged(), reached))).toBe(true);
       expect(logged()).toContain(`MCP server \\"keyed\\" cannot be reached (host 127.0.0.1:${port})`);
       expect(logged()).toMatch(/MCP server \\"missing\\" cannot be reached \(stdio\)[^\n]*ENOENT/);
-      for (const hidden of ['query-key-0123456789', 'api_key', 'private-path', 'hidden-install-dir', 'cli-token-0123456789']) expect(logged()).not.toContain(hidden);
+      for (const hidden of ['query-key-0123456789', 'api_key', 'private-path', 'hidden-install-dir', 'cli-token-0123456789'])
+        expect(logged()).not.toContain(hidden);
     } finally {
       await gw.stop();
     }

@@ -30,7 +30,7 @@ const TOOLS: Record<string, string> = {
 
 function withoutMeta(result: CallToolResult): CallToolResult {
   const { _meta: _serverInfo, ...rest } = result;
-  return rest as CallToolResult;
+  return rest;
 }
 
 describe('server-everything behind the gateway: results, hints, progress and cancellation pass through the MCP door whole', () => {
@@ -43,11 +43,16 @@ describe('server-everything behind the gateway: results, hints, progress and can
 
   /** The JSON-RPC messages the gateway sent the upstream, as the tee logged them. */
   const sentToUpstream = (): Array<Record<string, unknown>> =>
-    existsSync(sent) ? readFileSync(sent, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>) : [];
+    existsSync(sent)
+      ? readFileSync(sent, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+      : [];
 
-  const directCall = (tool: string, args: Record<string, unknown> = {}) => direct.callTool({ name: TOOLS[tool], arguments: args }) as Promise<CallToolResult>;
+  const directCall = (tool: string, args: Record<string, unknown> = {}) => direct.callTool({ name: TOOLS[tool], arguments: args });
   /** The gateway's answer without the `_meta` its own MCP server adds to every result (its serverInfo). */
-  const viaGateway = async (tool: string, args: Record<string, unknown> = {}) => withoutMeta((await agent.callTool({ name: tool, arguments: args })) as CallToolResult);
+  const viaGateway = async (tool: string, args: Record<string, unknown> = {}) => withoutMeta(await agent.callTool({ name: tool, arguments: args }));
 
   beforeAll(async () => {
     gw = new TestGateway({
@@ -91,7 +96,7 @@ describe('server-everything behind the gateway: results, hints, progress and can
     expect(Buffer.from((image as { data: string }).data, 'base64').equals(Buffer.from(wanted.data, 'base64'))).toBe(true);
   });
 
-  it('a structured-output tool: its structuredContent equals the direct call\'s, and tools/list shows the pinned title and outputSchema', async () => {
+  it("a structured-output tool: its structuredContent equals the direct call's, and tools/list shows the pinned title and outputSchema", async () => {
     const args = { location: 'Chicago' };
     const [want, got] = await Promise.all([directCall('ev_structured', args), viaGateway('ev_structured', args)]);
     expect(got.isError).toBe(false);
@@ -121,18 +126,29 @@ describe('server-everything behind the gateway: results, hints, progress and can
     expect(rest.body.result).toEqual({ ...(await directCall('ev_sum', { a: 2, b: 3 })), isError: false });
   });
 
-  it('advertises the pinned annotations (read-only tools read-only), and the operator\'s override over them', async () => {
+  it("advertises the pinned annotations (read-only tools read-only), and the operator's override over them", async () => {
     const tools = (await agent.listTools()).tools;
-    expect(tools.find((t) => t.name === 'ev_echo')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false });
+    expect(tools.find((t) => t.name === 'ev_echo')!.annotations).toMatchObject({
+      readOnlyHint: true,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    });
     // Pinned readOnlyHint false; gateway.yaml says true; the rest as pinned.
-    expect(tools.find((t) => t.name === 'ev_toggle')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false, title: 'Logging switch' });
+    expect(tools.find((t) => t.name === 'ev_toggle')!.annotations).toMatchObject({
+      readOnlyHint: true,
+      destructiveHint: false,
+      idempotentHint: false,
+      openWorldHint: false,
+      title: 'Logging switch',
+    });
     // Our own kinds keep their hints.
     expect(tools.find((t) => t.name === 'read_file')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
   });
 
   it("forwards the upstream's progress notifications to a client that asked for them", async () => {
     const progress: Array<{ progress: number; total?: number }> = [];
-    const result = (await agent.callTool({ name: 'ev_long', arguments: { duration: 1, steps: 4 } }, { onprogress: (p) => progress.push(p) })) as CallToolResult;
+    const result = await agent.callTool({ name: 'ev_long', arguments: { duration: 1, steps: 4 } }, { onprogress: (p) => progress.push(p) });
     expect(result.isError).toBe(false);
     expect(progress.map(({ progress: p, total }) => ({ p, total }))).toEqual([1, 2, 3, 4].map((p) => ({ p, total: 4 })));
   });

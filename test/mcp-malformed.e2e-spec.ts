@@ -116,7 +116,9 @@ describe('POST /mcp: malformed tool calls are refused with a reason and recorded
     expect(res.status).toBe(400);
     const reply = (await res.json()) as Reply;
     expect(reply).toMatchObject({ id: 8, error: { code: -32600, data: { reason_code: 'message_too_deep' } } });
-    expect(await recordOf(reply.error.data.audit_id)).toEqual([expect.objectContaining({ agent_id: HMAC_AGENT, reason_code: 'message_too_deep', http_status: 400 })]);
+    expect(await recordOf(reply.error.data.audit_id)).toEqual([
+      expect.objectContaining({ agent_id: HMAC_AGENT, reason_code: 'message_too_deep', http_status: 400 }),
+    ]);
   });
 
   it('a body that is not JSON, from an authenticated agent: a JSON-RPC parse error, on record', async () => {
@@ -136,7 +138,11 @@ describe('POST /mcp: malformed tool calls are refused with a reason and recorded
       params: {
         name: 'list_dir',
         arguments: { path: '.' },
-        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1.0.0' }, 'io.modelcontextprotocol/clientCapabilities': {} },
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1.0.0' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
       },
     });
     const res = await post(body, { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'read_file' });

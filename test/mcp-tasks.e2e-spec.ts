@@ -36,7 +36,9 @@ describe('POST /mcp: a pending approval is a task', () => {
 
   /** tools/call with params.task: the CreateTaskResult. */
   async function callAsTask(client: V1Client, path: string, content: string) {
-    return client.request({ method: 'tools/call', params: { name: 'write_file', arguments: { path, content } } }, CreateTaskResultSchema, { task: { ttl: 60_000 } });
+    return client.request({ method: 'tools/call', params: { name: 'write_file', arguments: { path, content } } }, CreateTaskResultSchema, {
+      task: { ttl: 60_000 },
+    });
   }
 
   it('advertises task support on tools that need approval, and the tasks capability (2025-11-25)', async () => {
@@ -71,7 +73,10 @@ describe('POST /mcp: a pending approval is a task', () => {
     await client.listTools(); // the client learns which tools take tasks
     const seen: string[] = [];
     let result: unknown;
-    for await (const message of client.experimental.tasks.callToolStream({ name: 'write_file', arguments: { path: 'task-streamed.txt', content: 'streamed' } })) {
+    for await (const message of client.experimental.tasks.callToolStream({
+      name: 'write_file',
+      arguments: { path: 'task-streamed.txt', content: 'streamed' },
+    })) {
       seen.push(message.type === 'taskStatus' ? `taskStatus:${message.task.status}` : message.type);
       if (message.type === 'taskCreated') expect((await gw.asApprover().decide(message.task.taskId, true)).status).toBe(200);
       if (message.type === 'result') result = message.result;
@@ -124,7 +129,14 @@ describe('POST /mcp: a pending approval is a task', () => {
 
     const records = gw.auditRecords().filter((r) => r.approval_id === task.taskId && r.event === 'approval');
     expect(records).toEqual([
-      expect.objectContaining({ event: 'approval', status: 'withdrawn', agent_id: 'agent_deploy_test', tool: 'write_file', channel: 'mcp', arguments_sha256: expect.any(String) }),
+      expect.objectContaining({
+        event: 'approval',
+        status: 'withdrawn',
+        agent_id: 'agent_deploy_test',
+        tool: 'write_file',
+        channel: 'mcp',
+        arguments_sha256: expect.any(String),
+      }),
     ]);
     // A withdrawn task cannot be cancelled again.
     await expect(client.experimental.tasks.cancelTask(task.taskId)).rejects.toThrow(/already decided \(withdrawn\)/);

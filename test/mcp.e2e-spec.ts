@@ -8,7 +8,17 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { verifyAuditLog } from '../src/audit/audit-verify';
 import { freePort } from './support/free-port';
 import { HeldUpstream } from './support/held-upstream';
-import { ADMIN_TOKEN, AUDIT_KEY, ED_AGENT, HMAC_AGENT, HMAC_SECRET, MCP_DEPLOY_TOKEN, MCP_EXPIRED_TOKEN, MCP_READER_TOKEN, TestGateway } from './support/test-gateway';
+import {
+  ADMIN_TOKEN,
+  AUDIT_KEY,
+  ED_AGENT,
+  HMAC_AGENT,
+  HMAC_SECRET,
+  MCP_DEPLOY_TOKEN,
+  MCP_EXPIRED_TOKEN,
+  MCP_READER_TOKEN,
+  TestGateway,
+} from './support/test-gateway';
 
 type Era = 'v2 client (2026-07-28)' | 'v1.32 client (2025-11-25)';
 type CallResult = { isError?: boolean; structuredContent?: Record<string, unknown>; content?: Array<{ type: string; text?: string }> };
@@ -38,7 +48,10 @@ async function connect(url: string, token: string, era: Era): Promise<McpAgent> 
   return {
     listTools: async () => (await client.listTools()).tools,
     call: async (name, args, opts = {}) =>
-      (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, CallToolResultSchema, { onprogress: opts.onprogress, timeout: 30_000 })) as CallResult,
+      (await client.callTool({ name, arguments: args, ...meta(opts.requestId) }, CallToolResultSchema, {
+        onprogress: opts.onprogress,
+        timeout: 30_000,
+      })) as CallResult,
     close: () => client.close(),
   };
 }
@@ -56,7 +69,11 @@ describe('POST /mcp: the MCP door', () => {
   afterAll(() => gw.stop());
 
   const post = (headers: Record<string, string>, body: unknown = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) =>
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body) });
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify(body),
+    });
 
   describe('authentication, before any JSON-RPC is read', () => {
     it.each([
@@ -71,11 +88,18 @@ describe('POST /mcp: the MCP door', () => {
       expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
       const body = (await res.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ success: false, status: 'unauthenticated', reason_code: reason });
-      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', channel: 'mcp', path: '/mcp', reason_code: reason, http_status: 401 });
+      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({
+        event: 'request',
+        channel: 'mcp',
+        path: '/mcp',
+        reason_code: reason,
+        http_status: 401,
+      });
     });
 
     it('answers malformed JSON without a token with 401, and with a token as a JSON-RPC parse error', async () => {
-      const bad = (headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"jsonrpc":' });
+      const bad = (headers: Record<string, string>) =>
+        fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"jsonrpc":' });
       expect((await bad({})).status).toBe(401);
       const res = await bad({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}` });
       expect(res.status).toBe(400);
@@ -87,7 +111,13 @@ describe('POST /mcp: the MCP door', () => {
       expect(refused.status).toBe(403);
       const body = (await refused.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ status: 'denied', reason_code: 'origin_not_allowed' });
-      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ event: 'request', channel: 'mcp', agent_id: HMAC_AGENT, reason_code: 'origin_not_allowed', http_status: 403 });
+      expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({
+        event: 'request',
+        channel: 'mcp',
+        agent_id: HMAC_AGENT,
+        reason_code: 'origin_not_allowed',
+        http_status: 403,
+      });
       const allowed = await post({ authorization: `Bearer ${MCP_DEPLOY_TOKEN}`, origin: 'https://ide.example', 'mcp-protocol-version': '2025-11-25' });
       expect(allowed.status).toBe(200);
     });
@@ -113,7 +143,17 @@ describe('POST /mcp: the MCP door', () => {
       const names = (await reader.listTools()).map((t) => t.name);
       expect(names).toEqual(['approval_status', 'list_dir', 'read_file']);
       const tools = await deployer.listTools();
-      expect(tools.map((t) => t.name)).toEqual(['approval_status', 'configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'write_file', 'write_now']);
+      expect(tools.map((t) => t.name)).toEqual([
+        'approval_status',
+        'configure',
+        'delete_file',
+        'delete_now',
+        'limited_read',
+        'list_dir',
+        'read_file',
+        'write_file',
+        'write_now',
+      ]);
       expect(tools.find((t) => t.name === 'read_file')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
       expect(tools.find((t) => t.name === 'delete_file')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
     });
@@ -127,7 +167,12 @@ describe('POST /mcp: the MCP door', () => {
       const again = await deployer.call('write_now', { path, content: 'once' }, { requestId });
       expect(again.structuredContent).toEqual(first.structuredContent);
       expect(readFileSync(join(gw.workspace, path), 'utf8')).toBe('changed by someone else');
-      expect(gw.auditRecords().filter((r) => r.request_id === requestId).map((r) => r.event)).toEqual(['decision', 'outcome', 'replay']);
+      expect(
+        gw
+          .auditRecords()
+          .filter((r) => r.request_id === requestId)
+          .map((r) => r.event),
+      ).toEqual(['decision', 'outcome', 'replay']);
       const reused = await deployer.call('write_now', { path, content: 'other' }, { requestId });
       expect(reused).toMatchObject({ isError: true, structuredContent: { status: 'conflict', reason_code: 'request_id_reused' } });
     });
@@ -139,7 +184,9 @@ describe('POST /mcp: the MCP door', () => {
       let pending: Array<{ approval_id: string; tool: string; arguments: { path: string } }> = [];
       for (let i = 0; i < 50 && pending.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        pending = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals.filter((a: { arguments: { path: string } }) => a.arguments.path === path);
+        pending = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals.filter(
+          (a: { arguments: { path: string } }) => a.arguments.path === path,
+        );
       }
       expect(pending).toHaveLength(1);
       expect((await gw.asApprover().decide(pending[0].approval_id, true)).status).toBe(200);
@@ -152,7 +199,10 @@ describe('POST /mcp: the MCP door', () => {
     /** The pending approval of the call that writes or deletes `path`, once the gateway holds it. */
     async function pendingFor(path: string): Promise<string> {
       for (let i = 0; i < 50; i++) {
-        const listed = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals as Array<{ approval_id: string; arguments: { path: string } }>;
+        const listed = (await gw.asApprover().get('/api/approvals?status=pending')).body.approvals as Array<{
+          approval_id: string;
+          arguments: { path: string };
+        }>;
         const found = listed.find((a) => a.arguments.path === path);
         if (found) return found.approval_id;
         await new Promise((r) => setTimeout(r, 100));
@@ -179,7 +229,11 @@ describe('POST /mcp: the MCP door', () => {
     it('checks approval_status arguments against its declared inputSchema (invalid_arguments, every detail from the schema)', async () => {
       expect(await deployer.call('approval_status', { approval_id: 5 })).toMatchObject({
         isError: true,
-        structuredContent: { status: 'invalid_arguments', reason_code: 'invalid_arguments', details: [{ instancePath: '/approval_id', message: 'must be string' }] },
+        structuredContent: {
+          status: 'invalid_arguments',
+          reason_code: 'invalid_arguments',
+          details: [{ instancePath: '/approval_id', message: 'must be string' }],
+        },
       });
       expect((await deployer.call('approval_status', { approval_id: 'approv_x', also: 1 })).structuredContent).toMatchObject({
         status: 'invalid_arguments',
@@ -190,7 +244,10 @@ describe('POST /mcp: the MCP door', () => {
     it('refuses what the REST envelope refuses: a tool name over 128 characters, a malformed request_id, arguments nested too deep', async () => {
       const longName = `n${'x'.repeat(5000)}`;
       const named = await deployer.call(longName, {});
-      expect(named).toMatchObject({ isError: true, structuredContent: { status: 'invalid_request', reason_code: 'invalid_envelope', details: [{ instancePath: '/tool' }] } });
+      expect(named).toMatchObject({
+        isError: true,
+        structuredContent: { status: 'invalid_request', reason_code: 'invalid_envelope', details: [{ instancePath: '/tool' }] },
+      });
       const record = gw.auditRecords().find((r) => r.audit_id === named.structuredContent!.audit_id);
       expect(record).toMatchObject({ status: 'invalid_request', reason_code: 'invalid_envelope' });
       expect(readFileSync(gw.auditFile, 'utf8')).not.toContain('x'.repeat(200));
@@ -199,7 +256,10 @@ describe('POST /mcp: the MCP door', () => {
       expect(badId.structuredContent).toMatchObject({ status: 'invalid_request', reason_code: 'invalid_envelope', details: [{ instancePath: '/request_id' }] });
       let deep: Record<string, unknown> = {};
       for (let i = 0; i < 70; i++) deep = { d: deep };
-      expect((await deployer.call('read_file', { path: 'hello.txt', deep })).structuredContent).toMatchObject({ status: 'invalid_request', reason_code: 'arguments_too_deep' });
+      expect((await deployer.call('read_file', { path: 'hello.txt', deep })).structuredContent).toMatchObject({
+        status: 'invalid_request',
+        reason_code: 'arguments_too_deep',
+      });
     });
 
     it('records the MCP client it was told about on each decision (2026-07-28 every request, 2025-11-25 from initialize)', async () => {
@@ -257,21 +317,66 @@ describe.each(['rest', 'mcp'] as const)('one pipeline: the same cases through th
     return (await agents.deployer!.call('approval_status', { approval_id: approvalId })).structuredContent!;
   }
 
-  const eventsOf = (requestId: string) => gw.auditRecords().filter((r) => r.request_id === requestId).map((r) => [r.event, r.channel, r.status ?? r.decision]);
+  const eventsOf = (requestId: string) =>
+    gw
+      .auditRecords()
+      .filter((r) => r.request_id === requestId)
+      .map((r) => [r.event, r.channel, r.status ?? r.decision]);
 
   it.each([
-    ['an allowed read', 'deployer', 'read_file', { path: 'hello.txt' }, 'executed', undefined, [['decision', 'allow'], ['outcome', 'executed']]],
+    [
+      'an allowed read',
+      'deployer',
+      'read_file',
+      { path: 'hello.txt' },
+      'executed',
+      undefined,
+      [
+        ['decision', 'allow'],
+        ['outcome', 'executed'],
+      ],
+    ],
     ['a role not allowed', 'reader', 'write_now', { path: 'r.txt', content: 'x' }, 'denied', 'tool_not_allowed_for_role', [['decision', 'denied']]],
-    ['a forbidden field at depth', 'deployer', 'configure', { path: 'x', a: { b: [{ c: { webhook_url: 'https://x.example' } }] } }, 'denied', 'forbidden_field', [['decision', 'denied']]],
+    [
+      'a forbidden field at depth',
+      'deployer',
+      'configure',
+      { path: 'x', a: { b: [{ c: { webhook_url: 'https://x.example' } }] } },
+      'denied',
+      'forbidden_field',
+      [['decision', 'denied']],
+    ],
     ['arguments against the schema', 'deployer', 'read_file', { path: 3 }, 'invalid_arguments', 'invalid_arguments', [['decision', 'invalid_arguments']]],
     ['an unregistered tool', 'deployer', 'rm_rf', {}, 'denied', 'tool_not_registered', [['decision', 'denied']]],
     ['a path out of the workspace', 'deployer', 'read_file', { path: '../etc/passwd' }, 'denied', 'path_outside_workspace', [['decision', 'denied']]],
-    ['a missing file', 'deployer', 'read_file', { path: 'nope.txt' }, 'tool_error', 'tool_error', [['decision', 'allow'], ['outcome', 'tool_error']]],
-    ['an upstream that does not answer in time', 'deployer', 'slow_upstream', {}, 'tool_timeout', 'tool_timeout', [['decision', 'allow'], ['outcome', 'tool_timeout']]],
+    [
+      'a missing file',
+      'deployer',
+      'read_file',
+      { path: 'nope.txt' },
+      'tool_error',
+      'tool_error',
+      [
+        ['decision', 'allow'],
+        ['outcome', 'tool_error'],
+      ],
+    ],
+    [
+      'an upstream that does not answer in time',
+      'deployer',
+      'slow_upstream',
+      {},
+      'tool_timeout',
+      'tool_timeout',
+      [
+        ['decision', 'allow'],
+        ['outcome', 'tool_timeout'],
+      ],
+    ],
   ])('%s', async (_what, as, tool, args, status, reason, events) => {
     const answer = await call(tool, args, as as 'deployer' | 'reader');
     expect({ status: answer.status, reason_code: answer.reason_code }).toEqual({ status, reason_code: reason });
-    expect(eventsOf(answer.requestId)).toEqual((events).map(([event, state]) => [event, door, state]));
+    expect(eventsOf(answer.requestId)).toEqual(events.map(([event, state]) => [event, door, state]));
     if (status === 'executed') expect((answer.result as { content: string }).content).toBe('hello, agent\n');
   });
 
@@ -320,7 +425,11 @@ describe.each(['rest', 'mcp'] as const)('the %s door with the policy engine down
       if (door === 'rest') status = (await gw.call('write_now', { path: 'opa.txt', content: 'x' })).body.status;
       else {
         await gw.app.listen(0, '127.0.0.1');
-        const agent = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_DEPLOY_TOKEN, 'v2 client (2026-07-28)');
+        const agent = await connect(
+          `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`,
+          MCP_DEPLOY_TOKEN,
+          'v2 client (2026-07-28)',
+        );
         status = (await agent.call('write_now', { path: 'opa.txt', content: 'x' })).structuredContent!.status;
         await agent.close();
       }
@@ -351,13 +460,23 @@ describe('shared state across the doors', () => {
     const second = await mcp.call('write_file', { path: 'b.txt', content: 'via mcp' });
     expect(second.structuredContent).toMatchObject({ status: 'rate_limited', reason_code: 'too_many_pending' });
 
-    const reader = await connect(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`, MCP_READER_TOKEN, 'v1.32 client (2025-11-25)');
-    expect((await reader.call('approval_status', { approval_id: rest.body.approval_id })).structuredContent).toMatchObject({ status: 'not_found', reason_code: 'not_found' });
+    const reader = await connect(
+      `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`,
+      MCP_READER_TOKEN,
+      'v1.32 client (2025-11-25)',
+    );
+    expect((await reader.call('approval_status', { approval_id: rest.body.approval_id })).structuredContent).toMatchObject({
+      status: 'not_found',
+      reason_code: 'not_found',
+    });
     await reader.close();
 
     expect((await gw.asApprover().decide(rest.body.approval_id, true)).status).toBe(200);
     const status = await mcp.call('approval_status', { approval_id: rest.body.approval_id });
-    expect(status).toMatchObject({ isError: false, structuredContent: { approval_id: rest.body.approval_id, status: 'executed', result: { path: '/workspace/a.txt' } } });
+    expect(status).toMatchObject({
+      isError: false,
+      structuredContent: { approval_id: rest.body.approval_id, status: 'executed', result: { path: '/workspace/a.txt' } },
+    });
 
     // Three calls in all used the agent's limit of 3: the next one, through either door, is refused.
     expect((await mcp.call('approval_status', { approval_id: 'approv_nope' })).structuredContent).toMatchObject({ status: 'rate_limited' });

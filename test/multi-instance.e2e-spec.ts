@@ -115,7 +115,8 @@ class StoreProxy {
   }
 
   /** Two instances started at once: both migrate the same fresh database. */
-  const pair = (options: TestGatewayOptions = {}) => Promise.all([instance({ instanceId: 'instance-a', ...options }), instance({ instanceId: 'instance-b', ...options })]);
+  const pair = (options: TestGatewayOptions = {}) =>
+    Promise.all([instance({ instanceId: 'instance-a', ...options }), instance({ instanceId: 'instance-b', ...options })]);
 
   it('lists, previews and approves on B what was asked on A; of 10 approvals raced on both, each executes exactly once', async () => {
     const [a, b] = await pair();
@@ -167,7 +168,8 @@ class StoreProxy {
 
   it('counts failed authentications from one address on both instances', async () => {
     const [a, b] = await pair({ ipLimit: { limit: 2, ttl_s: 60 } });
-    const forged = (gw: TestGateway) => gw.post('/api/tools/call', envelope(HMAC_AGENT, 'list_dir', { path: '.' }), HMAC_AGENT, { 'X-Agent-Signature': 'AAAA' });
+    const forged = (gw: TestGateway) =>
+      gw.post('/api/tools/call', envelope(HMAC_AGENT, 'list_dir', { path: '.' }), HMAC_AGENT, { 'X-Agent-Signature': 'AAAA' });
     expect((await forged(a)).status).toBe(401);
     expect((await forged(b)).status).toBe(401);
     const third = await forged(a);
@@ -227,7 +229,9 @@ class StoreProxy {
     const closedPort = await freePort();
     const gw = new TestGateway({ databaseUrl: `postgres://postgres:not-shown@127.0.0.1:${closedPort}/agw`, workspace });
     gateways.push(gw);
-    await expect(gw.start()).rejects.toThrow(new RegExp(`^PostgreSQL \\(GATEWAY_DATABASE_URL\\) cannot be reached or migrated: connect ECONNREFUSED 127.0.0.1:${closedPort}$`));
+    await expect(gw.start()).rejects.toThrow(
+      new RegExp(`^PostgreSQL \\(GATEWAY_DATABASE_URL\\) cannot be reached or migrated: connect ECONNREFUSED 127.0.0.1:${closedPort}$`),
+    );
   });
 
   describe('with an instance that is killed (kill -9) while it runs an approved call', () => {

@@ -128,7 +128,11 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     };
   }
 
-  const lastOutcome = (tool: string) => gw.auditRecords().filter((r) => r.event === 'outcome' && r.tool === tool).pop();
+  const lastOutcome = (tool: string) =>
+    gw
+      .auditRecords()
+      .filter((r) => r.event === 'outcome' && r.tool === tool)
+      .pop();
 
   it('serves RFC 9728 metadata at both well-known addresses', async () => {
     for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
@@ -153,11 +157,29 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     const provider = new ClientCredentialsProvider({ clientId: 'deploy-bot', clientSecret: SECRET, scope: 'tools:call', expectedIssuer: idp.issuer });
     const agent = await connect({ provider });
     try {
-      expect(await agent.tools()).toEqual(['approval_status', 'configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'write_file', 'write_now']);
+      expect(await agent.tools()).toEqual([
+        'approval_status',
+        'configure',
+        'delete_file',
+        'delete_now',
+        'limited_read',
+        'list_dir',
+        'read_file',
+        'write_file',
+        'write_now',
+      ]);
       const result = await agent.call('read_file', { path: 'hello.txt' });
       expect(result.isError).toBeFalsy();
       expect(JSON.stringify(result.content)).toContain('hello, agent');
-      expect(lastOutcome('read_file')).toMatchObject({ agent_id: HMAC_AGENT, role: 'deployer', channel: 'mcp', auth: 'oauth', issuer: idp.issuer, subject: 'deploy-bot', client_id: 'deploy-bot' });
+      expect(lastOutcome('read_file')).toMatchObject({
+        agent_id: HMAC_AGENT,
+        role: 'deployer',
+        channel: 'mcp',
+        auth: 'oauth',
+        issuer: idp.issuer,
+        subject: 'deploy-bot',
+        client_id: 'deploy-bot',
+      });
     } finally {
       await agent.close();
     }
@@ -175,10 +197,23 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
 
   it.each([
     ['an expired token', () => idp.sign({ aud: resource }, { exp: Math.floor(Date.now() / 1000) - 120 }), 'token_expired'],
-    ['an HS256 token signed with a secret', () => idp.sign({ aud: resource }, { alg: 'HS256', key: new TextEncoder().encode('some-shared-secret-0123456789abcdef') }), 'invalid_token'],
-    ['a token signed by a key the issuer does not publish', () => idp.sign({ aud: resource }, { kid: 'k2', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }), 'invalid_token'],
+    [
+      'an HS256 token signed with a secret',
+      () => idp.sign({ aud: resource }, { alg: 'HS256', key: new TextEncoder().encode('some-shared-secret-0123456789abcdef') }),
+      'invalid_token',
+    ],
+    [
+      'a token signed by a key the issuer does not publish',
+      () => idp.sign({ aud: resource }, { kid: 'k2', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }),
+      'invalid_token',
+    ],
     ['a token of another issuer', () => idp.sign({ aud: resource }, { iss: 'https://idp.invalid' }), 'invalid_token'],
-    ['an unsigned token (alg none)', async () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: idp.issuer, aud: resource, sub: 'x', exp: 9e9 })).toString('base64url')}.`, 'invalid_token'],
+    [
+      'an unsigned token (alg none)',
+      async () =>
+        `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: idp.issuer, aud: resource, sub: 'x', exp: 9e9 })).toString('base64url')}.`,
+      'invalid_token',
+    ],
   ])('refuses %s with 401', async (_what, mint, reason) => {
     const res = await post(await mint());
     expect(res.status).toBe(401);
@@ -203,10 +238,16 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     } finally {
       await agent.close();
     }
-    expect(lastOutcome('read_file')).toMatchObject({ agent_id: `${idp.issuer}#person-reader`, role: 'reader', auth: 'oauth', issuer: idp.issuer, subject: 'person-reader' });
+    expect(lastOutcome('read_file')).toMatchObject({
+      agent_id: `${idp.issuer}#person-reader`,
+      role: 'reader',
+      auth: 'oauth',
+      issuer: idp.issuer,
+      subject: 'person-reader',
+    });
   });
 
-  it('files an undeclared caller\'s call for approval, and runs it as that caller once approved', async () => {
+  it("files an undeclared caller's call for approval, and runs it as that caller once approved", async () => {
     const agent = await connect({ token: await idp.token('person-deployer', resource, 'tools:call') });
     try {
       const asked = await agent.call('write_file', { path: 'approved-by-oauth.txt', content: 'ok' });
@@ -219,14 +260,19 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     expect(lastOutcome('write_file')).toMatchObject({ agent_id: `${idp.issuer}#person-deployer`, role: 'deployer', status: 'executed' });
   });
 
-  it('refuses a tool call outside the token\'s scope with 403 insufficient_scope naming the scope; calls inside it run', async () => {
+  it("refuses a tool call outside the token's scope with 403 insufficient_scope naming the scope; calls inside it run", async () => {
     const token = await idp.token('narrow-bot', resource, 'tool:read_file');
     const res = await post(token, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_dir', arguments: { path: '.' } } });
     expect(res.status).toBe(403);
     expect(res.headers.get('www-authenticate')).toBe(`Bearer error="insufficient_scope", scope="tool:list_dir", resource_metadata="${metadataUrl}"`);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 'denied', reason_code: 'insufficient_scope' });
-    expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ http_status: 403, auth: 'oauth', subject: 'narrow-bot', act: { sub: 'alice@example.com' } });
+    expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({
+      http_status: 403,
+      auth: 'oauth',
+      subject: 'narrow-bot',
+      act: { sub: 'alice@example.com' },
+    });
 
     const agent = await connect({ token });
     try {

@@ -135,7 +135,12 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     const res = await gw.call('write_now', { path: 'bare-allow.txt', content: 'ran' });
     expect([res.status, res.body.status]).toEqual([200, 'executed']);
     expect(readFileSync(join(gw.workspace, 'bare-allow.txt'), 'utf8')).toBe('ran');
-    expect(gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id).map((r) => [r.event, r.decision ?? r.http_status])).toEqual([
+    expect(
+      gw
+        .auditRecords()
+        .filter((r) => r.audit_id === res.body.audit_id)
+        .map((r) => [r.event, r.decision ?? r.http_status]),
+    ).toEqual([
       ['decision', 'allow'],
       ['outcome', 200],
     ]);
@@ -198,9 +203,19 @@ describe('OPA policy engine (against a stand-in for OPA)', () => {
     expect(readFileSync(join(gw.workspace, 'after-outage.txt'), 'utf8')).toBe('approved later');
     expect((await gw.asApprover().decide(id, true)).status).toBe(409);
     // Both attempts are on record: each approver decision, then its outcome.
-    const recordsOf = (auditId: string) => gw.auditRecords().filter((r) => r.audit_id === auditId).map((r) => [r.event, r.decision, r.http_status]);
-    expect(recordsOf(during.body.audit_id)).toEqual([['approval', 'allow', undefined], ['outcome', undefined, 503]]);
-    expect(recordsOf(after.body.audit_id)).toEqual([['approval', 'allow', undefined], ['outcome', undefined, 200]]);
+    const recordsOf = (auditId: string) =>
+      gw
+        .auditRecords()
+        .filter((r) => r.audit_id === auditId)
+        .map((r) => [r.event, r.decision, r.http_status]);
+    expect(recordsOf(during.body.audit_id)).toEqual([
+      ['approval', 'allow', undefined],
+      ['outcome', undefined, 503],
+    ]);
+    expect(recordsOf(after.body.audit_id)).toEqual([
+      ['approval', 'allow', undefined],
+      ['outcome', undefined, 200],
+    ]);
   });
 
   it('fails closed when OPA is down, and /readyz says so', async () => {

@@ -25,7 +25,9 @@ describe('the tool-call pipeline: records and replay keys', () => {
   it('records a policy refusal as the deny decision, with arguments, and a rate-limited call as a refused request, without', async () => {
     const denied = await gw.call('configure', { path: 'x', webhook_url: 'https://x.example' }, { requestId: 'req_policy_deny' });
     expect(denied.status).toBe(403);
-    expect(recordsOf('req_policy_deny')).toEqual([expect.objectContaining({ event: 'decision', decision: 'deny', channel: 'rest', reason_code: 'forbidden_field', arguments: expect.any(Object) })]);
+    expect(recordsOf('req_policy_deny')).toEqual([
+      expect.objectContaining({ event: 'decision', decision: 'deny', channel: 'rest', reason_code: 'forbidden_field', arguments: expect.any(Object) }),
+    ]);
 
     expect((await gw.call('limited_read', { path: 'x' })).status).not.toBe(429);
     const limited = await gw.call('limited_read', { path: 'x' }, { requestId: 'req_rate_limited' });

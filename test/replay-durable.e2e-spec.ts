@@ -39,7 +39,10 @@ describe('The embedded replay store', () => {
     const again = await send();
     expect([again.status, again.headers['idempotent-replayed'], again.body]).toEqual([200, 'true', first.body]);
     expect(readFileSync(join(gw.workspace, 'once.txt'), 'utf8')).toBe('changed since');
-    const events = gw.auditRecords().filter((r) => r.request_id === 'req_before_restart').map((r) => r.event);
+    const events = gw
+      .auditRecords()
+      .filter((r) => r.request_id === 'req_before_restart')
+      .map((r) => r.event);
     expect(events.filter((e) => e === 'outcome')).toHaveLength(1);
     expect(events.filter((e) => e === 'replay')).toHaveLength(1);
   });

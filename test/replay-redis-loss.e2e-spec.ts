@@ -82,7 +82,13 @@ function captured(gw: TestGateway, tool: string, args: unknown, requestId: strin
   return (to: TestGateway) => to.http().post('/api/tools/call').set(headers).send(body);
 }
 
-const ready = async (gw: TestGateway) => expect(await eventually(async () => (await gw.http().get('/readyz')).status, (status) => status === 200)).toBe(200);
+const ready = async (gw: TestGateway) =>
+  expect(
+    await eventually(
+      async () => (await gw.http().get('/readyz')).status,
+      (status) => status === 200,
+    ),
+  ).toBe(200);
 
 (servers ? describe : describe.skip)(`Losing Redis (${new ForgetfulRedis().how}) within the signature window`, () => {
   jest.setTimeout(60_000);
@@ -143,7 +149,10 @@ const ready = async (gw: TestGateway) => expect(await eventually(async () => (aw
       expect([again.status, again.headers['idempotent-replayed'], again.body]).toEqual([200, 'true', first.body]);
       expect(readFileSync(join(workspace, 'ran-once.txt'), 'utf8')).toBe('changed since');
       // The shared audit log (PostgreSQL): one run, then a replay on B.
-      const records = (await a.asApprover().get('/api/audit?request_id=req_run_across_redis_loss')).body.records as Array<{ event: string; instance_id: string }>;
+      const records = (await a.asApprover().get('/api/audit?request_id=req_run_across_redis_loss')).body.records as Array<{
+        event: string;
+        instance_id: string;
+      }>;
       expect(records.filter((r) => r.event === 'outcome').map((r) => r.instance_id)).toEqual(['instance-a']);
       expect(records.filter((r) => r.event === 'replay').map((r) => r.instance_id)).toEqual(['instance-b']);
     });

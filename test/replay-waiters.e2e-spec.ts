@@ -85,7 +85,10 @@ describe('Replays and approval waits cannot take every connection', () => {
     expect(res.status).toBe(200);
     // JSON, or an event stream whose last message is the answer (progress notifications come first).
     const messages = res.headers.get('content-type')?.startsWith('text/event-stream')
-      ? text.split('\n').filter((line) => line.startsWith('data:')).map((line) => JSON.parse(line.slice(5)))
+      ? text
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => JSON.parse(line.slice(5)))
       : [JSON.parse(text)];
     return { result: messages.find((m) => 'result' in m).result as ToolResult, ms };
   }
@@ -120,7 +123,9 @@ describe('Replays and approval waits cannot take every connection', () => {
   });
 
   it('lets only two calls per agent wait for a human; the others get the pending answer at once', async () => {
-    const calls = [1, 2, 3, 4].map((n) => mcpCall('write_file', { path: `wait-${n}.txt`, content: 'x' }, { 'io.agent-gateway/request_id': `req_wait_${n}`, progressToken: n }));
+    const calls = [1, 2, 3, 4].map((n) =>
+      mcpCall('write_file', { path: `wait-${n}.txt`, content: 'x' }, { 'io.agent-gateway/request_id': `req_wait_${n}`, progressToken: n }),
+    );
     const settled: Array<{ result: ToolResult; ms: number }> = [];
     calls.forEach((call) => void call.then((answer) => settled.push(answer)));
     await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -17,7 +17,13 @@ function rawRequest(port: number, target: string, host: string, headers: Record<
       const [head, ...rest] = data.split('\r\n\r\n');
       resolve({ status: Number(head.split(' ')[1]), body: rest.join('\r\n\r\n') });
     });
-    const lines = [`POST ${target} HTTP/1.1`, `Host: ${host}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+    const lines = [
+      `POST ${target} HTTP/1.1`,
+      `Host: ${host}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+    ];
     for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
     socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
   });
@@ -38,26 +44,28 @@ describe('what a request is follows from the route it matched, never from how it
 
   const recordsOf = (requestId: string) => gw.auditRecords().filter((r) => r.request_id === requestId);
 
-  it.each([['/API/TOOLS/CALL', 1], ['/api/tools/CALL', 2], ['/Api/Tools/Call', 3], ['/api/tools/call/', 4]])(
-    'answers a signed call to %s with 404 and runs nothing; the request_id stays free for the real route',
-    async (spelling, n) => {
-      const file = `spelled-${n}.txt`;
-      const body = envelope(HMAC_AGENT, 'write_now', { path: file, content: 'x' });
-      const raw = JSON.stringify(body);
-      const res = await gw
-        .http()
-        .post(spelling)
-        .set({ 'Content-Type': 'application/json', ...signRequestHeaders(HMAC_AGENT, key, 'POST', spelling, raw) })
-        .send(raw);
-      expect(res.status).toBe(404);
-      expect(res.body).toMatchObject({ status: 'not_found', reason_code: 'not_found' });
-      expect(existsSync(join(gw.workspace, file))).toBe(false);
+  it.each([
+    ['/API/TOOLS/CALL', 1],
+    ['/api/tools/CALL', 2],
+    ['/Api/Tools/Call', 3],
+    ['/api/tools/call/', 4],
+  ])('answers a signed call to %s with 404 and runs nothing; the request_id stays free for the real route', async (spelling, n) => {
+    const file = `spelled-${n}.txt`;
+    const body = envelope(HMAC_AGENT, 'write_now', { path: file, content: 'x' });
+    const raw = JSON.stringify(body);
+    const res = await gw
+      .http()
+      .post(spelling)
+      .set({ 'Content-Type': 'application/json', ...signRequestHeaders(HMAC_AGENT, key, 'POST', spelling, raw) })
+      .send(raw);
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ status: 'not_found', reason_code: 'not_found' });
+    expect(existsSync(join(gw.workspace, file))).toBe(false);
 
-      const real = await gw.post('/api/tools/call', body);
-      expect(real.status).toBe(200);
-      expect(recordsOf(body.request_id).map((r) => r.event)).toEqual(['decision', 'outcome']);
-    },
-  );
+    const real = await gw.post('/api/tools/call', body);
+    expect(real.status).toBe(200);
+    expect(recordsOf(body.request_id).map((r) => r.event)).toEqual(['decision', 'outcome']);
+  });
 
   it('takes an absolute-form target that names this server as its path: audited, counted and replay-protected', async () => {
     const body = envelope(HMAC_AGENT, 'write_now', { path: 'absolute.txt', content: 'once' });
@@ -101,6 +109,8 @@ describe('what a request is follows from the route it matched, never from how it
     const res = await gw.http().post('/api/tools/call').set('Content-Type', 'application/json').send(raw);
     expect(res.status).toBe(413);
     const records = gw.auditRecords().filter((r) => r.audit_id === res.body.audit_id);
-    expect(records).toEqual([expect.objectContaining({ event: 'request', path: '/api/tools/call', http_status: 413, reason_code: 'body_too_large', audit_id: res.body.audit_id })]);
+    expect(records).toEqual([
+      expect.objectContaining({ event: 'request', path: '/api/tools/call', http_status: 413, reason_code: 'body_too_large', audit_id: res.body.audit_id }),
+    ]);
   });
 });

@@ -133,7 +133,11 @@ describe('POST /api/tools/call and GET /api/tools', () => {
   describe('401 unauthenticated', () => {
     const body = () => JSON.stringify(envelope(HMAC_AGENT, 'read_file', { path: 'hello.txt' }));
     const send = (headers: Record<string, string>, raw = body()) =>
-      gw.http().post('/api/tools/call').set({ 'Content-Type': 'application/json', ...headers }).send(raw);
+      gw
+        .http()
+        .post('/api/tools/call')
+        .set({ 'Content-Type': 'application/json', ...headers })
+        .send(raw);
     const signed = (raw = body(), agent = HMAC_AGENT, now?: number) =>
       signRequestHeaders(agent, { alg: 'hmac-sha256', secret: HMAC_SECRET }, 'POST', '/api/tools/call', raw, now);
 
@@ -338,7 +342,16 @@ describe('POST /api/tools/call and GET /api/tools', () => {
     it("lists the agent's tools in name order, as function definitions", async () => {
       const res = await gw.get('/api/tools');
       expect(res.status).toBe(200);
-      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual(['configure', 'delete_file', 'delete_now', 'limited_read', 'list_dir', 'read_file', 'write_file', 'write_now']);
+      expect(res.body.tools.map((t: { name: string }) => t.name)).toEqual([
+        'configure',
+        'delete_file',
+        'delete_now',
+        'limited_read',
+        'list_dir',
+        'read_file',
+        'write_file',
+        'write_now',
+      ]);
       expect(res.body.tools.find((t: { name: string }) => t.name === 'read_file')).toEqual({
         name: 'read_file',
         description: 'Read a file',
@@ -361,7 +374,9 @@ describe('POST /api/tools/call and GET /api/tools', () => {
       expect((await gw.http().get('/readyz')).status).toBe(200);
       const doc = (await gw.http().get('/docs-json')).body;
       expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/tools', '/api/tools/call', '/healthz', '/readyz']));
-      expect(Object.keys(doc.paths['/api/tools/call'].post.responses)).toEqual(expect.arrayContaining(['200', '202', '400', '401', '403', '413', '415', '502', '504']));
+      expect(Object.keys(doc.paths['/api/tools/call'].post.responses)).toEqual(
+        expect.arrayContaining(['200', '202', '400', '401', '403', '413', '415', '502', '504']),
+      );
       expect(doc.components.securitySchemes).toHaveProperty('agent_signature');
     });
 

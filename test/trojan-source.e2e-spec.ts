@@ -43,7 +43,9 @@ describe('Trojan Source: what the approver sees is what runs', () => {
     expect(preview.body.proposed).toEqual({ size: Buffer.byteLength(TROJAN), sha256: sha256(TROJAN) });
     const [first] = preview.body.warnings;
     expect(first.code).toBe('hidden_characters');
-    expect(first.message).toMatch(/^Hidden or direction-changing characters, shown here as <U\+XXXX>: U\+202E \(right-to-left override\) in argument content, line 2;/);
+    expect(first.message).toMatch(
+      /^Hidden or direction-changing characters, shown here as <U\+XXXX>: U\+202E \(right-to-left override\) in argument content, line 2;/,
+    );
     expect(first.characters).toEqual([
       { character: 'U+202E', name: 'right-to-left override', where: 'argument content, line 2', count: 1 },
       { character: 'U+2066', name: 'left-to-right isolate', where: 'argument content, line 2', count: 2 },

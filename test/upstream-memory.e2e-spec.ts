@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pinMcpTools } from '../src/executor/mcp/mcp-pin';
+import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
 import { HostileMcpHttpUpstream } from './fixtures/mcp-hostile-http-upstream';
 import { HMAC_SECRET, TestGateway } from './support/test-gateway';
 
@@ -105,7 +105,11 @@ describe('an upstream that answers without end cannot swell the gateway (issue 2
 
   it('an http tool whose upstream sends a 400 MB body: tool_error at 1 MiB, memory flat, the upstream stops', async () => {
     const { value: res, growth, ms } = await peakRssGrowth(() => gw.call('endless_http', {}));
-    expect({ http: res.status, status: res.body.status, error: res.body.error }).toEqual({ http: 502, status: 'tool_error', error: 'Upstream response is larger than 1 MiB' });
+    expect({ http: res.status, status: res.body.status, error: res.body.error }).toEqual({
+      http: 502,
+      status: 'tool_error',
+      error: 'Upstream response is larger than 1 MiB',
+    });
     expect(ms).toBeLessThan(5000);
     expect(growth).toBeLessThan(100 * MiB);
     expect(httpSent.bytes).toBeLessThan(32 * MiB);

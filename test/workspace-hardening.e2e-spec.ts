@@ -119,7 +119,9 @@ describe('Workspace hardening: races, links, deletes, temp files', () => {
     mkdirSync(join(gw.workspace, 'a-dir'), { recursive: true });
     const res = await gw.call('delete_file', { path });
     expectDenied(res, 'directory_not_deletable');
-    expect(res.body.error).toBe(path.includes('a-dir') ? 'fs.delete deletes files only: /workspace/a-dir is a directory' : 'The workspace root cannot be deleted');
+    expect(res.body.error).toBe(
+      path.includes('a-dir') ? 'fs.delete deletes files only: /workspace/a-dir is a directory' : 'The workspace root cannot be deleted',
+    );
     expect(existsSync(join(gw.workspace, 'a-dir'))).toBe(true);
   });
 

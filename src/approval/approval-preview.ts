@@ -40,7 +40,12 @@ export class ApprovalPreviewer {
     const found = hidden.describe();
     if (found) preview.warnings.unshift({ code: 'hidden_characters', message: found, characters: hidden.findings });
     // As every tool result: no secret value the gateway knows leaves it (a file may hold one).
-    const scrubbed = this.redactor.scrubSecrets({ approval_id: approval.approval_id, status: approval.status, computed_at: new Date().toISOString(), ...preview });
+    const scrubbed = this.redactor.scrubSecrets({
+      approval_id: approval.approval_id,
+      status: approval.status,
+      computed_at: new Date().toISOString(),
+      ...preview,
+    });
     return showHiddenIn(scrubbed);
   }
 

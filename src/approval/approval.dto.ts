@@ -41,7 +41,11 @@ export type ArgumentsShown = (typeof ARGUMENTS_SHOWN)[number];
 /** One approval as a listing shows it: redacted, large arguments summarized, no result. */
 export class ApprovalListItemDto {
   @ApiProperty() approval_id!: string;
-  @ApiProperty({ enum: APPROVAL_STATUSES, description: '"approved" while executing; "failed" when it could not run or was interrupted; "withdrawn" when the agent took it back (a cancelled MCP task)' })
+  @ApiProperty({
+    enum: APPROVAL_STATUSES,
+    description:
+      '"approved" while executing; "failed" when it could not run or was interrupted; "withdrawn" when the agent took it back (a cancelled MCP task)',
+  })
   status!: string;
   @ApiProperty() agent_id!: string;
   @ApiProperty() agent_version!: string;
@@ -52,7 +56,7 @@ export class ApprovalListItemDto {
     additionalProperties: true,
     nullable: true,
     description:
-      'The stored arguments, as `arguments_shown` says: null when omitted. Exact in the approver\'s detail view; in a listing, hidden and direction-changing characters are shown as <U+XXXX>',
+      "The stored arguments, as `arguments_shown` says: null when omitted. Exact in the approver's detail view; in a listing, hidden and direction-changing characters are shown as <U+XXXX>",
   })
   arguments!: Record<string, unknown> | null;
   @ApiPropertyOptional({
@@ -62,7 +66,8 @@ export class ApprovalListItemDto {
   arguments_json?: string;
   @ApiProperty({
     type: [HiddenCharacterDto],
-    description: 'Characters in the arguments that draw nothing or reorder the text around them (bidirectional controls, zero-width and other format characters…), by argument path; empty when none. At most 20 entries',
+    description:
+      'Characters in the arguments that draw nothing or reorder the text around them (bidirectional controls, zero-width and other format characters…), by argument path; empty when none. At most 20 entries',
   })
   hidden_characters!: HiddenCharacterDto[];
   @ApiProperty({
@@ -73,7 +78,8 @@ export class ApprovalListItemDto {
   arguments_shown!: ArgumentsShown;
   @ApiProperty({ description: 'Size in bytes of the JSON that arguments_sha256 covers' }) arguments_bytes!: number;
   @ApiProperty({
-    description: 'Hex SHA-256 of the UTF-8 JSON.stringify of the stored arguments (compact, keys in stored order): the exact view\'s `arguments` re-serialized, and the audit approval record\'s arguments_sha256',
+    description:
+      "Hex SHA-256 of the UTF-8 JSON.stringify of the stored arguments (compact, keys in stored order): the exact view's `arguments` re-serialized, and the audit approval record's arguments_sha256",
   })
   arguments_sha256!: string;
   @ApiProperty() request_id!: string;
@@ -108,7 +114,10 @@ export class ContentSummaryDto {
 export class PreviewWarningDto {
   @ApiProperty({ example: 'parent_missing' }) code!: string;
   @ApiProperty({ example: 'The folder /workspace/reports does not exist and create_dirs is not set: the write would fail' }) message!: string;
-  @ApiPropertyOptional({ type: [HiddenCharacterDto], description: 'hidden_characters: each hidden or direction-changing character and where it is (argument path and line, file line)' })
+  @ApiPropertyOptional({
+    type: [HiddenCharacterDto],
+    description: 'hidden_characters: each hidden or direction-changing character and where it is (argument path and line, file line)',
+  })
   characters?: HiddenCharacterDto[];
 }
 
@@ -126,22 +135,32 @@ export class ApprovalPreviewDto {
   @ApiProperty({ format: 'date-time' }) computed_at!: string;
   @ApiPropertyOptional({ description: 'fs kinds: the workspace path, as /workspace/…' }) path?: string;
   @ApiPropertyOptional({ description: 'fs kinds: whether something is at the path now' }) exists?: boolean;
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.write: unified diff of the current file (or an empty new file) → the proposed content; null when either side is binary or over 256 KiB' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'fs.write: unified diff of the current file (or an empty new file) → the proposed content; null when either side is binary or over 256 KiB',
+  })
   diff?: string | null;
   @ApiPropertyOptional({ type: ContentSummaryDto, nullable: true, description: 'fs.write: the file now (null: new file)' }) current?: ContentSummaryDto | null;
   @ApiPropertyOptional({ type: ContentSummaryDto, description: 'fs.write: the content to be written' }) proposed?: ContentSummaryDto;
   @ApiPropertyOptional({ description: 'fs.delete: bytes' }) size?: number;
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.delete: the first lines (up to 20 lines, 4 KiB); null when not text' }) head?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.delete: the first lines (up to 20 lines, 4 KiB); null when not text' }) head?:
+    string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'fs.delete: hex SHA-256 of the file' }) sha256?: string | null;
   @ApiPropertyOptional({ example: 'POST', description: 'http' }) method?: string;
   @ApiPropertyOptional({ description: 'http: the final URL, arguments filled in' }) url?: string;
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'http: the configured headers, secrets as ${secret:NAME}' })
   headers?: Record<string, string>;
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'http: the JSON body sent (POST/PUT/PATCH); null when none or summarized' }) body?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'http: the JSON body sent (POST/PUT/PATCH); null when none or summarized' }) body?:
+    string | null;
   @ApiPropertyOptional({ type: ContentSummaryDto, description: 'http: the body, when over 256 KiB' }) body_summary?: ContentSummaryDto;
   @ApiPropertyOptional({ description: 'mcp: the upstream server' }) server?: string;
   @ApiPropertyOptional({ description: 'mcp: the upstream tool name' }) upstream_tool?: string;
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'mcp: the arguments as they will be sent (hidden characters as <U+XXXX>; the exact ones are in GET /api/approvals/{id})' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'mcp: the arguments as they will be sent (hidden characters as <U+XXXX>; the exact ones are in GET /api/approvals/{id})',
+  })
   arguments?: Record<string, unknown>;
   @ApiProperty({ type: [PreviewWarningDto], description: 'hidden_characters, when there are any, comes first' }) warnings!: PreviewWarningDto[];
 }

@@ -187,7 +187,14 @@ describe.each(backends)('The approval repository contract, on %s', (_name, open)
     await a.insertPending(reopened, 20);
     await a.decide(reopened.id, approve());
     await a.undecide(reopened.id);
-    expect(await b.get(reopened.id)).toMatchObject({ status: 'pending', decided_by: null, decided_at: null, claimed_by: null, claimed_at: null, lease_until: null });
+    expect(await b.get(reopened.id)).toMatchObject({
+      status: 'pending',
+      decided_by: null,
+      decided_at: null,
+      claimed_by: null,
+      claimed_at: null,
+      lease_until: null,
+    });
     expect(await b.decide(reopened.id, approve())).toMatchObject({ status: 'approved', claimed_by: 'instance-b' });
   });
 

@@ -40,7 +40,10 @@ export interface ApprovalRecord {
   lease_until: number | null;
 }
 
-export type NewApproval = Omit<ApprovalRecord, 'status' | 'decided_by' | 'decided_at' | 'comment' | 'result' | 'error' | 'claimed_by' | 'claimed_at' | 'lease_until'>;
+export type NewApproval = Omit<
+  ApprovalRecord,
+  'status' | 'decided_by' | 'decided_at' | 'comment' | 'result' | 'error' | 'claimed_by' | 'claimed_at' | 'lease_until'
+>;
 
 /** One page of a listing, newest first. */
 export interface ApprovalQuery {
@@ -114,7 +117,8 @@ export const INTERRUPTED: StoredError = {
   http_status: 500,
   status: 'tool_error',
   reason_code: 'interrupted',
-  error: 'The gateway stopped after this call was approved and before its outcome was stored; it was not re-run. Check the workspace, then ask again if needed.',
+  error:
+    'The gateway stopped after this call was approved and before its outcome was stored; it was not re-run. Check the workspace, then ask again if needed.',
 };
 
 /**

@@ -104,7 +104,10 @@ describe('ApprovalService', () => {
       const before = Date.now();
       const claimed = await service.claim(ADMIN, { approval_id: 'approv_1', approved: true, comment: 'ok' });
       expect(claimed.status).toBe('approved');
-      const [, decision] = repository.decide.mock.calls[0] as unknown as [string, { approverId: string; approved: boolean; comment: string; leaseUntil: number; now: number }];
+      const [, decision] = repository.decide.mock.calls[0] as unknown as [
+        string,
+        { approverId: string; approved: boolean; comment: string; leaseUntil: number; now: number },
+      ];
       expect(decision).toMatchObject({ approverId: 'admin', approved: true, comment: 'ok' });
       expect(decision.leaseUntil - decision.now).toBe(TOOL.timeout_ms + CLAIM_LEASE_MARGIN_MS);
       expect(decision.now).toBeGreaterThanOrEqual(before);
@@ -112,7 +115,9 @@ describe('ApprovalService', () => {
 
     it('answers 404 for an unknown approval and 403 to an approver limited to other tools', async () => {
       const { service, repository } = newTestService();
-      await expect(service.claim({ ...ADMIN, tools: ['read_file'] }, { approval_id: 'approv_1', approved: true })).rejects.toMatchObject({ reasonCode: 'approver_not_allowed_for_tool' });
+      await expect(service.claim({ ...ADMIN, tools: ['read_file'] }, { approval_id: 'approv_1', approved: true })).rejects.toMatchObject({
+        reasonCode: 'approver_not_allowed_for_tool',
+      });
       repository.get.mockResolvedValue(undefined);
       await expect(service.claim(ADMIN, { approval_id: 'nope', approved: true })).rejects.toThrow(NotFound);
       expect(repository.decide).not.toHaveBeenCalled();
@@ -149,7 +154,9 @@ describe('ApprovalService', () => {
     it('refuses an envelope changed since it was stored, and an agent no longer configured', () => {
       const { service } = newTestService();
       expect(() => service.storedCall(stored({ envelope: JSON.stringify({ ...ENVELOPE, arguments: { path: '/etc/passwd' } }) }))).toThrow(EnvelopeMismatch);
-      expect(() => service.storedCall(stored({ agent_id: 'agent_gone' }))).toThrow(new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured'));
+      expect(() => service.storedCall(stored({ agent_id: 'agent_gone' }))).toThrow(
+        new PolicyDenied('unknown_agent', 'The agent that asked is no longer configured'),
+      );
     });
   });
 
@@ -171,14 +178,18 @@ describe('ApprovalService', () => {
     it('makes a refusal final: failed, with the error the approver was answered', async () => {
       const { service, repository } = newTestService();
       await service.notRun(stored(), new PolicyDenied('path_outside_workspace', 'Path is outside the workspace'));
-      expect(repository.complete).toHaveBeenCalledWith('approv_1', { error: { http_status: 403, status: 'denied', reason_code: 'path_outside_workspace', error: 'Path is outside the workspace' } });
+      expect(repository.complete).toHaveBeenCalledWith('approv_1', {
+        error: { http_status: 403, status: 'denied', reason_code: 'path_outside_workspace', error: 'Path is outside the workspace' },
+      });
       expect(repository.undecide).not.toHaveBeenCalled();
     });
 
     it('stores an unexpected error as a bare internal_error', async () => {
       const { service, repository } = newTestService();
       await service.notRun(stored(), new TypeError('at /srv/gateway/x.js'));
-      expect(repository.complete).toHaveBeenCalledWith('approv_1', { error: { http_status: 500, status: 'internal_error', reason_code: 'internal_error', error: 'Internal error' } });
+      expect(repository.complete).toHaveBeenCalledWith('approv_1', {
+        error: { http_status: 500, status: 'internal_error', reason_code: 'internal_error', error: 'Internal error' },
+      });
     });
   });
 
@@ -188,7 +199,9 @@ describe('ApprovalService', () => {
       await expect(service.storeOutcome(stored(), { result: { bytes: 1 } })).resolves.toBe(true);
       expect(repository.complete).toHaveBeenLastCalledWith('approv_1', { result: { bytes: 1 } });
       await expect(service.storeOutcome(stored(), { error: new ToolFailed('disk full') })).resolves.toBe(true);
-      expect(repository.complete).toHaveBeenLastCalledWith('approv_1', { error: { http_status: 502, status: 'tool_error', reason_code: 'tool_error', error: 'disk full' } });
+      expect(repository.complete).toHaveBeenLastCalledWith('approv_1', {
+        error: { http_status: 502, status: 'tool_error', reason_code: 'tool_error', error: 'disk full' },
+      });
     });
 
     it('says false, without throwing, when the store refuses the outcome of a call that ran', async () => {

@@ -10,13 +10,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { AlreadyDecided, ApprovalExpired, ClaimLapsed, EnvelopeMismatch, TooManyPending } from './approval-errors';
 import { ApprovalWebhook } from './approval-webhook';
 import { APPROVAL_STATUSES, ApprovalQuery, ApprovalRecord, ApprovalRepository, ApprovalStatus, claimLeaseMs, StoredError } from './approval.repository';
-import type {
-  ApprovalDecisionDto,
-  ApprovalListDto,
-  ApprovalListItemDto,
-  ApprovalViewDto,
-  ArgumentsShown,
-} from './approval.dto';
+import type { ApprovalDecisionDto, ApprovalListDto, ApprovalListItemDto, ApprovalViewDto, ArgumentsShown } from './approval.dto';
 import { hiddenCharactersOf, jsonWithVisibleEscapes, showHiddenIn } from '../core/visible-text';
 import { roleMappedAgent } from '../auth/oauth/oauth-identity';
 
@@ -74,9 +68,13 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
   /** A call approved before a crash has an unknown outcome: show it as failed, never re-run it. */
   async onApplicationBootstrap(): Promise<void> {
     const interrupted = await this.repository.failInterrupted();
-    if (interrupted > 0) this.logger.warn(`${interrupted} approved call(s) were interrupted by a stop before their outcome was stored; marked failed (reason_code interrupted)`);
+    if (interrupted > 0)
+      this.logger.warn(`${interrupted} approved call(s) were interrupted by a stop before their outcome was stored; marked failed (reason_code interrupted)`);
     await this.purge();
-    this.purgeTimer = setInterval(() => this.purge().catch((err: NodeJS.ErrnoException) => this.logger.error({ err_name: err.name, err_code: err.code }, 'Purging old approvals failed')), PURGE_EVERY_MS);
+    this.purgeTimer = setInterval(
+      () => this.purge().catch((err: NodeJS.ErrnoException) => this.logger.error({ err_name: err.name, err_code: err.code }, 'Purging old approvals failed')),
+      PURGE_EVERY_MS,
+    );
     this.purgeTimer.unref();
     // A store outage is /readyz's to report; the next tick tries again.
     this.expireTimer = setInterval(() => this.repository.expire(Date.now()).catch(() => undefined), EXPIRE_EVERY_MS);
@@ -117,7 +115,18 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       throw new TooManyPending(max);
     }
     this.webhook.announce(record);
-    return { ...record, status: 'pending', decided_by: null, decided_at: null, comment: null, result: null, error: null, claimed_by: null, claimed_at: null, lease_until: null };
+    return {
+      ...record,
+      status: 'pending',
+      decided_by: null,
+      decided_at: null,
+      comment: null,
+      result: null,
+      error: null,
+      claimed_by: null,
+      claimed_at: null,
+      lease_until: null,
+    };
   }
 
   /** Newest first, only the tools this approver may decide. */
@@ -151,7 +160,13 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     assertMayDecide(approver, record.tool);
     const now = Date.now();
     const leaseUntil = now + claimLeaseMs(this.config.tools.get(record.tool)?.timeout_ms ?? 0);
-    const claimed = await this.repository.decide(record.id, { approverId: approver.id, approved: decision.approved, comment: decision.comment ?? null, now, leaseUntil });
+    const claimed = await this.repository.decide(record.id, {
+      approverId: approver.id,
+      approved: decision.approved,
+      comment: decision.comment ?? null,
+      now,
+      leaseUntil,
+    });
     if (claimed) return claimed;
     const current = await this.repository.get(record.id);
     if (!current) throw new NotFound('No such approval');
@@ -234,7 +249,9 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
-      this.logger.error(`Approval ${record.id} (tool ${record.tool}) ran, but its outcome could not be stored (${code}); it stays approved until its claim lapses, then reads failed (interrupted)`);
+      this.logger.error(
+        `Approval ${record.id} (tool ${record.tool}) ran, but its outcome could not be stored (${code}); it stays approved until its claim lapses, then reads failed (interrupted)`,
+      );
       return false;
     }
   }
@@ -266,7 +283,10 @@ export class ApprovalService implements OnApplicationBootstrap, OnModuleDestroy 
     };
   }
 
-  private shownArguments(args: Record<string, unknown>, audience: Audience): { arguments: Record<string, unknown> | null; arguments_shown: ArgumentsShown; arguments_json?: string } {
+  private shownArguments(
+    args: Record<string, unknown>,
+    audience: Audience,
+  ): { arguments: Record<string, unknown> | null; arguments_shown: ArgumentsShown; arguments_json?: string } {
     if (audience === 'approver') return { arguments: args, arguments_shown: 'exact', arguments_json: jsonWithVisibleEscapes(args) };
     if (audience === 'agent') return { arguments: this.redactor.redact(args), arguments_shown: 'redacted' };
     // Summarized before redaction, so a long text is never scanned, and a summary under a sensitive key is still hidden.

@@ -133,10 +133,10 @@ export class PgApprovalRepository extends ApprovalRepository {
   }
 
   async failInterrupted(): Promise<number> {
-    const { rowCount } = await this.database.query("UPDATE approvals SET status = 'failed', error = $1 WHERE status = 'approved' AND (claimed_by = $2 OR claimed_by IS NULL)", [
-      JSON.stringify(INTERRUPTED),
-      this.instanceId,
-    ]);
+    const { rowCount } = await this.database.query(
+      "UPDATE approvals SET status = 'failed', error = $1 WHERE status = 'approved' AND (claimed_by = $2 OR claimed_by IS NULL)",
+      [JSON.stringify(INTERRUPTED), this.instanceId],
+    );
     return rowCount ?? 0;
   }
 }

@@ -64,7 +64,9 @@ export class SqliteApprovalRepository extends ApprovalRepository {
          claimed_by = CASE WHEN @approved THEN @instance END, claimed_at = CASE WHEN @approved THEN @now END, lease_until = CASE WHEN @approved THEN @leaseUntil END
        WHERE id = @id AND status = 'pending' AND expires_at > @now RETURNING *`,
     );
-    this.takeBack = db.prepare("UPDATE approvals SET status = 'withdrawn', decided_at = ? WHERE id = ? AND agent_id = ? AND status = 'pending' AND expires_at > ? RETURNING *");
+    this.takeBack = db.prepare(
+      "UPDATE approvals SET status = 'withdrawn', decided_at = ? WHERE id = ? AND agent_id = ? AND status = 'pending' AND expires_at > ? RETURNING *",
+    );
     this.renew = db.prepare("UPDATE approvals SET lease_until = ? WHERE id = ? AND status = 'approved' AND claimed_by = ?");
     this.reopen = db.prepare(
       `UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, claimed_by = NULL, claimed_at = NULL, lease_until = NULL

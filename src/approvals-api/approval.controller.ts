@@ -19,7 +19,14 @@ import { parseLimit } from '../core/query';
 import { JsonSchemaPipe } from '../core/json-schema.pipe';
 import { ApproverCtx, ApproverRequest, Ctx, RequestContext } from '../context/request-context';
 import { ApprovalPreviewer } from '../approval/approval-preview';
-import { ApprovalDecisionDto, ApprovalDecisionResultDto, approvalDecisionSchema, ApprovalListDto, ApprovalPreviewDto, ApprovalViewDto } from '../approval/approval.dto';
+import {
+  ApprovalDecisionDto,
+  ApprovalDecisionResultDto,
+  approvalDecisionSchema,
+  ApprovalListDto,
+  ApprovalPreviewDto,
+  ApprovalViewDto,
+} from '../approval/approval.dto';
 import { APPROVAL_STATUSES } from '../approval/approval.repository';
 import { ApprovalService, parseStatusFilter } from '../approval/approval.service';
 import { AuditInterceptor } from '../edge/audit.interceptor';
@@ -108,7 +115,11 @@ export class ApprovalController {
   })
   @ApiOkResponse({ type: ApprovalViewDto })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool' })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'not_found: no such approval, or another agent\'s (ids reveal nothing); decided approvals are deleted settings.approval_retention_s after their decision' })
+  @ApiNotFoundResponse({
+    type: ErrorResponseDto,
+    description:
+      "not_found: no such approval, or another agent's (ids reveal nothing); decided approvals are deleted settings.approval_retention_s after their decision",
+  })
   get(@Ctx() ctx: RequestContext, @Param('id') id: string): Promise<ApprovalViewDto> {
     return this.approvals.get(id, ctx);
   }
@@ -116,7 +127,8 @@ export class ApprovalController {
   @Get('api/approvals/:id/preview')
   @ApproverAuth()
   @ApiOperation({
-    summary: 'What approving would do, computed now and read-only: the diff of a write, the file a delete removes, the request an http tool sends (secrets as ${secret:NAME})',
+    summary:
+      'What approving would do, computed now and read-only: the diff of a write, the file a delete removes, the request an http tool sends (secrets as ${secret:NAME})',
   })
   @ApiOkResponse({ type: ApprovalPreviewDto })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'approver_not_allowed_for_tool' })

@@ -10,8 +10,11 @@ import type { AuditRecord } from '../audit/audit-record';
 import { AuditInterceptor } from '../edge/audit.interceptor';
 
 class AuditRecordsDto {
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description:
-      'Audit records, oldest first. event: request (refused before the policy: 401, 400, 413, 415; approver reads), decision (allow, pending or deny, with the redacted arguments, written before anything runs), approval (an approver\'s allow or deny), outcome (executed, pending_approval, tool_error, …, duration_ms), replay, upstream_change. Fields where known: ts, seq, audit_id, instance_id, event, method, path, channel (rest|mcp), client, request_id, agent_id, agent_version, role, tool, approver_id, client_ip, decision, arguments (at most 16 KiB; then arguments_truncated, with arguments_bytes and arguments_sha256 of the exact JSON), status, reason_code, http_status, approval_id, duration_ms, seal (hmac-sha256 with GATEWAY_AUDIT_KEY, else sha256), prev_hash, hash. Redacted: values under keys such as password, secret, token, api key, authorization, cookie, private key, credential and the forbidden fields become [REDACTED]; e-mail addresses, US SSNs, card numbers, JWTs, bearer tokens, AWS key ids, PEM private keys and every known secret value become [REDACTED:<kind>:<hash>], the same marker for the same value',
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'object' },
+    description:
+      "Audit records, oldest first. event: request (refused before the policy: 401, 400, 413, 415; approver reads), decision (allow, pending or deny, with the redacted arguments, written before anything runs), approval (an approver's allow or deny), outcome (executed, pending_approval, tool_error, …, duration_ms), replay, upstream_change. Fields where known: ts, seq, audit_id, instance_id, event, method, path, channel (rest|mcp), client, request_id, agent_id, agent_version, role, tool, approver_id, client_ip, decision, arguments (at most 16 KiB; then arguments_truncated, with arguments_bytes and arguments_sha256 of the exact JSON), status, reason_code, http_status, approval_id, duration_ms, seal (hmac-sha256 with GATEWAY_AUDIT_KEY, else sha256), prev_hash, hash. Redacted: values under keys such as password, secret, token, api key, authorization, cookie, private key, credential and the forbidden fields become [REDACTED]; e-mail addresses, US SSNs, card numbers, JWTs, bearer tokens, AWS key ids, PEM private keys and every known secret value become [REDACTED:<kind>:<hash>], the same marker for the same value",
   })
   records!: AuditRecord[];
 }

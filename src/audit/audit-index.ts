@@ -49,9 +49,7 @@ export class AuditIndex {
 
   constructor(file: string) {
     this.db = openSqlite(file, AUDIT_INDEX_MIGRATIONS, 'NORMAL');
-    this.insertRow = this.db.prepare(
-      'INSERT INTO records (seq, audit_id, request_id, agent_id, hash, offset, length) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.insertRow = this.db.prepare('INSERT INTO records (seq, audit_id, request_id, agent_id, hash, offset, length) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.last = this.db.prepare('SELECT * FROM records ORDER BY seq DESC LIMIT 1');
     // Positional parameters: binding named ones from an object costs more, on every record.
     this.insertBatch = this.db.transaction((rows: IndexRow[]) => {
@@ -89,7 +87,7 @@ export class AuditIndex {
     for (const key of ['request_id', 'agent_id', 'audit_id'] as const) {
       if (query[key] !== undefined) {
         where.push(`${key} = ?`);
-        params.push(query[key]!);
+        params.push(query[key]);
       }
     }
     const sql = `SELECT * FROM (SELECT * FROM records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?) ORDER BY seq`;

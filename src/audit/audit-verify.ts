@@ -37,7 +37,15 @@ export function scanChain(fd: number, from: ChainPosition, seal: AuditSeal, onRo
       const checked = checkLine(Buffer.from(part, 'latin1').toString('utf8'), at.seq + 1, at.hash, seal);
       if (!('record' in checked)) return { ok: false, seq: at.seq + 1, problem: checked.problem };
       const r = checked.record;
-      rows.push({ seq: r.seq, audit_id: r.audit_id, request_id: r.request_id ?? null, agent_id: r.agent_id ?? null, hash: r.hash, offset: at.offset, length: part.length + 1 });
+      rows.push({
+        seq: r.seq,
+        audit_id: r.audit_id,
+        request_id: r.request_id ?? null,
+        agent_id: r.agent_id ?? null,
+        hash: r.hash,
+        offset: at.offset,
+        length: part.length + 1,
+      });
       at.seq = r.seq;
       at.hash = r.hash;
       at.offset += part.length + 1;
@@ -139,7 +147,11 @@ function checkChain(file: string, heads: ExternalHead[], seal: AuditSeal, onRows
     const count = scanned.end.seq;
     for (const head of heads) {
       if (count < head.seq) {
-        return { ok: false, line: count + 1, problem: `the file ends at seq ${count}, but the ${head.source} recorded seq ${head.seq}: records were removed from the end` };
+        return {
+          ok: false,
+          line: count + 1,
+          problem: `the file ends at seq ${count}, but the ${head.source} recorded seq ${head.seq}: records were removed from the end`,
+        };
       }
       if (hashAt.get(head.seq) !== head.hash) {
         return { ok: false, line: head.seq, problem: `record seq ${head.seq} differs from the one the ${head.source} recorded` };
@@ -193,10 +205,15 @@ export async function verifyAuditDatabase(pool: Pool, options: { key?: Buffer } 
     for (const { instance_id } of instances) {
       const { rows: heads } = await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_heads WHERE instance_id = $1', [instance_id]);
       const head = heads[0] && { seq: Number(heads[0].seq), hash: heads[0].hash };
-      const walked = await walkChain((after) =>
-        client
-          .query<{ seq: string; line: string }>('SELECT seq, line FROM audit_records WHERE instance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [instance_id, after, PAGE])
-          .then((r) => r.rows.map((row) => ({ seq: Number(row.seq), line: row.line }))),
+      const walked = await walkChain(
+        (after) =>
+          client
+            .query<{ seq: string; line: string }>('SELECT seq, line FROM audit_records WHERE instance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+              instance_id,
+              after,
+              PAGE,
+            ])
+            .then((r) => r.rows.map((row) => ({ seq: Number(row.seq), line: row.line }))),
         instance_id,
         seal,
       );
@@ -224,7 +241,8 @@ async function walkChain(page: (after: number) => Promise<Array<{ seq: number; l
       if (!('record' in checked)) return { ok: false, seq: count + 1, problem: checked.problem };
       const { record } = checked;
       if (row.seq !== record.seq) return { ok: false, seq: count + 1, problem: `the record is stored under seq ${row.seq} (moved)` };
-      if (record.instance_id !== instanceId) return { ok: false, seq: count + 1, problem: `the record belongs to instance "${record.instance_id ?? '(none)'}", not to this chain` };
+      if (record.instance_id !== instanceId)
+        return { ok: false, seq: count + 1, problem: `the record belongs to instance "${record.instance_id ?? '(none)'}", not to this chain` };
       count += 1;
       hash = record.hash;
     }
@@ -236,7 +254,8 @@ function chainEnd(walked: Walked, head: { seq: number; hash: string } | undefine
   if (!walked.ok) return walked;
   const { count } = walked;
   if (!head) return { ok: false, seq: count, problem: 'the chain has no head in audit_heads, so records removed from its end could not be noticed' };
-  if (count < head.seq) return { ok: false, seq: count + 1, problem: `the chain ends at seq ${count}, but its head says seq ${head.seq}: records were removed from the end` };
+  if (count < head.seq)
+    return { ok: false, seq: count + 1, problem: `the chain ends at seq ${count}, but its head says seq ${head.seq}: records were removed from the end` };
   if (count > head.seq) return { ok: false, seq: head.seq + 1, problem: `the chain goes on after its head (seq ${head.seq}): records were added after it` };
   if (walked.hash !== head.hash) return { ok: false, seq: head.seq, problem: `record seq ${head.seq} differs from the one its head recorded` };
   return { ok: true, count, head };

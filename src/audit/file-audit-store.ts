@@ -55,7 +55,7 @@ export class FileAuditStore extends AuditStore {
       return row;
     });
     const data = Buffer.from(`${records.map((r) => r.line).join('\n')}\n`);
-    for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
+    for (let written = 0; written < data.length;) written += writeSync(fd, data, written, data.length - written);
     if (this.config.settings.audit_fsync) await fdatasyncAsync(fd);
     this.index.insertBatch(rows);
     this.offset = offset;
@@ -111,7 +111,8 @@ export class FileAuditStore extends AuditStore {
         const line = buffer.toString('utf8');
         const hash = verifySeal(line, seal);
         if (hash === undefined) throw new Error(`${this.file}: record seq ${head.seq}: ${sealProblem(line, seal)}. Run npm run audit:verify`);
-        if (hash !== head.hash) throw new Error(`${this.file}: record seq ${head.seq} no longer matches the audit index: the file was changed. Run npm run audit:verify`);
+        if (hash !== head.hash)
+          throw new Error(`${this.file}: record seq ${head.seq} no longer matches the audit index: the file was changed. Run npm run audit:verify`);
         from = { seq: head.seq, hash: head.hash, offset: head.offset + head.length };
       } else if (size > 0) {
         throw new Error(`${this.file} holds records but the audit index ${this.indexFile} is missing or empty. ${REBUILD_HINT}`);

@@ -38,7 +38,12 @@ const CALL_NAMES = { request_id: 'req_1', agent_id: 'agent_a', agent_version: '1
 const approval: ApproverDecision = { approvalId: 'approv_1', approved: true, call: CALL_NAMES, arguments: { path: 'a.txt' }, argumentsSha256: 'f'.repeat(64) };
 
 function newApproverRequest(): ApproverRequest {
-  return { auditId: 'audit_2', startedAt: performance.now(), origin: { method: 'POST', path: '/approve', client_ip: '10.0.0.2' }, approver: { id: 'admin' } as Approver };
+  return {
+    auditId: 'audit_2',
+    startedAt: performance.now(),
+    origin: { method: 'POST', path: '/approve', client_ip: '10.0.0.2' },
+    approver: { id: 'admin' } as Approver,
+  };
 }
 
 describe('RequestAudit', () => {
@@ -71,7 +76,15 @@ describe('RequestAudit', () => {
     const { audit, appended, metrics } = newTestAudit();
     await audit.recordDecision(newCall(), { verdict: 'deny', refusal: new PolicyDenied('forbidden_field', 'no') });
     expect(appended).toEqual([
-      expect.objectContaining({ event: 'decision', decision: 'deny', arguments: { path: 'a.txt' }, status: 'denied', reason_code: 'forbidden_field', http_status: 403, duration_ms: expect.any(Number) }),
+      expect.objectContaining({
+        event: 'decision',
+        decision: 'deny',
+        arguments: { path: 'a.txt' },
+        status: 'denied',
+        reason_code: 'forbidden_field',
+        http_status: 403,
+        duration_ms: expect.any(Number),
+      }),
     ]);
     expect(metrics.toolCall).toHaveBeenCalledWith('mcp', 'write_file', 'deny', 'denied');
   });
@@ -79,8 +92,13 @@ describe('RequestAudit', () => {
   it('records the outcome of a call the policy decided, counted under its verdict', async () => {
     const { audit, appended, metrics } = newTestAudit();
     const call = newCall();
-    await audit.recordOutcome({ by: 'policy', call, decision: { verdict: 'pending', tool: TOOL }, mayHaveRun: true }, 202, { status: 'pending_approval', approval_id: 'approv_1' });
-    expect(appended).toEqual([expect.objectContaining({ event: 'outcome', status: 'pending_approval', http_status: 202, approval_id: 'approv_1', request_id: 'req_1' })]);
+    await audit.recordOutcome({ by: 'policy', call, decision: { verdict: 'pending', tool: TOOL }, mayHaveRun: true }, 202, {
+      status: 'pending_approval',
+      approval_id: 'approv_1',
+    });
+    expect(appended).toEqual([
+      expect.objectContaining({ event: 'outcome', status: 'pending_approval', http_status: 202, approval_id: 'approv_1', request_id: 'req_1' }),
+    ]);
     expect(metrics.toolCall).toHaveBeenCalledWith('mcp', 'write_file', 'pending', 'pending_approval');
   });
 
@@ -107,9 +125,22 @@ describe('RequestAudit', () => {
 
   it('names an approved call’s outcome by the stored call and the approver, and does not count it as a door’s call', async () => {
     const { audit, appended, metrics } = newTestAudit();
-    await audit.recordOutcome({ by: 'approver', request: newApproverRequest(), approval, mayHaveRun: true }, 200, { status: 'executed', approval_id: 'approv_1' });
+    await audit.recordOutcome({ by: 'approver', request: newApproverRequest(), approval, mayHaveRun: true }, 200, {
+      status: 'executed',
+      approval_id: 'approv_1',
+    });
     expect(appended).toEqual([
-      expect.objectContaining({ audit_id: 'audit_2', event: 'outcome', path: '/approve', agent_id: 'agent_a', tool: 'write_file', request_id: 'req_1', approver_id: 'admin', status: 'executed', approval_id: 'approv_1' }),
+      expect.objectContaining({
+        audit_id: 'audit_2',
+        event: 'outcome',
+        path: '/approve',
+        agent_id: 'agent_a',
+        tool: 'write_file',
+        request_id: 'req_1',
+        approver_id: 'admin',
+        status: 'executed',
+        approval_id: 'approv_1',
+      }),
     ]);
     expect(appended[0]).not.toHaveProperty('channel');
     expect(metrics.toolCall).not.toHaveBeenCalled();

@@ -13,15 +13,7 @@ import { idempotencyStoreProvider } from './idempotency-store.provider';
 @Module({
   imports: [ThrottleModule],
   controllers: [OAuthMetadataController],
-  providers: [
-    OAuthVerifier,
-    AgentAuthenticator,
-    ApproverAuthenticator,
-    McpTokenAuthenticator,
-    AuthGuard,
-    Idempotency,
-    idempotencyStoreProvider,
-  ],
+  providers: [OAuthVerifier, AgentAuthenticator, ApproverAuthenticator, McpTokenAuthenticator, AuthGuard, Idempotency, idempotencyStoreProvider],
   exports: [AuthGuard, Idempotency, IdempotencyStore],
 })
 export class AuthModule {}

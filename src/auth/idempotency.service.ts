@@ -83,7 +83,10 @@ export class Idempotency {
       if (NOT_REPLAYED.has(status) && !mayHaveRun) await this.store.release(claimed.key);
       else await this.store.complete(claimed.key, claimed.bodyHash, status, body, this.ttlMs);
     } catch (err) {
-      this.logger.error({ status, err_name: (err as Error | null)?.name, err_code: (err as { code?: string } | null)?.code }, 'could not store the answer for replay');
+      this.logger.error(
+        { status, err_name: (err as Error | null)?.name, err_code: (err as { code?: string } | null)?.code },
+        'could not store the answer for replay',
+      );
     }
   }
 }

@@ -101,7 +101,13 @@ describe.each(stores)('The replay store contract, %s', (_name, open) => {
       },
     });
 
-    const refusal = { success: false, status: 'invalid_arguments', reason_code: 'invalid_arguments', error: 'Arguments do not match', details: Array(20000).fill({ path: '/x' }) };
+    const refusal = {
+      success: false,
+      status: 'invalid_arguments',
+      reason_code: 'invalid_arguments',
+      error: 'Arguments do not match',
+      details: Array(20000).fill({ path: '/x' }),
+    };
     await store.complete(key('big_refusal'), 'h', 400, refusal, 1000);
     const replayed = (await store.claim(key('big_refusal'), 'h', 1000)) as { body: Record<string, unknown> };
     expect(replayed.body).toEqual({
@@ -117,7 +123,15 @@ describe.each(stores)('The replay store contract, %s', (_name, open) => {
 describe('keptAnswer', () => {
   it('keeps a stand-in small whatever the first answer holds: long fields are left out', () => {
     const long = 'z'.repeat(300);
-    const fields = { success: false, status: 's'.repeat(256), reason_code: 'r'.repeat(256), error: 'e'.repeat(256), approval_id: 'a'.repeat(256), audit_id: 'i'.repeat(256), request_id: 'q'.repeat(128) };
+    const fields = {
+      success: false,
+      status: 's'.repeat(256),
+      reason_code: 'r'.repeat(256),
+      error: 'e'.repeat(256),
+      approval_id: 'a'.repeat(256),
+      audit_id: 'i'.repeat(256),
+      request_id: 'q'.repeat(128),
+    };
     const standIn = keptAnswer({ ...fields, details: [long.repeat(300)] });
     expect(standIn.whole).toBe(false);
     expect(standIn.bytes).toBeLessThan(2048);
@@ -173,7 +187,13 @@ describe('The SQLite replay store', () => {
     const file = join(tempDir(), 'replay.db');
     const limits = { maxAnswerBytes: 4096, maxTotalBytes: 20_000 };
     let store = new SqliteIdempotencyStore(file, limits);
-    const answer = (i: number) => ({ success: true, status: 'executed', result: { n: i, content: 'y'.repeat(3000) }, audit_id: `audit_${i}`, request_id: `req_${i}` });
+    const answer = (i: number) => ({
+      success: true,
+      status: 'executed',
+      result: { n: i, content: 'y'.repeat(3000) },
+      audit_id: `audit_${i}`,
+      request_id: `req_${i}`,
+    });
     for (let i = 0; i < 20; i++) {
       await store.claim(`a/${i}`, 'h', 60_000);
       await store.complete(`a/${i}`, 'h', 200, answer(i), 60_000);

@@ -29,9 +29,10 @@ export interface McpIdentity {
  */
 export class McpUnauthenticated extends GatewayError {
   constructor(reasonCode: string, message: string, resourceMetadata?: string) {
-    const challenge = resourceMetadata === undefined
-      ? 'Bearer error="invalid_token"'
-      : `Bearer ${reasonCode === 'missing_token' ? '' : 'error="invalid_token", '}resource_metadata="${resourceMetadata}", scope="${TOOLS_CALL_SCOPE}"`;
+    const challenge =
+      resourceMetadata === undefined
+        ? 'Bearer error="invalid_token"'
+        : `Bearer ${reasonCode === 'missing_token' ? '' : 'error="invalid_token", '}resource_metadata="${resourceMetadata}", scope="${TOOLS_CALL_SCOPE}"`;
     super(401, 'unauthenticated', reasonCode, message, undefined, { 'WWW-Authenticate': challenge });
   }
 }
@@ -60,7 +61,8 @@ export class McpTokenAuthenticator {
   async authenticate(req: Request): Promise<McpIdentity> {
     const refuse = (reasonCode: string, message: string) => new McpUnauthenticated(reasonCode, message, this.resourceMetadata);
     const token = bearerToken(req, MAX_MCP_TOKEN_LENGTH);
-    if (token === undefined) throw refuse('missing_token', `Authorization: Bearer <${this.oauth.enabled ? 'access token or ' : ''}agent MCP token> is required`);
+    if (token === undefined)
+      throw refuse('missing_token', `Authorization: Bearer <${this.oauth.enabled ? 'access token or ' : ''}agent MCP token> is required`);
     if (token === null) throw refuse('invalid_token', 'Authorization must be "Bearer <token>"');
     const found = entryForToken(token, this.tokens, (entry) => entry.token.sha256);
     if (found) {
@@ -92,8 +94,8 @@ export class OAuthNoAgent extends GatewayError {
       'denied',
       reasonCode,
       reasonCode === 'no_agent_for_token'
-        ? 'The token is valid, but acts as no agent here: its client is not in any agent\'s oauth_clients, and it names no declared role'
-        : 'The token\'s issuer and subject make an agent id longer than 128 characters',
+        ? "The token is valid, but acts as no agent here: its client is not in any agent's oauth_clients, and it names no declared role"
+        : "The token's issuer and subject make an agent id longer than 128 characters",
     );
   }
 }

@@ -78,7 +78,9 @@ export class SqliteIdempotencyStore extends IdempotencyStore implements OnApplic
   private readonly replaceBody: Statement<[string, number, string]>;
   private readonly selectOne: Statement<[], number>;
   private readonly claimTx: Transaction<(key: string, bodyHash: string, now: number, expiresAt: number) => Claim>;
-  private readonly completeTx: Transaction<(key: string, bodyHash: string, status: number, answer: KeptAnswer, replaceable: number, now: number, expiresAt: number) => void>;
+  private readonly completeTx: Transaction<
+    (key: string, bodyHash: string, status: number, answer: KeptAnswer, replaceable: number, now: number, expiresAt: number) => void
+  >;
   private readonly shrinkTx: Transaction<(rows: Array<{ key: string; bytes: number; body: string }>, target: number) => number>;
 
   constructor(

@@ -20,7 +20,9 @@ async function main(): Promise<number> {
   const key = auditKey(process.env, '(environment)');
   if (values.database) {
     if (positionals.length > 0 || values['rebuild-index'] || values.checkpoint !== undefined) {
-      process.stderr.write('audit:verify: --database takes no file, no --rebuild-index and no --checkpoint (each chain is compared with its head in audit_heads)\n');
+      process.stderr.write(
+        'audit:verify: --database takes no file, no --rebuild-index and no --checkpoint (each chain is compared with its head in audit_heads)\n',
+      );
       return 2;
     }
     return verifyDatabase(key);
@@ -42,20 +44,26 @@ async function main(): Promise<number> {
     process.stderr.write(`audit:verify: --rebuild-index works on the gateway's own log (${paths.auditLog})\n`);
     return 2;
   }
-  const result: VerifyResult = values['rebuild-index'] ? rebuildAuditIndex(file, index!, key, checkpoint) : await verifyAuditLog(file, { indexFile: index, key, checkpoint });
+  const result: VerifyResult = values['rebuild-index']
+    ? rebuildAuditIndex(file, index!, key, checkpoint)
+    : await verifyAuditLog(file, { indexFile: index, key, checkpoint });
   if (!result.ok) {
     process.stdout.write(`BROKEN ${file}: line ${result.line}: ${result.problem}${values['rebuild-index'] ? '; the audit index was not rebuilt' : ''}\n`);
     return 1;
   }
   const sealNote = sealNoteOf(result.seal, result.count > 0);
-  const tornNote = result.tornBytes ? `; the last line is incomplete (${result.tornBytes} bytes of a write cut short, never acknowledged): the gateway drops it when it starts` : '';
+  const tornNote = result.tornBytes
+    ? `; the last line is incomplete (${result.tornBytes} bytes of a write cut short, never acknowledged): the gateway drops it when it starts`
+    : '';
   const externalNote = result.checkpoint
     ? `; matches checkpoint seq ${result.checkpoint.seq}`
     : !(values['rebuild-index'] ? result.previousIndexHead : result.head) && result.count > 0
       ? '; no external head to compare with: records removed from the end of the log cannot be noticed (pass --checkpoint <seq>:<hash> from the newest "audit checkpoint" line of the application log)'
       : '';
   if (values['rebuild-index']) {
-    process.stdout.write(`OK ${file}: ${result.count} records, hash chain intact${sealNote}${tornNote}; audit index rebuilt (head seq ${result.head?.seq ?? 0})${externalNote}\n`);
+    process.stdout.write(
+      `OK ${file}: ${result.count} records, hash chain intact${sealNote}${tornNote}; audit index rebuilt (head seq ${result.head?.seq ?? 0})${externalNote}\n`,
+    );
     return 0;
   }
   const headNote = result.head
@@ -88,7 +96,9 @@ async function verifyDatabase(key: Buffer | undefined): Promise<number> {
     }
     const broken = chains.filter((c) => !c.ok).length;
     // How the chains are sealed is known only when they verified (a broken one may just need the key).
-    process.stdout.write(`${broken > 0 ? 'BROKEN' : 'OK'}: ${chains.length} chain(s) in the database, ${broken} broken${broken > 0 ? '' : sealNoteOf(seal, chains.length > 0)}\n`);
+    process.stdout.write(
+      `${broken > 0 ? 'BROKEN' : 'OK'}: ${chains.length} chain(s) in the database, ${broken} broken${broken > 0 ? '' : sealNoteOf(seal, chains.length > 0)}\n`,
+    );
     return broken > 0 ? 1 : 0;
   } finally {
     await pool.end();

@@ -20,7 +20,9 @@ async function main(): Promise<number> {
   }
   process.stdout.write(report.lines.map((line) => `${line}\n`).join(''));
   if (report.stubs.length > 0) {
-    process.stdout.write(`\n# Upstream tools not declared yet; to offer one, add it under tools: in the config, then run npm run mcp:pin again:\n${report.stubs.join('\n')}\n\n`);
+    process.stdout.write(
+      `\n# Upstream tools not declared yet; to offer one, add it under tools: in the config, then run npm run mcp:pin again:\n${report.stubs.join('\n')}\n\n`,
+    );
   }
   if (!report.complete) {
     process.stderr.write(`${report.lockFile} NOT written: fix the lines above and run npm run mcp:pin again\n`);

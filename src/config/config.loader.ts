@@ -30,7 +30,6 @@ export { ConfigError };
 
 export const DEFAULT_CONFIG_PATH = 'policies/gateway.yaml';
 
-
 type Env = Record<string, string | undefined>;
 
 interface RawConfig {
@@ -255,7 +254,6 @@ function approvalWebhook(
   return { url: w.url, allowed_hosts: allowed, console_url: consoleUrl };
 }
 
-
 /** agents[].oauth_clients: only beside an `oauth:` section, and not for an agent whose builds are pinned (a token names no build). */
 function oauthClients(a: RawConfig['agents'][number], i: number, oauthOn: boolean, fail: (p: string, m: string) => never): string[] {
   const clients = a.oauth_clients ?? [];
@@ -273,7 +271,9 @@ function oauthSettings(o: OAuthSettings, fail: (p: string, m: string) => never):
   const issuers = o.issuers.map((issuer, i) => {
     const at = `oauth.issuers[${i}]`;
     if (o.issuers.findIndex((other) => other.issuer === issuer.issuer) !== i) fail(`${at}.issuer`, `duplicate issuer "${issuer.issuer}"`);
-    const allowed = issuer.allowed_hosts.map((host, j) => canonicalHost(host) || fail(`${at}.allowed_hosts[${j}]`, `"${host}" is not a host name or IP address`));
+    const allowed = issuer.allowed_hosts.map(
+      (host, j) => canonicalHost(host) || fail(`${at}.allowed_hosts[${j}]`, `"${host}" is not a host name or IP address`),
+    );
     const problem = urlProblem(issuer.issuer, allowed);
     if (problem) fail(`${at}.issuer`, problem);
     return { ...issuer, allowed_hosts: allowed };
@@ -312,7 +312,8 @@ function policyEngine(env: Env, file: string): GatewayConfig['policy'] {
   const engine = env.GATEWAY_POLICY_ENGINE || 'builtin';
   if (engine !== 'builtin' && engine !== 'opa') throw new ConfigError(file, '(environment) GATEWAY_POLICY_ENGINE', 'must be builtin or opa');
   const timeout = env.GATEWAY_OPA_TIMEOUT_MS || '500';
-  if (!/^[0-9]{1,6}$/.test(timeout) || Number(timeout) < 1) throw new ConfigError(file, '(environment) GATEWAY_OPA_TIMEOUT_MS', 'must be a positive integer (milliseconds)');
+  if (!/^[0-9]{1,6}$/.test(timeout) || Number(timeout) < 1)
+    throw new ConfigError(file, '(environment) GATEWAY_OPA_TIMEOUT_MS', 'must be a positive integer (milliseconds)');
   const opaUrl = (env.GATEWAY_OPA_URL || 'http://127.0.0.1:8181').replace(/\/+$/, '');
   try {
     new URL(opaUrl);

@@ -9,7 +9,10 @@ export class ConfigModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: ConfigModule,
-      providers: [{ provide: GatewayConfig, useValue: config }, { provide: InstanceId, useFactory: () => InstanceId.of(config) }],
+      providers: [
+        { provide: GatewayConfig, useValue: config },
+        { provide: InstanceId, useFactory: () => InstanceId.of(config) },
+      ],
       exports: [GatewayConfig, InstanceId],
     };
   }

@@ -26,7 +26,11 @@ export const toolCommonSchema = {
 } as const;
 
 /** The schema of a tool entry of `kind`: the common fields, a required input_schema, and the kind's own fields. */
-export function toolEntrySchema(kind: string, approvalByDefault: boolean, extra: { required: string[]; properties: object } = { required: [], properties: {} }) {
+export function toolEntrySchema(
+  kind: string,
+  approvalByDefault: boolean,
+  extra: { required: string[]; properties: object } = { required: [], properties: {} },
+) {
   return {
     type: 'object',
     additionalProperties: false,

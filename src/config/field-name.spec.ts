@@ -38,7 +38,12 @@ describe('forbidden_fields in the config', () => {
     `settings: { ${settings} }\nroles: { r: {} }\nagents: []\ntools:\n  t: { kind: fs.read, roles: [r], input_schema: { type: object }${tool} }\n`;
 
   it('are normalised at load as argument keys are', () => {
-    const loaded = parseGatewayConfig(config('forbidden_fields: ["Pass.Word"]', ', forbidden_fields: ["ｓession-id"]'), 'gateway.yaml', {}, { kinds: KIND_CONFIGS });
+    const loaded = parseGatewayConfig(
+      config('forbidden_fields: ["Pass.Word"]', ', forbidden_fields: ["ｓession-id"]'),
+      'gateway.yaml',
+      {},
+      { kinds: KIND_CONFIGS },
+    );
     expect([...loaded.tools.get('t')!.forbidden_fields].sort()).toEqual(['password', 'sessionid']);
   });
 

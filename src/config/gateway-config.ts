@@ -32,9 +32,7 @@ export interface ApprovalWebhookSettings {
   console_url: string;
 }
 
-export type AgentKey =
-  | { alg: 'hmac-sha256'; secret: Buffer }
-  | { alg: 'ed25519'; publicKey: KeyObject };
+export type AgentKey = { alg: 'hmac-sha256'; secret: Buffer } | { alg: 'ed25519'; publicKey: KeyObject };
 
 /** A bearer token for the MCP door: only its SHA-256 is known. */
 export interface McpToken {

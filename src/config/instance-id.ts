@@ -29,7 +29,10 @@ export class InstanceId {
       mkdirSync(config.paths.dataDir, { recursive: true });
       writeFileSync(file, `${suffix}\n`, { flag: 'wx' });
     }
-    const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48) || 'gateway';
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 48) || 'gateway';
     return new InstanceId(`${host}-${suffix}`);
   }
 }

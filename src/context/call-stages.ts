@@ -17,7 +17,13 @@ export interface CallNames {
 }
 
 export function namesOf(call: AuthenticatedCall): CallNames {
-  return { request_id: call.envelope.request_id, agent_id: call.agent.id, agent_version: call.envelope.agent_version, role: call.agent.role, tool: call.envelope.tool };
+  return {
+    request_id: call.envelope.request_id,
+    agent_id: call.agent.id,
+    agent_version: call.envelope.agent_version,
+    role: call.agent.role,
+    tool: call.envelope.tool,
+  };
 }
 
 /** The policy stage let a registered tool's call go on: now (`allow`), or once a human approves (`pending`). */

@@ -101,6 +101,12 @@ export { newAuditId, newId } from '../core/ids';
 export const Ctx = createParamDecorator((_data: unknown, ctx: ExecutionContext) => contextOf(ctx.switchToHttp().getRequest<Request>()));
 
 /** Controller parameters narrowed to what the route's guards established. */
-export const CallCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AuthenticatedCall => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent', 'envelope'));
-export const AgentCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AgentRequest => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent'));
-export const ApproverCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): ApproverRequest => established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'approver'));
+export const CallCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AuthenticatedCall =>
+  established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent', 'envelope'),
+);
+export const AgentCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): AgentRequest =>
+  established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'agent'),
+);
+export const ApproverCtx = createParamDecorator((_data: unknown, ctx: ExecutionContext): ApproverRequest =>
+  established(contextOf(ctx.switchToHttp().getRequest<Request>()), 'approver'),
+);

@@ -27,7 +27,7 @@ export function AgentAuth() {
     SetMetadata(AUTH_MODE, 'agent' satisfies AuthMode),
     ApiSecurity(AGENT_SECURITY),
     unauthorized(
-      'unauthenticated: missing_signature, malformed_headers, unknown_agent, timestamp_out_of_range (outside settings.signature_tolerance_s), bad_signature, agent_id_mismatch (the envelope names another agent). Failed attempts spend the address\'s budget (settings.unauthenticated_rate_limit); once spent, 429 rate_limited for every request from it until the window ends',
+      "unauthenticated: missing_signature, malformed_headers, unknown_agent, timestamp_out_of_range (outside settings.signature_tolerance_s), bad_signature, agent_id_mismatch (the envelope names another agent). Failed attempts spend the address's budget (settings.unauthenticated_rate_limit); once spent, 429 rate_limited for every request from it until the window ends",
     ),
   );
 }
@@ -49,7 +49,9 @@ export function AgentOrApproverAuth() {
     Audited(),
     ApiBearerAuth(APPROVER_SECURITY),
     ApiSecurity(AGENT_SECURITY),
-    unauthorized('unauthenticated: neither a valid approver token (missing_token, malformed_token, invalid_token) nor a valid agent signature (missing_signature, bad_signature, …)'),
+    unauthorized(
+      'unauthenticated: neither a valid approver token (missing_token, malformed_token, invalid_token) nor a valid agent signature (missing_signature, bad_signature, …)',
+    ),
   );
 }
 

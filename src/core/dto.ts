@@ -29,10 +29,15 @@ export class ErrorResponseDto {
   })
   status!: string;
   @ApiProperty({ example: 'tool_not_allowed_for_role' }) reason_code!: string;
-  @ApiProperty({ example: 'Role reader may not use tool write_file', description: 'For people: redacted, never a stack trace, a secret or a host path' }) error!: string;
+  @ApiProperty({ example: 'Role reader may not use tool write_file', description: 'For people: redacted, never a stack trace, a secret or a host path' })
+  error!: string;
   @ApiProperty({ example: 'audit_4f0c…' }) audit_id!: string;
   @ApiPropertyOptional({ example: 'req_uuid_123' }) request_id?: string;
-  @ApiPropertyOptional({ type: 'array', items: { type: 'object' }, description: 'e.g. ajv errors for invalid_arguments, [{path}] for forbidden_field; at most 20 entries' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'object' },
+    description: 'e.g. ajv errors for invalid_arguments, [{path}] for forbidden_field; at most 20 entries',
+  })
   details?: object[];
   @ApiPropertyOptional({ example: 57, description: 'How many details there were, when more than 20' })
   details_total?: number;

@@ -79,7 +79,12 @@ export class LimitsUnavailable extends GatewayError {
  */
 export class OutcomeUnrecorded extends GatewayError {
   constructor() {
-    super(503, 'audit_unavailable', 'outcome_unrecorded', 'The call may have run, but its outcome could not be written to the audit log; check before retrying with a new request_id');
+    super(
+      503,
+      'audit_unavailable',
+      'outcome_unrecorded',
+      'The call may have run, but its outcome could not be written to the audit log; check before retrying with a new request_id',
+    );
   }
 }
 

@@ -5,7 +5,28 @@ import { HiddenCharacterScan, hiddenCharactersOf, jsonWithVisibleEscapes, showHi
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('visible text: what an approver reads is what runs', () => {
-  const hidden = ['\u202A', '\u202E', '\u2066', '\u2069', '\u200B', '\u200F', '\u2060', '\u2064', '\uFEFF', '\u2028', '\u2029', '\u00AD', '\u061C', '\u0007', '\u001B', '\u0085', '\uFE0F', '\u{E0041}', '\u{E0100}', '\u3164'];
+  const hidden = [
+    '\u202A',
+    '\u202E',
+    '\u2066',
+    '\u2069',
+    '\u200B',
+    '\u200F',
+    '\u2060',
+    '\u2064',
+    '\uFEFF',
+    '\u2028',
+    '\u2029',
+    '\u00AD',
+    '\u061C',
+    '\u0007',
+    '\u001B',
+    '\u0085',
+    '\uFE0F',
+    '\u{E0041}',
+    '\u{E0100}',
+    '\u3164',
+  ];
 
   it('shows every bidirectional, zero-width, format and control character as <U+XXXX>', () => {
     for (const character of hidden) expect(showHidden(`a${character}b`)).toMatch(/^a<U\+[0-9A-F]{4,5}>b$/);

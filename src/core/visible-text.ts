@@ -179,7 +179,7 @@ export function showHiddenBrowserScript(): string {
     `  var pattern = new RegExp(${JSON.stringify(HIDDEN_SOURCE)}, 'gu');`,
     '  window.showHidden = function (text) {',
     '    return String(text).replace(pattern, function (character) {',
-    "      var hex = character.codePointAt(0).toString(16).toUpperCase();",
+    '      var hex = character.codePointAt(0).toString(16).toUpperCase();',
     "      while (hex.length < 4) hex = '0' + hex;",
     "      return '<U+' + hex + '>';",
     '    });',

@@ -31,7 +31,8 @@ export function isConnectionFailure(err: unknown): boolean {
 }
 const CONNECTION_ERRNO = /^E(CONNREFUSED|CONNRESET|TIMEDOUT|PIPE|NOTFOUND|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL|AI_AGAIN)$/;
 // What pg itself says when the connection (not the statement) failed, or the pool is closing.
-const CONNECTION_MESSAGE = /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed)/;
+const CONNECTION_MESSAGE =
+  /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed)/;
 
 function unavailableOr(err: unknown): unknown {
   return isConnectionFailure(err) ? new DatabaseUnavailable(err) : err;
@@ -59,7 +60,9 @@ export class PostgresDatabase implements OnApplicationShutdown {
       statement_timeout: STATEMENT_TIMEOUT_MS,
     });
     // An idle client that loses its server emits 'error' on the pool: log it, the next query reconnects.
-    this.pool.on('error', (err) => this.logger.warn(`PostgreSQL connection lost (${(err as NodeJS.ErrnoException).code ?? err.name}); reconnecting on next use`));
+    this.pool.on('error', (err) =>
+      this.logger.warn(`PostgreSQL connection lost (${(err as NodeJS.ErrnoException).code ?? err.name}); reconnecting on next use`),
+    );
   }
 
   /** Applies the migrations this database has not seen, under an advisory lock. */

@@ -26,7 +26,7 @@ export class AuditInterceptor implements NestInterceptor {
     const res = context.switchToHttp().getResponse<Response>();
     return next.handle().pipe(
       concatMap(async (body: unknown) => {
-        await this.audit.recordRequest(ctx, res.statusCode, (body ?? {}));
+        await this.audit.recordRequest(ctx, res.statusCode, body ?? {});
         return body;
       }),
     );

@@ -49,7 +49,9 @@ export class HealthController {
   ) {
     this.stores = [
       { reason_code: 'database_unavailable', message: 'The embedded database (GATEWAY_DATA_DIR) is not usable', usable: async () => database.isUsable() },
-      ...(postgres ? [{ reason_code: 'postgres_unavailable', message: 'PostgreSQL (GATEWAY_DATABASE_URL) cannot be reached', usable: () => postgres.isUsable() }] : []),
+      ...(postgres
+        ? [{ reason_code: 'postgres_unavailable', message: 'PostgreSQL (GATEWAY_DATABASE_URL) cannot be reached', usable: () => postgres.isUsable() }]
+        : []),
       { reason_code: 'audit_unavailable', message: 'The audit log cannot be written', usable: () => audit.ready() },
       // Redis holds the rate-limit counters (and the replay keys without PostgreSQL): checked through the counters' own connection.
       ...(throttler instanceof ThrottlerStorageRedisService
@@ -86,7 +88,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({
     type: ErrorResponseDto,
     description:
-      'not_ready: reason_code names the first store that is not usable (database_unavailable: the embedded SQLite; postgres_unavailable; audit_unavailable; redis_unavailable; replay_store_unavailable; policy_unavailable: OPA\'s /health; workspace_unavailable), details lists every one that is down. An upstream MCP server that cannot be reached does not make the gateway unready',
+      "not_ready: reason_code names the first store that is not usable (database_unavailable: the embedded SQLite; postgres_unavailable; audit_unavailable; redis_unavailable; replay_store_unavailable; policy_unavailable: OPA's /health; workspace_unavailable), details lists every one that is down. An upstream MCP server that cannot be reached does not make the gateway unready",
   })
   async readyz() {
     const usable = await Promise.all(this.stores.map((store) => store.usable()));

@@ -58,7 +58,10 @@ function problemOf(message: unknown): Pick<ScreenedMessage, 'rpcCode' | 'error'>
     if (isObject(params) && exceedsDepth(params.arguments, MAX_ARGUMENT_DEPTH)) {
       return invalidParams('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
     }
-    return { rpcCode: JSONRPC_INVALID_REQUEST, error: new InvalidRequest('message_too_deep', `The JSON-RPC message nests deeper than ${MAX_MESSAGE_DEPTH} levels`) };
+    return {
+      rpcCode: JSONRPC_INVALID_REQUEST,
+      error: new InvalidRequest('message_too_deep', `The JSON-RPC message nests deeper than ${MAX_MESSAGE_DEPTH} levels`),
+    };
   }
   if (!isToolCall(message)) return undefined;
   if (!isJSONRPCRequest(message)) {

@@ -77,7 +77,9 @@ export class McpTasks {
   /** tasks/get, tasks/result and tasks/cancel on this request's server, for this agent. */
   register(server: Server, ctx: AgentRequest): void {
     server.setRequestHandler('tasks/get', { params: taskIdParams }, async ({ taskId }) => this.taskOf(await this.find(taskId, ctx)));
-    server.setRequestHandler('tasks/result', { params: taskIdParams }, async ({ taskId }) => this.resultOf(await this.find(taskId, ctx), await this.approvals.filedBy(taskId, ctx)));
+    server.setRequestHandler('tasks/result', { params: taskIdParams }, async ({ taskId }) =>
+      this.resultOf(await this.find(taskId, ctx), await this.approvals.filedBy(taskId, ctx)),
+    );
     server.setRequestHandler('tasks/cancel', { params: taskIdParams }, async ({ taskId }) => this.cancel(taskId, ctx));
   }
 
@@ -88,7 +90,7 @@ export class McpTasks {
    */
   async created(pending: ToolCallPendingDto, ctx: AgentRequest): Promise<CallToolResult> {
     const task = this.taskOf(await this.find(pending.approval_id, ctx));
-    return { content: [{ type: 'text', text: task.statusMessage ?? '' }], task } as CallToolResult;
+    return { content: [{ type: 'text', text: task.statusMessage ?? '' }], task };
   }
 
   private async find(taskId: string, ctx: AgentRequest): Promise<ApprovalViewDto> {
@@ -132,9 +134,13 @@ export class McpTasks {
     // The same shape the call would have had answered at once: an upstream MCP tool's own content.
     const shape: McpShape = { resultOf: (result) => this.registry.mcpResultOf(view.tool, result), hasOutputSchema: this.registry.hasOutputSchema(view.tool) };
     if (view.status === 'pending' || view.status === 'approved') {
-      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Task ${view.approval_id} has no result yet (${this.taskOf(view).statusMessage}); poll tasks/get`);
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Task ${view.approval_id} has no result yet (${this.taskOf(view).statusMessage}); poll tasks/get`,
+      );
     }
-    if (view.status === 'executed') return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids }, shape);
+    if (view.status === 'executed')
+      return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids }, shape);
     const stored = view.error as StoredError | undefined;
     const outcome = stored
       ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
@@ -153,7 +159,8 @@ export class McpTasks {
     try {
       record = await this.approvals.withdraw(taskId, ctx);
     } catch (err) {
-      if (err instanceof GatewayError && err.httpStatus < 500) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Cannot cancel task ${taskId}: ${err.message}`);
+      if (err instanceof GatewayError && err.httpStatus < 500)
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Cannot cancel task ${taskId}: ${err.message}`);
       throw err;
     }
     const args = (JSON.parse(record.envelope) as { arguments: unknown }).arguments;

@@ -71,7 +71,7 @@ export class McpToolServer {
 
   build(request: McpRequestContext): Server {
     const auth = request.authInfo?.extra as unknown as McpHttpAuth | undefined;
-    if (!auth) throw new Error('An MCP request reached its server without the door\'s context');
+    if (!auth) throw new Error("An MCP request reached its server without the door's context");
     const ctx = established(auth.ctx, 'agent', 'agentVersion');
     const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES } });
     this.tasks.register(server, ctx);
@@ -88,7 +88,7 @@ export class McpToolServer {
       description: definition.description,
       inputSchema: definition.input_schema as McpTool['inputSchema'],
       annotations: hints,
-      ...(listing.outputSchema && { outputSchema: listing.outputSchema as McpTool['outputSchema'] }),
+      ...(listing.outputSchema && { outputSchema: listing.outputSchema }),
       ...taskExecution(definition.requires_approval),
     }));
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -97,7 +97,7 @@ export class McpToolServer {
   private async call(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
     const name = request.params.name;
     const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-    const meta = sctx.mcpReq._meta as Record<string, unknown> | undefined;
+    const meta = sctx.mcpReq._meta;
     const asMcp: McpShape = { resultOf: (result) => this.registry.mcpResultOf(name, result), hasOutputSchema: this.registry.hasOutputSchema(name) };
     const ctx: AgentRequest = {
       auditId: newAuditId(),
@@ -126,7 +126,7 @@ export class McpToolServer {
     } catch (err) {
       return toCallToolResult((await this.pipeline.refuse(ctx, err)).body, asMcp);
     }
-    const progressToken = meta?.progressToken as string | number | undefined;
+    const progressToken = meta?.progressToken;
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
     const observer = observerOf(sctx, progressToken);

@@ -100,7 +100,9 @@ export class McpController implements OnModuleDestroy {
   /** A body that is not JSON (or too large), from an authenticated agent: recorded, and answered as a JSON-RPC parse error. */
   private async parseError(res: Response, ctx: RequestContext, error: unknown): Promise<void> {
     const { httpStatus, body } = await this.refusal(ctx, error);
-    res.status(httpStatus).json({ jsonrpc: '2.0', error: { code: httpStatus >= 500 ? JSONRPC_INTERNAL_ERROR : JSONRPC_PARSE_ERROR, message: body.error, data: body }, id: null });
+    res
+      .status(httpStatus)
+      .json({ jsonrpc: '2.0', error: { code: httpStatus >= 500 ? JSONRPC_INTERNAL_ERROR : JSONRPC_PARSE_ERROR, message: body.error, data: body }, id: null });
   }
 
   /**
@@ -122,14 +124,19 @@ export class McpController implements OnModuleDestroy {
 
   private async recordSdkRefusal(ctx: RequestContext, body: unknown, httpStatus: number): Promise<void> {
     const calls = (Array.isArray(body) ? body : [body]).filter(isToolCall);
-    const error = new InvalidRequest('invalid_mcp_request', 'The MCP request was refused before the tool call was read (see the JSON-RPC error)', undefined, httpStatus);
+    const error = new InvalidRequest(
+      'invalid_mcp_request',
+      'The MCP request was refused before the tool call was read (see the JSON-RPC error)',
+      undefined,
+      httpStatus,
+    );
     await Promise.all(calls.map(() => this.refusal(callContext(ctx), error)));
   }
 
   /** The refusal on record (the pipeline's one place for that), with its error body. */
   private async refusal(ctx: RequestContext, error: unknown): Promise<Refusal> {
     const answer = await this.pipeline.refuse(ctx, error);
-    return { httpStatus: answer.httpStatus, body: answer.body as ErrorBody };
+    return { httpStatus: answer.httpStatus, body: answer.body };
   }
 }
 
@@ -157,5 +164,8 @@ function errorData(error: GatewayError): { status: string; reason_code: string; 
 }
 
 function notAllowed(res: Response): void {
-  res.status(405).setHeader('Allow', 'POST').json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless (POST only)' }, id: null });
+  res
+    .status(405)
+    .setHeader('Allow', 'POST')
+    .json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless (POST only)' }, id: null });
 }

@@ -81,7 +81,10 @@ describe('ToolCallPipeline.run', () => {
     const { pipeline, audit, executor, idempotency } = newTestPipeline();
     const call = newCall();
     const answer = await pipeline.run(call, 'hash');
-    expect(answer).toEqual({ httpStatus: 200, body: { success: true, status: 'executed', result: { path: 'a.txt', bytes: 1 }, audit_id: 'audit_1', request_id: 'req_1' } });
+    expect(answer).toEqual({
+      httpStatus: 200,
+      body: { success: true, status: 'executed', result: { path: 'a.txt', bytes: 1 }, audit_id: 'audit_1', request_id: 'req_1' },
+    });
     expect(idempotency.claim).toHaveBeenCalledWith(call, 'hash');
     expect(audit.recordDecision).toHaveBeenCalledWith(call, { verdict: 'allow', tool: TOOL });
     expect(audit.recordDecision.mock.invocationCallOrder[0]).toBeLessThan(executor.execute.mock.invocationCallOrder[0]);
@@ -171,7 +174,15 @@ describe('ToolCallPipeline.run', () => {
     const answer = await pipeline.run(call, 'hash');
     expect(answer).toEqual({
       httpStatus: 202,
-      body: { success: false, status: 'pending_approval', approval_id: 'approv_1', expires_at: '2030-01-01T00:00:00.000Z', error: 'Human approval required', audit_id: 'audit_1', request_id: 'req_1' },
+      body: {
+        success: false,
+        status: 'pending_approval',
+        approval_id: 'approv_1',
+        expires_at: '2030-01-01T00:00:00.000Z',
+        error: 'Human approval required',
+        audit_id: 'audit_1',
+        request_id: 'req_1',
+      },
     });
     expect(approvals.submit).toHaveBeenCalledWith(AGENT, call.envelope, 'audit_1');
     expect(executor.execute).not.toHaveBeenCalled();
@@ -270,7 +281,10 @@ describe('ToolCallPipeline.runApproved', () => {
     const request = newApproverRequest();
     const record = claimed('approved');
     const answer = await pipeline.runApproved(request, record);
-    expect(answer).toEqual({ httpStatus: 200, body: { success: true, status: 'executed', approval_id: 'approv_1', audit_id: 'audit_2', result: { path: 'a.txt', bytes: 1 } } });
+    expect(answer).toEqual({
+      httpStatus: 200,
+      body: { success: true, status: 'executed', approval_id: 'approv_1', audit_id: 'audit_2', result: { path: 'a.txt', bytes: 1 } },
+    });
     const approval = approvals.decisionOn.mock.results[0].value as ApproverDecision;
     expect(audit.recordApproval).toHaveBeenCalledWith(request, approval);
     expect(policy.evaluate).toHaveBeenCalledWith(AGENT, envelope());

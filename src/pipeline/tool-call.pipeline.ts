@@ -88,7 +88,8 @@ interface Settled {
 export class ToolCallPipeline {
   private readonly toolStages: CallStages<ToolAllowed> = {
     decide: (call) => this.decide(call.agent, call.envelope),
-    perform: (call, decision, observer) => (decision.verdict === 'pending' ? this.fileApproval(call) : this.execute(decision.tool, call.envelope.arguments, observer)),
+    perform: (call, decision, observer) =>
+      decision.verdict === 'pending' ? this.fileApproval(call) : this.execute(decision.tool, call.envelope.arguments, observer),
   };
 
   constructor(
@@ -117,7 +118,12 @@ export class ToolCallPipeline {
     return answer;
   }
 
-  private async runStages<D extends Allowed>(call: AuthenticatedCall, callHash: string | undefined, stages: CallStages<D>, observer: CallObserver | undefined): Promise<Settled> {
+  private async runStages<D extends Allowed>(
+    call: AuthenticatedCall,
+    callHash: string | undefined,
+    stages: CallStages<D>,
+    observer: CallObserver | undefined,
+  ): Promise<Settled> {
     const nothingRan = (answer: ToolCallAnswer): Settled => ({ answer, mayHaveRun: false });
     let decision: D | Denied;
     try {
@@ -162,7 +168,13 @@ export class ToolCallPipeline {
       approval = this.approvals.decisionOn(claimed);
       await this.audit.recordApproval(request, approval);
     } catch (err) {
-      return this.refuse(request, await this.approvals.undecide(claimed).then(() => err, (undecideFailed: unknown) => undecideFailed));
+      return this.refuse(
+        request,
+        await this.approvals.undecide(claimed).then(
+          () => err,
+          (undecideFailed: unknown) => undecideFailed,
+        ),
+      );
     }
     const decided: DecidedCall = { by: 'approver', request, approval, mayHaveRun: false };
     const answered = { approval_id: claimed.id, audit_id: request.auditId };
@@ -176,7 +188,12 @@ export class ToolCallPipeline {
       await this.approvals.renewClaim(claimed, decision.tool);
       allowed = { tool: decision.tool, envelope };
     } catch (err) {
-      return this.recordOutcome(decided, { error: await this.approvals.notRun(claimed, err).then(() => err, (notStored: unknown) => notStored) });
+      return this.recordOutcome(decided, {
+        error: await this.approvals.notRun(claimed, err).then(
+          () => err,
+          (notStored: unknown) => notStored,
+        ),
+      });
     }
 
     const outcome = await this.execute(allowed.tool, allowed.envelope.arguments);
@@ -186,7 +203,10 @@ export class ToolCallPipeline {
       return this.recordOutcome(ran, { error: outcome.error });
     }
     if (!(await this.approvals.storeOutcome(claimed, { result: outcome.result }))) return this.recordOutcome(ran, { error: new OutcomeNotStored() });
-    return this.recordOutcome(ran, { httpStatus: 200, body: { success: true, status: 'executed', approval_id: claimed.id, result: outcome.result, audit_id: request.auditId } });
+    return this.recordOutcome(ran, {
+      httpStatus: 200,
+      body: { success: true, status: 'executed', approval_id: claimed.id, result: outcome.result, audit_id: request.auditId },
+    });
   }
 
   /**
@@ -231,7 +251,10 @@ export class ToolCallPipeline {
    * answer: `ended`'s own, or the error body of its failure (outcome_unrecorded when the record
    * cannot be written after the call may have run).
    */
-  private async recordOutcome<B extends Answered>(decided: DecidedCall, ended: { httpStatus: number; body: B } | { error: unknown }): Promise<{ httpStatus: number; body: B } | RefusalAnswer> {
+  private async recordOutcome<B extends Answered>(
+    decided: DecidedCall,
+    ended: { httpStatus: number; body: B } | { error: unknown },
+  ): Promise<{ httpStatus: number; body: B } | RefusalAnswer> {
     let failure: unknown;
     if ('body' in ended) {
       try {

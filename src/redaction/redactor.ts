@@ -154,8 +154,7 @@ export class Redactor {
       const bodyStart = begin.index + begin[0].length;
       const dashes = text.indexOf('-----', bodyStart);
       const end = `-----END ${begin[1]}PRIVATE KEY-----`;
-      const complete =
-        dashes !== -1 && dashes - bodyStart <= MAX_PEM_BODY && text.startsWith(end, dashes) && PEM_BODY.test(text.slice(bodyStart, dashes));
+      const complete = dashes !== -1 && dashes - bodyStart <= MAX_PEM_BODY && text.startsWith(end, dashes) && PEM_BODY.test(text.slice(bodyStart, dashes));
       let stop = complete ? dashes + end.length : bodyStart;
       if (!complete) {
         PEM_MATERIAL_LINES.lastIndex = bodyStart;

@@ -72,7 +72,13 @@ export class ToolRegistry {
 /** `hints`: what the tool does to the world, as its kind says (MCP's tool annotations). */
 function visibleTool(tool: Tool, hints: ToolHints, listing: ToolListing): VisibleTool {
   return {
-    definition: { name: tool.name, description: tool.description, input_schema: tool.input_schema, requires_approval: tool.requires_approval, timeout_ms: tool.timeout_ms },
+    definition: {
+      name: tool.name,
+      description: tool.description,
+      input_schema: tool.input_schema,
+      requires_approval: tool.requires_approval,
+      timeout_ms: tool.timeout_ms,
+    },
     hints,
     listing,
   };

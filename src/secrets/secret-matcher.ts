@@ -37,7 +37,14 @@ function base64Cores(bytes: Buffer): string[] {
 export function encodedForms(secret: string): string[] {
   const bytes = Buffer.from(secret, 'utf8');
   const hex = bytes.toString('hex');
-  const forms = [secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), hex, hex.replace(/../g, '%$&'), JSON.stringify(secret).slice(1, -1)];
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    hex,
+    hex.replace(/../g, '%$&'),
+    JSON.stringify(secret).slice(1, -1),
+  ];
   for (const core of base64Cores(bytes)) forms.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
   return [...new Set(forms.map(foldText))].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
@@ -102,7 +109,7 @@ export class SecretMatcher {
     let out = '';
     let copiedUpTo = 0;
     let h = windowHash(text, 0);
-    for (let i = 0; i + MIN_SECRET_LENGTH <= text.length; ) {
+    for (let i = 0; i + MIN_SECRET_LENGTH <= text.length;) {
       const found = this.byPrefix.get(h)?.find((form) => holdsAt(text, i, form.text));
       if (found) {
         out += text.slice(copiedUpTo, i) + replacement(found.secret);

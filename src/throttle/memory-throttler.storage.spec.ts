@@ -14,7 +14,13 @@ describe('MemoryThrottlerStorage (fixed window, the rules of the Redis script)',
   });
 
   it('counts hits in the window and blocks the one over the limit for blockDuration', async () => {
-    for (let i = 1; i <= 3; i++) expect(await storage.increment('agent/a', 10_000, 3, 10_000, 'default')).toEqual({ totalHits: i, timeToExpire: 10, isBlocked: false, timeToBlockExpire: 0 });
+    for (let i = 1; i <= 3; i++)
+      expect(await storage.increment('agent/a', 10_000, 3, 10_000, 'default')).toEqual({
+        totalHits: i,
+        timeToExpire: 10,
+        isBlocked: false,
+        timeToBlockExpire: 0,
+      });
     now += 4_000;
     expect(await storage.increment('agent/a', 10_000, 3, 10_000, 'default')).toEqual({ totalHits: 4, timeToExpire: 6, isBlocked: true, timeToBlockExpire: 10 });
     expect((await storage.increment('agent/b', 10_000, 3, 10_000, 'default')).isBlocked).toBe(false); // another key

@@ -48,23 +48,26 @@ export class ToolsController {
     description:
       'executed. A replay (the same agent_id, request_id and body within settings.idempotency_ttl_s) gets the first answer again, whatever its status, with Idempotent-Replayed: true, and nothing runs; an answer over 64 KiB is kept as a stand-in with { replay_not_kept, bytes, sha256 } in place of result or details',
   })
-  @ApiAcceptedResponse({ type: ToolCallPendingDto, description: 'pending_approval: waiting for a human approver (collect the outcome with GET /api/approvals/{approval_id})' })
+  @ApiAcceptedResponse({
+    type: ToolCallPendingDto,
+    description: 'pending_approval: waiting for a human approver (collect the outcome with GET /api/approvals/{approval_id})',
+  })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
     description:
-      'invalid_request: malformed_json, invalid_envelope (ajv errors in details), arguments_too_deep (over 64 levels), invalid_request_target; invalid_arguments: the arguments do not match the tool\'s input_schema (ajv errors in details), or an http URL placeholder would make a . or .. path segment',
+      "invalid_request: malformed_json, invalid_envelope (ajv errors in details), arguments_too_deep (over 64 levels), invalid_request_target; invalid_arguments: the arguments do not match the tool's input_schema (ajv errors in details), or an http URL placeholder would make a . or .. path segment",
   })
   @ApiForbiddenResponse({
     type: ErrorResponseDto,
     description:
-      'denied: tool_not_registered, agent_version_not_allowed, tool_not_allowed_for_role, forbidden_field (details: [{path}]; keys at any depth, compared after folding case, compatibility forms, lookalikes, accents and non-alphanumerics), path_outside_workspace, host_not_allowed (also a redirect elsewhere), hard_linked_file, directory_not_deletable, tool_definition_changed (an upstream MCP tool differs from its pin in mcp-lock.json); OPA\'s own deny reasons pass through. All before approval is asked',
+      "denied: tool_not_registered, agent_version_not_allowed, tool_not_allowed_for_role, forbidden_field (details: [{path}]; keys at any depth, compared after folding case, compatibility forms, lookalikes, accents and non-alphanumerics), path_outside_workspace, host_not_allowed (also a redirect elsewhere), hard_linked_file, directory_not_deletable, tool_definition_changed (an upstream MCP tool differs from its pin in mcp-lock.json); OPA's own deny reasons pass through. All before approval is asked",
   })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'Body over max_body_bytes' })
   @ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'Body is not application/json' })
   @ApiTooManyRequestsResponse({
     type: ErrorResponseDto,
     description:
-      'rate_limited: the agent\'s (or its role\'s) or the tool\'s rate_limit is spent (a replay spends it too), or this address spent its failed-authentication budget; too_many_pending: the agent already holds settings.max_pending_approvals_per_agent. Retry-After: seconds',
+      "rate_limited: the agent's (or its role's) or the tool's rate_limit is spent (a replay spends it too), or this address spent its failed-authentication budget; too_many_pending: the agent already holds settings.max_pending_approvals_per_agent. Retry-After: seconds",
   })
   @ApiResponse({
     status: 409,
@@ -86,7 +89,8 @@ export class ToolsController {
   })
   @ApiGatewayTimeoutResponse({
     type: ErrorResponseDto,
-    description: 'tool_timeout: not finished within the tool\'s timeout_ms (an http or MCP request is cancelled; a file write or delete is abandoned before it takes effect)',
+    description:
+      "tool_timeout: not finished within the tool's timeout_ms (an http or MCP request is cancelled; a file write or delete is abandoned before it takes effect)",
   })
   async call(@CallCtx() call: AuthenticatedCall, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
     const answer = await this.pipeline.run(call, bodySha256Of(req));

@@ -106,7 +106,11 @@ function gatewayConfig(tools: number, agents: number): string {
     'settings: { signature_tolerance_s: 3600, idempotency_ttl_s: 7200, unauthenticated_rate_limit: { limit: 1000000, ttl_s: 60 } }',
     'roles: { reader: { rate_limit: { limit: 100000000, ttl_s: 60 } } }',
     'agents:',
-    ...Array.from({ length: agents }, (_, i) => `  - { id: bench_agent_${i}, role: reader, key: { alg: hmac-sha256, secret: "${SECRET}-${i}" }${i === 0 ? `, mcp_tokens: [{ token_sha256: "${MCP_TOKEN_SHA256}" }]` : ''} }`),
+    ...Array.from(
+      { length: agents },
+      (_, i) =>
+        `  - { id: bench_agent_${i}, role: reader, key: { alg: hmac-sha256, secret: "${SECRET}-${i}" }${i === 0 ? `, mcp_tokens: [{ token_sha256: "${MCP_TOKEN_SHA256}" }]` : ''} }`,
+    ),
     'tools:',
     `  read_file: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`,
     ...Array.from({ length: tools - 1 }, (_, i) => `  tool_${i}: { kind: fs.read, roles: [reader], input_schema: ${pathArg} }`),
@@ -139,7 +143,16 @@ async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join
   const started = performance.now();
   const args = values['cpu-prof'] && tag === 'main' ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', 'dist/main.js'] : ['dist/main.js'];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_CONFIG: configFile, GATEWAY_DATA_DIR: dataDir, GATEWAY_WORKSPACE: workspace, LOG_LEVEL: 'info', ...stores },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      GATEWAY_CONFIG: configFile,
+      GATEWAY_DATA_DIR: dataDir,
+      GATEWAY_WORKSPACE: workspace,
+      LOG_LEVEL: 'info',
+      ...stores,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor(`http://127.0.0.1:${port}/readyz`);
@@ -149,7 +162,9 @@ async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join
 async function startComparison(mode: 'baseline' | 'floor'): Promise<Running> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'test/bench/servers.ts', mode, String(port), helloFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'test/bench/servers.ts', mode, String(port), helloFile], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   await waitFor(`http://127.0.0.1:${port}/`);
   return { child, port, startupMs: performance.now() - started };
 }
@@ -173,8 +188,20 @@ function presign(count: number, agents: number): SignedPool {
   for (let i = 0; i < count; i++) {
     const a = i % agents;
     const agent = `bench_agent_${a}`;
-    const body = JSON.stringify({ agent_id: agent, agent_version: '1.0.0', request_id: `bench_${now}_${i}`, tool: 'read_file', arguments: { path: '/workspace/hello.txt' } });
-    out[i] = { body, headers: { 'content-type': 'application/json', ...signRequestHeaders(agent, { alg: 'hmac-sha256', secret: `${SECRET}-${a}` }, 'POST', '/api/tools/call', body, now) } };
+    const body = JSON.stringify({
+      agent_id: agent,
+      agent_version: '1.0.0',
+      request_id: `bench_${now}_${i}`,
+      tool: 'read_file',
+      arguments: { path: '/workspace/hello.txt' },
+    });
+    out[i] = {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        ...signRequestHeaders(agent, { alg: 'hmac-sha256', secret: `${SECRET}-${a}` }, 'POST', '/api/tools/call', body, now),
+      },
+    };
   }
   return { items: out, next: 0 };
 }
@@ -220,7 +247,11 @@ function table(points: Array<Point & { rounds_rps?: number[] }>): string {
       `| ${p.server.padEnd(28)} | ${String(p.connections).padStart(3)} | ${String(p.requests_per_s).padStart(7)} | ${p.p50_ms.toFixed(2).padStart(7)} | ${p.p99_ms.toFixed(2).padStart(7)} | ${String(p.errors + p.non_2xx).padStart(6)} |${p.rounds_rps ? ` ${p.rounds_rps.join(', ')} |` : ''}`,
   );
   const roundsHeader = points.some((p) => p.rounds_rps) ? ' req/s per round |' : '';
-  return [`| server                       |   c |   req/s | p50 ms  | p99 ms  | errors |${roundsHeader}`, `|---|---|---|---|---|---|${roundsHeader ? '---|' : ''}`, ...rows].join('\n');
+  return [
+    `| server                       |   c |   req/s | p50 ms  | p99 ms  | errors |${roundsHeader}`,
+    `|---|---|---|---|---|---|${roundsHeader ? '---|' : ''}`,
+    ...rows,
+  ].join('\n');
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -255,7 +286,11 @@ function writeBigAuditLog(dataDir: string, bytes: number): number {
     const lines: string[] = [];
     for (let i = 0; i < 5000; i++, seq++) {
       const auditId = `audit_${createHash('md5').update(String(seq)).digest('hex')}`;
-      const { line, hash } = sealRecord({ audit_id: auditId, event: 'decision', decision: 'allow', agent_id: 'bench_agent_0', tool: 'read_file', request_id: `r${seq}`, arguments: args }, seq, prev);
+      const { line, hash } = sealRecord(
+        { audit_id: auditId, event: 'decision', decision: 'allow', agent_id: 'bench_agent_0', tool: 'read_file', request_id: `r${seq}`, arguments: args },
+        seq,
+        prev,
+      );
       lines.push(line);
       rows.push({ seq, audit_id: auditId, request_id: `r${seq}`, agent_id: 'bench_agent_0', hash, offset, length: line.length + 1 });
       offset += line.length + 1;
@@ -277,7 +312,9 @@ async function main(): Promise<void> {
   const databaseUrl = SHARED_STORES ? await createTestDatabase() : undefined;
   const redis = SHARED_STORES ? new Redis(SHARED_REDIS_URL) : undefined;
   await redis?.flushdb();
-  const shared = databaseUrl ? await startGateway('shared', 10, 10, undefined, { GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_REDIS_URL: SHARED_REDIS_URL }) : undefined;
+  const shared = databaseUrl
+    ? await startGateway('shared', 10, 10, undefined, { GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_REDIS_URL: SHARED_REDIS_URL })
+    : undefined;
   const baseline = await startComparison('baseline');
   const floor = await startComparison('floor');
   const rounds: Point[][] = [];
@@ -307,7 +344,10 @@ async function main(): Promise<void> {
       ['10 tools, 10,000 agents', 10, 10_000],
     ] as const) {
       const gw = await startGateway(label.replace(/\W+/g, '-'), tools, agents);
-      scaling.push({ ...(await measure(`gateway, ${label}`, gw.port, 64, presign((DURATION_S + WARMUP_S) * MAX_RATE, Math.min(agents, 10_000)))), startup_ms: Math.round(gw.startupMs) });
+      scaling.push({
+        ...(await measure(`gateway, ${label}`, gw.port, 64, presign((DURATION_S + WARMUP_S) * MAX_RATE, Math.min(agents, 10_000)))),
+        startup_ms: Math.round(gw.startupMs),
+      });
       await stop(gw);
     }
     process.stdout.write(`\nScaling (c=64):\n${table(scaling)}\n${scaling.map((s) => `  ${s.server}: start-up ${s.startup_ms} ms`).join('\n')}\n`);
@@ -320,7 +360,9 @@ async function main(): Promise<void> {
     const big = await startGateway('audit-big', 10, 10, bigDir);
     await stop(big);
     audit = { records, bytes, startup_ms: Math.round(big.startupMs), startup_empty_ms: Math.round(empty.startupMs) };
-    process.stdout.write(`\nStart-up with a ${(bytes / 1024 / 1024).toFixed(0)} MiB audit log (${records} records): ${audit.startup_ms} ms (empty log: ${audit.startup_empty_ms} ms)\n`);
+    process.stdout.write(
+      `\nStart-up with a ${(bytes / 1024 / 1024).toFixed(0)} MiB audit log (${records} records): ${audit.startup_ms} ms (empty log: ${audit.startup_empty_ms} ms)\n`,
+    );
   }
 
   const at = (server: string, c = 64) => points.find((p) => p.server === server && p.connections === c)!;
@@ -335,7 +377,11 @@ async function main(): Promise<void> {
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);
   const proxyPath = await mcpProxyPath();
-  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit, mcp_proxy_path: proxyPath }, null, 2)}\n`);
+  if (values.out)
+    writeFileSync(
+      values.out,
+      `${JSON.stringify({ ratio, mcp_vs_rest: mcpRatios, summary: line, duration_s: DURATION_S, rounds: ROUNDS, points, all_rounds: rounds, scaling, audit_startup: audit, mcp_proxy_path: proxyPath }, null, 2)}\n`,
+    );
 }
 
 /** The section "MCP proxy path": the MCP door beside the plain npm MCP proxies, on one stdio upstream. */

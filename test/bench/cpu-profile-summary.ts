@@ -47,7 +47,9 @@ for (const [id, t] of self) {
 }
 const pct = (t: number) => `${((t / busy) * 100).toFixed(1).padStart(5)}%`;
 const top = Number(values.top);
-process.stdout.write(`busy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time, self time only\n\nby area:\n`);
+process.stdout.write(
+  `busy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time, self time only\n\nby area:\n`,
+);
 for (const [a, t] of [...areas].sort((x, y) => y[1] - x[1]).slice(0, top)) process.stdout.write(`${pct(t)}  ${a}\n`);
 process.stdout.write('\ntop functions:\n');
 for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top)) process.stdout.write(`${pct(t)}  ${f}\n`);

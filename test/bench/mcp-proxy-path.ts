@@ -131,7 +131,10 @@ function sdkCaller(client: Client, tool: string, withRequestId = false): Caller 
 function restCaller(port: number): Caller {
   return async () => {
     const body = JSON.stringify({ agent_id: 'bench_agent', agent_version: '1.0.0', request_id: nextId(), tool: 'echo', arguments: { text: ECHO_TEXT } });
-    const headers = { 'content-type': 'application/json', ...signRequestHeaders('bench_agent', { alg: 'hmac-sha256', secret: SECRET }, 'POST', '/api/tools/call', body) };
+    const headers = {
+      'content-type': 'application/json',
+      ...signRequestHeaders('bench_agent', { alg: 'hmac-sha256', secret: SECRET }, 'POST', '/api/tools/call', body),
+    };
     const res = await fetch(`http://127.0.0.1:${port}/api/tools/call`, { method: 'POST', headers, body });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`${res.status} ${text.slice(0, 300)}`);
@@ -190,7 +193,19 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
       const port = await freePort();
       const child = spawn(
         bin('supergateway'),
-        ['--stdio', upstreamArgv.map((a) => JSON.stringify(a)).join(' '), '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none', '--healthEndpoint', '/healthz'],
+        [
+          '--stdio',
+          upstreamArgv.map((a) => JSON.stringify(a)).join(' '),
+          '--outputTransport',
+          'streamableHttp',
+          '--stateful',
+          '--port',
+          String(port),
+          '--logLevel',
+          'none',
+          '--healthEndpoint',
+          '/healthz',
+        ],
         { stdio: ['ignore', 'ignore', 'inherit'] },
       );
       children.push(child);
@@ -203,7 +218,9 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
     }
     if (wanted.has('mcp-proxy 6.7.19')) {
       const port = await freePort();
-      const child = spawn(bin('mcp-proxy'), ['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', ...upstreamArgv], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(bin('mcp-proxy'), ['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', ...upstreamArgv], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       children.push(child);
       await waitFor(`http://127.0.0.1:${port}/ping`);
       await callersFor('mcp-proxy 6.7.19', async (c) => {
@@ -223,7 +240,14 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
       const port = await freePort();
       const prof = options.cpuProfDir && !label ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
       const child = spawn(process.execPath, [...prof, join(dist, 'main.js')], {
-        env: { ...env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_DATA_DIR: join(dir, 'data'), GATEWAY_WORKSPACE: join(dir, 'workspace'), LOG_LEVEL: 'info' },
+        env: {
+          ...env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          GATEWAY_DATA_DIR: join(dir, 'data'),
+          GATEWAY_WORKSPACE: join(dir, 'workspace'),
+          LOG_LEVEL: 'info',
+        },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       children.push(child);
@@ -235,7 +259,8 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
           return made.map((cl) => sdkCaller(cl, 'echo', true));
         });
       }
-      if (wanted.has('gateway REST door')) await callersFor(`gateway REST door${label}` as PathName, async (c) => Array.from({ length: c }, () => restCaller(port)));
+      if (wanted.has('gateway REST door'))
+        await callersFor(`gateway REST door${label}` as PathName, async (c) => Array.from({ length: c }, () => restCaller(port)));
     };
     if (wanted.has('gateway MCP door') || wanted.has('gateway REST door')) {
       await gateway('dist', '');
@@ -274,7 +299,10 @@ function summarize(points: Array<McpPathPoint & { rounds_cps?: number[] }>, roun
   const lines = [
     '| path | c | calls/s | p50 ms | p99 ms | errors | calls/s per round |',
     '|---|---|---|---|---|---|---|',
-    ...points.map((p) => `| ${p.path} | ${p.concurrency} | ${p.calls_per_s} | ${p.p50_ms.toFixed(2)} | ${p.p99_ms.toFixed(2)} | ${p.errors} | ${p.rounds_cps?.join(', ') ?? ''} |`),
+    ...points.map(
+      (p) =>
+        `| ${p.path} | ${p.concurrency} | ${p.calls_per_s} | ${p.p50_ms.toFixed(2)} | ${p.p99_ms.toFixed(2)} | ${p.errors} | ${p.rounds_cps?.join(', ') ?? ''} |`,
+    ),
   ];
   // Ratios: the median over rounds of each round's own ratio (both sides measured minutes apart at most).
   const ratio = (a: PathName, b: PathName, c: number) => {
@@ -303,7 +331,8 @@ function summarize(points: Array<McpPathPoint & { rounds_cps?: number[] }>, roun
   }
   const direct = points.find((p) => p.path === 'direct stdio' && p.concurrency === 1);
   if (direct) {
-    for (const p of points.filter((q) => q.concurrency === 1 && q.path !== 'direct stdio')) out.push(`added latency at c=1 p50, ${p.path}: +${(p.p50_ms - direct.p50_ms).toFixed(2)} ms over the direct call`);
+    for (const p of points.filter((q) => q.concurrency === 1 && q.path !== 'direct stdio'))
+      out.push(`added latency at c=1 p50, ${p.path}: +${(p.p50_ms - direct.p50_ms).toFixed(2)} ms over the direct call`);
   }
   return `${lines.join('\n')}\n\n${out.join('\n')}`;
 }

@@ -79,8 +79,17 @@ function sdkCaller(client: Client, tool: string): Caller {
 let requestCounter = 0;
 function restCaller(port: number, tool = 'tracker_search', args: Record<string, unknown> = { query: 'bench' }): Caller {
   return async () => {
-    const body = JSON.stringify({ agent_id: 'bench_agent', agent_version: '1.0.0', request_id: `bench_${process.pid}_${++requestCounter}`, tool, arguments: args });
-    const headers = { 'content-type': 'application/json', ...signRequestHeaders('bench_agent', { alg: 'hmac-sha256', secret: SECRET }, 'POST', '/api/tools/call', body) };
+    const body = JSON.stringify({
+      agent_id: 'bench_agent',
+      agent_version: '1.0.0',
+      request_id: `bench_${process.pid}_${++requestCounter}`,
+      tool,
+      arguments: args,
+    });
+    const headers = {
+      'content-type': 'application/json',
+      ...signRequestHeaders('bench_agent', { alg: 'hmac-sha256', secret: SECRET }, 'POST', '/api/tools/call', body),
+    };
     const res = await fetch(`http://127.0.0.1:${port}/api/tools/call`, { method: 'POST', headers, body });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(String(res.status));
@@ -108,7 +117,9 @@ function stop(child: ChildProcess): Promise<unknown> {
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'agw-mcp-bench-'));
   const upstreamPort = await freePort();
-  const upstream = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', __filename, '--serve-upstream', String(upstreamPort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const upstream = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', __filename, '--serve-upstream', String(upstreamPort)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}/mcp`;
   let gateway: ChildProcess | undefined;
   const clients: Client[] = [];
@@ -124,7 +135,14 @@ async function main(): Promise<void> {
     mkdirSync(join(root, 'workspace'));
     writeFileSync(join(root, 'workspace', 'hello.txt'), 'hello\n');
     gateway = spawn(process.execPath, ['dist/main.js'], {
-      env: { ...env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_DATA_DIR: join(root, 'data'), GATEWAY_WORKSPACE: join(root, 'workspace'), LOG_LEVEL: 'info' },
+      env: {
+        ...env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        GATEWAY_DATA_DIR: join(root, 'data'),
+        GATEWAY_WORKSPACE: join(root, 'workspace'),
+        LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await waitFor(`http://127.0.0.1:${port}/readyz`);
@@ -133,17 +151,39 @@ async function main(): Promise<void> {
       const direct = await Promise.all(Array.from({ length: concurrency }, () => sdkClient(upstreamUrl)));
       const viaMcp = await Promise.all(Array.from({ length: concurrency }, () => sdkClient(`http://127.0.0.1:${port}/mcp`, MCP_TOKEN)));
       clients.push(...direct, ...viaMcp);
-      points.push(await measure('direct (SDK client → upstream)', direct.map((c) => sdkCaller(c, 'search'))));
-      points.push(await measure('gateway MCP door (SDK client → /mcp → upstream)', viaMcp.map((c) => sdkCaller(c, 'tracker_search'))));
-      points.push(await measure('gateway REST door (signed POST → upstream)', Array.from({ length: concurrency }, () => restCaller(port))));
+      points.push(
+        await measure(
+          'direct (SDK client → upstream)',
+          direct.map((c) => sdkCaller(c, 'search')),
+        ),
+      );
+      points.push(
+        await measure(
+          'gateway MCP door (SDK client → /mcp → upstream)',
+          viaMcp.map((c) => sdkCaller(c, 'tracker_search')),
+        ),
+      );
+      points.push(
+        await measure(
+          'gateway REST door (signed POST → upstream)',
+          Array.from({ length: concurrency }, () => restCaller(port)),
+        ),
+      );
       // The gateway's own cost without an upstream, for reference: the same door reading a small file.
-      points.push(await measure('gateway REST door, fs.read (no upstream)', Array.from({ length: concurrency }, () => restCaller(port, 'read_file', { path: 'hello.txt' }))));
+      points.push(
+        await measure(
+          'gateway REST door, fs.read (no upstream)',
+          Array.from({ length: concurrency }, () => restCaller(port, 'read_file', { path: 'hello.txt' })),
+        ),
+      );
     }
     console.table(points);
     for (const concurrency of CONCURRENCIES) {
       const direct = points.find((p) => p.concurrency === concurrency && p.path.startsWith('direct'))!;
       for (const door of points.filter((p) => p.concurrency === concurrency && p.path.includes('→ upstream') && !p.path.startsWith('direct'))) {
-        console.log(`c=${concurrency} ${door.path}: +${(door.p50_ms - direct.p50_ms).toFixed(2)} ms p50, ${((door.calls_per_s / direct.calls_per_s) * 100).toFixed(0)}% of direct throughput`);
+        console.log(
+          `c=${concurrency} ${door.path}: +${(door.p50_ms - direct.p50_ms).toFixed(2)} ms p50, ${((door.calls_per_s / direct.calls_per_s) * 100).toFixed(0)}% of direct throughput`,
+        );
       }
     }
   } finally {

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     createServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        answer().then((body) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body)));
+        void answer().then((body) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body)));
       });
     }).listen(port, '127.0.0.1');
   }

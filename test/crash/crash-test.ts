@@ -137,7 +137,11 @@ async function call(node: Instance, agent: (typeof AGENTS)[number], tool: string
 
 const asApprover = { Authorization: `Bearer ${APPROVER_TOKEN}` };
 async function approve(node: Instance, approvalId: string): Promise<Response> {
-  return fetch(`${node.base}/approve`, { method: 'POST', headers: { ...asApprover, 'Content-Type': 'application/json' }, body: JSON.stringify({ approval_id: approvalId, approved: true }) });
+  return fetch(`${node.base}/approve`, {
+    method: 'POST',
+    headers: { ...asApprover, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ approval_id: approvalId, approved: true }),
+  });
 }
 
 function payload(n: number): string {
@@ -153,7 +157,8 @@ async function load(acked: Acked[], stop: { now: boolean }): Promise<void> {
       try {
         let res: Response;
         if (r < 0.55) res = await call(node, agent, Math.random() < 0.5 ? 'read_file' : 'list_dir', { path: Math.random() < 0.5 ? 'hello.txt' : '.' });
-        else if (r < 0.8) res = await call(node, agent, 'write_file', { path: `out/${w}-${sequence % 7}.txt`, content: payload(Math.floor(Math.random() * 200_000)) });
+        else if (r < 0.8)
+          res = await call(node, agent, 'write_file', { path: `out/${w}-${sequence % 7}.txt`, content: payload(Math.floor(Math.random() * 200_000)) });
         else res = await call(node, agent, 'delete_everything', {});
         const body = (await res.json()) as { audit_id: string; approval_id?: string };
         if (res.status < 300) acked.push({ status: res.status, auditId: body.audit_id, approvalId: body.approval_id, kind: 'call', node, at: Date.now() });
@@ -165,7 +170,9 @@ async function load(acked: Acked[], stop: { now: boolean }): Promise<void> {
   const approverLoop = async () => {
     while (!stop.now) {
       try {
-        const list = (await (await fetch(`${nextNode().base}/api/approvals?status=pending&limit=20`, { headers: asApprover })).json()) as { approvals: Array<{ approval_id: string }> };
+        const list = (await (await fetch(`${nextNode().base}/api/approvals?status=pending&limit=20`, { headers: asApprover })).json()) as {
+          approvals: Array<{ approval_id: string }>;
+        };
         for (const { approval_id } of list.approvals.slice(0, 5)) {
           const node = nextNode();
           const res = await approve(node, approval_id);
@@ -238,12 +245,16 @@ async function check(round: number, acked: Acked[]): Promise<void> {
   }
   if (databaseUrl) {
     // The restarted instance failed its own interrupted calls at start; the survivor finished its own.
-    const approved = (await (await fetch(`${nodes[0].base}/api/approvals?status=approved&limit=100`, { headers: asApprover })).json()) as { approvals: unknown[] };
+    const approved = (await (await fetch(`${nodes[0].base}/api/approvals?status=approved&limit=100`, { headers: asApprover })).json()) as {
+      approvals: unknown[];
+    };
     if (approved.approvals.length > 0) problem(round, `${approved.approvals.length} approval(s) still approved without an outcome after the restart`);
   }
 
   const outDir = join(workspace, 'out');
-  for (const name of readdirSync(outDir, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.endsWith('.tmp')).map((d) => d.name)) {
+  for (const name of readdirSync(outDir, { withFileTypes: true })
+    .filter((d) => d.isFile() && !d.name.endsWith('.tmp'))
+    .map((d) => d.name)) {
     const text = readFileSync(join(outDir, name), 'utf8');
     const match = /^len=(\d+)\n(x*)\nEND\n$/.exec(text);
     if (!match || match[2].length !== Number(match[1])) problem(round, `workspace file out/${name} is half-written (${text.length} bytes)`);

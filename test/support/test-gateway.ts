@@ -105,24 +105,30 @@ export class TestGateway {
 
   /** The audit records as written, parsed. */
   auditRecords(): Array<Record<string, unknown>> {
-    return readFileSync(this.auditFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    return readFileSync(this.auditFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
   }
 
   private async boot(): Promise<void> {
     process.env.LOG_LEVEL = this.options.captureLogs ? 'info' : 'silent';
-    const config = loadGatewayConfig({
-      GATEWAY_CONFIG: this.configFile,
-      GATEWAY_WORKSPACE: this.workspace,
-      GATEWAY_DATA_DIR: this.dataDir,
-      GATEWAY_AUDIT_LOG: this.auditFile,
-      GATEWAY_REDIS_URL: this.options.redisUrl,
-      GATEWAY_DATABASE_URL: this.options.databaseUrl,
-      GATEWAY_POLICY_ENGINE: this.options.opa ? 'opa' : undefined,
-      GATEWAY_OPA_URL: this.options.opa?.url,
-      GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
-      TEST_DEPLOY_KEY: HMAC_SECRET,
-      GATEWAY_AUDIT_KEY: this.options.auditKey === undefined ? AUDIT_KEY : (this.options.auditKey ?? undefined),
-    }, { kinds: KIND_CONFIGS });
+    const config = loadGatewayConfig(
+      {
+        GATEWAY_CONFIG: this.configFile,
+        GATEWAY_WORKSPACE: this.workspace,
+        GATEWAY_DATA_DIR: this.dataDir,
+        GATEWAY_AUDIT_LOG: this.auditFile,
+        GATEWAY_REDIS_URL: this.options.redisUrl,
+        GATEWAY_DATABASE_URL: this.options.databaseUrl,
+        GATEWAY_POLICY_ENGINE: this.options.opa ? 'opa' : undefined,
+        GATEWAY_OPA_URL: this.options.opa?.url,
+        GATEWAY_OPA_TIMEOUT_MS: this.options.opa?.timeoutMs?.toString(),
+        TEST_DEPLOY_KEY: HMAC_SECRET,
+        GATEWAY_AUDIT_KEY: this.options.auditKey === undefined ? AUDIT_KEY : (this.options.auditKey ?? undefined),
+      },
+      { kinds: KIND_CONFIGS },
+    );
     const logDestination = this.options.captureLogs ? { write: (line: string) => void this.logLines.push(line) } : undefined;
     // nestjs-pino keeps the first app's logger for lines outside a request (start-up): use this app's.
     __resetOutOfContextForTests();
@@ -163,7 +169,9 @@ export class TestGateway {
   }
 
   get(path: string, agent = HMAC_AGENT) {
-    return this.http().get(path).set(signRequestHeaders(agent, this.keyOf(agent), 'GET', path, ''));
+    return this.http()
+      .get(path)
+      .set(signRequestHeaders(agent, this.keyOf(agent), 'GET', path, ''));
   }
 
   /** A request as the approver holding `token`. */
@@ -172,7 +180,10 @@ export class TestGateway {
     return {
       get: (path: string) => this.http().get(path).set(auth),
       decide: (approval_id: string, approved: boolean, comment?: string) =>
-        this.http().post('/approve').set(auth).send({ approval_id, approved, ...(comment !== undefined && { comment }) }),
+        this.http()
+          .post('/approve')
+          .set(auth)
+          .send({ approval_id, approved, ...(comment !== undefined && { comment }) }),
     };
   }
 }

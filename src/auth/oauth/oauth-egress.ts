@@ -41,7 +41,12 @@ export function issuerFetch(issuer: OAuthIssuer, pools: EgressPools) {
       dispatcher: pools.for(url, issuer.allow_private_networks),
     });
     if (!response.body || [101, 204, 205, 304].includes(response.status)) return response;
-    const body = boundedBody(response.body, false, MAX_ISSUER_DOCUMENT_BYTES, () => new IssuerUnreachable(`${url.origin} sent a document over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`));
+    const body = boundedBody(
+      response.body,
+      false,
+      MAX_ISSUER_DOCUMENT_BYTES,
+      () => new IssuerUnreachable(`${url.origin} sent a document over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`),
+    );
     return new UndiciResponse(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }

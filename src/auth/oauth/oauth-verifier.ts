@@ -89,7 +89,8 @@ export class OAuthVerifier implements OnModuleDestroy {
     let iss: unknown;
     try {
       const header = decodeProtectedHeader(token);
-      if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.includes(header.alg)) throw new OAuthTokenRefused('invalid_token', 'The token is not signed with an allowed algorithm');
+      if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.includes(header.alg))
+        throw new OAuthTokenRefused('invalid_token', 'The token is not signed with an allowed algorithm');
       iss = decodeJwt(token).iss;
     } catch (err) {
       if (err instanceof OAuthTokenRefused) throw err;

@@ -25,7 +25,10 @@ describe('isInternalAddress (what http tools and MCP servers may not reach by na
     expect(isInternalAddress(address)).toBe(true);
   });
 
-  it.each([['8.8.8.8'], ['::ffff:8.8.8.8'], ['::ffff:808:808'], ['2606:4700:4700::1111'], ['2a00:1450:4001::1']])('lets the public address %s through', (address) => {
-    expect(isInternalAddress(address)).toBe(false);
-  });
+  it.each([['8.8.8.8'], ['::ffff:8.8.8.8'], ['::ffff:808:808'], ['2606:4700:4700::1111'], ['2a00:1450:4001::1']])(
+    'lets the public address %s through',
+    (address) => {
+      expect(isInternalAddress(address)).toBe(false);
+    },
+  );
 });

@@ -8,16 +8,35 @@ import type { SecretStore } from '../../secrets/secret-store';
 // Loopback, private, link-local, shared, multicast and reserved ranges: not the public internet.
 const internal = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) internal.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  internal.addSubnet(net, prefix, 'ipv4');
 // IPv6: IPv4-compatible (::/96, with :: and ::1), discard-only, unique local, link-local,
 // site-local, multicast, NAT64 (which reach IPv4 addresses), 6to4 (embeds one), documentation.
 // IPv4-mapped addresses (::ffff:0:0/96) are checked against the IPv4 ranges.
 for (const [net, prefix] of [
-  ['::', 96], ['100::', 64], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-  ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16], ['2001:db8::', 32],
-] as const) internal.addSubnet(net, prefix, 'ipv6');
+  ['::', 96],
+  ['100::', 64],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
+  ['2001:db8::', 32],
+] as const)
+  internal.addSubnet(net, prefix, 'ipv6');
 
 /** True for loopback, private, link-local and other non-public addresses, IPv4-mapped IPv6 included. */
 export function isInternalAddress(address: string): boolean {

@@ -4,7 +4,15 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { GatewayError } from '../../core/errors';
 import { sha256Hex } from '../../core/hashing';
-import { type ContentSummary, PREVIEW_TEXT_MAX_BYTES, previewRefusal, previewWarning as warning, type PreviewWarning, type ToolArguments, type ToolPreview } from '../tool-kind';
+import {
+  type ContentSummary,
+  PREVIEW_TEXT_MAX_BYTES,
+  previewRefusal,
+  previewWarning as warning,
+  type PreviewWarning,
+  type ToolArguments,
+  type ToolPreview,
+} from '../tool-kind';
 import type { FsTool } from './fs-config';
 import { lstatIfExists, refuseHardLinked, refuseUndeletable, type Workspace, type WorkspacePath } from './workspace';
 
@@ -56,7 +64,8 @@ export class FsPreview {
     const existing = lstatIfExists(file.host);
     const proposed = { size: Buffer.byteLength(content), sha256: sha256Hex(content) };
     // Another name of this file may be outside the workspace: its content is not shown (as for a delete).
-    if (!guard(warnings, () => refuseHardLinked(existing, file.display))) return { kind, path: file.display, exists: true, diff: null, current: null, proposed, warnings };
+    if (!guard(warnings, () => refuseHardLinked(existing, file.display)))
+      return { kind, path: file.display, exists: true, diff: null, current: null, proposed, warnings };
     const proposedText = proposed.size <= PREVIEW_TEXT_MAX_BYTES && !content.includes('\0') ? content : null;
     const parent = lstatIfExists(dirname(file.host));
     const parentDisplay = file.display.slice(0, file.display.lastIndexOf('/')) || '/workspace';
@@ -145,7 +154,7 @@ export class FsPreview {
       const kept: Buffer[] = [];
       let keptBytes = 0;
       const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-      for (let position = 0; ; ) {
+      for (let position = 0; ;) {
         const { bytesRead } = await readAsync(fd, buffer, 0, READ_CHUNK_BYTES, position);
         if (bytesRead === 0) break;
         const chunk = buffer.subarray(0, bytesRead);

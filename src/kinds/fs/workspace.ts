@@ -194,7 +194,15 @@ export class Workspace {
         const path = at(dirFd, entry.name);
         if (entry.isFile() && TEMP_FILE.test(entry.name)) {
           const stat = await lstat(path).catch(() => undefined);
-          if (stat && stat.mtimeMs < before && (await unlink(path).then(() => true, () => false))) removed += 1;
+          if (
+            stat &&
+            stat.mtimeMs < before &&
+            (await unlink(path).then(
+              () => true,
+              () => false,
+            ))
+          )
+            removed += 1;
         } else if (entry.isDirectory() && depth < SWEEP_MAX_DEPTH) {
           let fd: number;
           try {

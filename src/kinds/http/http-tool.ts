@@ -24,7 +24,10 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 
 /** The path segments of an http(s) URL string as written (encoded values hold no slash, backslash, `?` or `#`). */
 function rawPathSegments(url: string): string[] {
-  return url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/\\?#]*/i, '').split(/[?#]/, 1)[0].split(/[/\\]/);
+  return url
+    .replace(/^[a-z][a-z\d+.-]*:\/\/[^/\\?#]*/i, '')
+    .split(/[?#]/, 1)[0]
+    .split(/[/\\]/);
 }
 
 /**
@@ -110,7 +113,8 @@ export class HttpToolRunner {
   }
 
   private checkHost(tool: Tool, url: URL, via = ''): void {
-    if (!isAllowedTarget(url, tool.allowed_hosts!)) throw hostNotAllowed(url.protocol === 'http:' || url.protocol === 'https:' ? url.hostname : url.protocol, via);
+    if (!isAllowedTarget(url, tool.allowed_hosts!))
+      throw hostNotAllowed(url.protocol === 'http:' || url.protocol === 'https:' ? url.hostname : url.protocol, via);
   }
 
   private async headers(tool: Tool): Promise<Record<string, string>> {

@@ -9,7 +9,12 @@ import { canonicalJson, definitionSha256, mcpLockPath, writeMcpLock } from './mc
 const definition = {
   name: 'search',
   description: 'Search the tracker',
-  inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', required: ['q'], properties: { q: { type: 'string', 'x-ui': 'wide' }, tags: { type: 'array', prefixItems: [{ type: 'string' }], items: false } } },
+  inputSchema: {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    required: ['q'],
+    properties: { q: { type: 'string', 'x-ui': 'wide' }, tags: { type: 'array', prefixItems: [{ type: 'string' }], items: false } },
+  },
 };
 
 function config(servers: string, tools: string, secrets = '{}'): string {
@@ -33,7 +38,10 @@ describe('mcp_servers and kind: mcp in gateway.yaml', () => {
     writeMcpLock(mcpLockPath(file), {
       version: 1,
       tools: Object.fromEntries(
-        Object.entries(tools).map(([name, t]) => [name, { server: t.server, tool: t.tool, definition: t.definition ?? definition, sha256: t.sha256 ?? definitionSha256(t.definition ?? definition) }]),
+        Object.entries(tools).map(([name, t]) => [
+          name,
+          { server: t.server, tool: t.tool, definition: t.definition ?? definition, sha256: t.sha256 ?? definitionSha256(t.definition ?? definition) },
+        ]),
       ),
     });
 
@@ -50,7 +58,13 @@ describe('mcp_servers and kind: mcp in gateway.yaml', () => {
     pin({ t_search: { server: 'tracker', tool: 'search' } });
     const loaded = load(config(http, tool, '{ T: { from: env, name: T } }'));
     const t = loaded.tools.get('t_search')!;
-    expect(t).toMatchObject({ kind: 'mcp', description: 'Search the tracker', input_schema: definition.inputSchema, timeout_ms: 30000, requires_approval: false });
+    expect(t).toMatchObject({
+      kind: 'mcp',
+      description: 'Search the tracker',
+      input_schema: definition.inputSchema,
+      timeout_ms: 30000,
+      requires_approval: false,
+    });
     expect(t.mcp).toEqual({ server: 'tracker', tool: 'search', pinned: { sha256: definitionSha256(definition), definition } });
     expect(t.validateArguments({ q: 'x' })).toBe(true);
     expect(t.validateArguments({ q: 1 })).toBe(false);
@@ -62,23 +76,44 @@ describe('mcp_servers and kind: mcp in gateway.yaml', () => {
 
   it("lets the config's own description, input_schema and timeout_ms win over the pin", () => {
     pin({ t_search: { server: 'tracker', tool: 'search' } });
-    const own = '  t_search: { kind: mcp, server: tracker, tool: search, roles: [deployer], description: Ours, timeout_ms: 700, input_schema: { type: object, properties: { q: { type: string, maxLength: 3 } } } }';
+    const own =
+      '  t_search: { kind: mcp, server: tracker, tool: search, roles: [deployer], description: Ours, timeout_ms: 700, input_schema: { type: object, properties: { q: { type: string, maxLength: 3 } } } }';
     const t = load(config(http, own, '{ T: { from: env, name: T } }')).tools.get('t_search')!;
     expect(t).toMatchObject({ description: 'Ours', timeout_ms: 700 });
     expect(t.validateArguments({ q: 'long' })).toBe(false);
   });
 
   it.each([
-    ['both url and command', '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], command: [node] }', 'mcp_servers.s: give either url (Streamable HTTP) or command (stdio)'],
+    [
+      'both url and command',
+      '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], command: [node] }',
+      'mcp_servers.s: give either url (Streamable HTTP) or command (stdio)',
+    ],
     ['neither', '  s: { timeout_ms: 5 }', 'mcp_servers.s: give either url (Streamable HTTP) or command (stdio)'],
-    ['a url host not allowed', '  s: { url: "https://b.example/mcp", allowed_hosts: [a.example] }', 'mcp_servers.s.url: host "b.example" is not in allowed_hosts'],
+    [
+      'a url host not allowed',
+      '  s: { url: "https://b.example/mcp", allowed_hosts: [a.example] }',
+      'mcp_servers.s.url: host "b.example" is not in allowed_hosts',
+    ],
     ['no allowed_hosts', '  s: { url: "https://a.example/mcp" }', 'mcp_servers.s: missing required field "allowed_hosts"'],
     ['a url that is not http', '  s: { url: "file:///etc/passwd", allowed_hosts: [a.example] }', 'mcp_servers.s.url: must be http or https'],
     ['credentials in the url', '  s: { url: "https://u:p@a.example/mcp", allowed_hosts: [a.example] }', 'mcp_servers.s.url: must not hold credentials'],
     ['headers on a stdio server', '  s: { command: [node, s.js], headers: { A: b } }', 'mcp_servers.s.headers: is for url (Streamable HTTP) servers'],
-    ['env on an http server', '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], env: { A: b } }', 'mcp_servers.s.env: is for command (stdio) servers'],
-    ['an undeclared secret in env', '  s: { command: [node, s.js], env: { KEY: "${secret:NOPE}" } }', 'mcp_servers.s.env.KEY: secret "NOPE" is not declared under secrets'],
-    ['an undeclared secret in headers', '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], headers: { A: "${secret:NOPE}" } }', 'mcp_servers.s.headers.A: secret "NOPE"'],
+    [
+      'env on an http server',
+      '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], env: { A: b } }',
+      'mcp_servers.s.env: is for command (stdio) servers',
+    ],
+    [
+      'an undeclared secret in env',
+      '  s: { command: [node, s.js], env: { KEY: "${secret:NOPE}" } }',
+      'mcp_servers.s.env.KEY: secret "NOPE" is not declared under secrets',
+    ],
+    [
+      'an undeclared secret in headers',
+      '  s: { url: "https://a.example/mcp", allowed_hosts: [a.example], headers: { A: "${secret:NOPE}" } }',
+      'mcp_servers.s.headers.A: secret "NOPE"',
+    ],
     ['a bad server name', '  Bad-Name: { command: [node] }', 'mcp_servers: name "Bad-Name" must match pattern'],
     ['a shell string for command', '  s: { command: "node s.js" }', 'mcp_servers.s.command: must be array'],
   ])('refuses %s', (_what, servers, message) => {
@@ -96,7 +131,9 @@ describe('mcp_servers and kind: mcp in gateway.yaml', () => {
 
   it('refuses a lock whose hash does not match its definition, naming the lock file', () => {
     pin({ t_search: { server: 'tracker', tool: 'search', sha256: '0'.repeat(64) } });
-    expect(() => load(config(http, tool, '{ T: { from: env, name: T } }'))).toThrow(`${mcpLockPath(file)}: tools.t_search: sha256 does not match the definition`);
+    expect(() => load(config(http, tool, '{ T: { from: env, name: T } }'))).toThrow(
+      `${mcpLockPath(file)}: tools.t_search: sha256 does not match the definition`,
+    );
     writeFileSync(mcpLockPath(file), '{not json');
     expect(() => load(config(http, tool, '{ T: { from: env, name: T } }'))).toThrow(`${mcpLockPath(file)}: (file): not valid JSON`);
   });

@@ -68,7 +68,8 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
     sections: {
       mcp_servers: { type: 'object', default: {}, propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' }, additionalProperties: mcpServerSchema },
     },
-    prepare: (raw, { file, secrets, fail }) => new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail), lock, fail),
+    prepare: (raw, { file, secrets, fail }) =>
+      new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail), lock, fail),
     parse(name, entry, { fail }, binder) {
       const mcp = binder.bind(name, { server: entry.server as string, tool: entry.tool as string });
       const outputSchema = mcp.pinned.definition.outputSchema;
@@ -79,7 +80,10 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
           fail(`tools.${name} (the outputSchema pinned in ${MCP_LOCK_FILE})`, (err as Error).message);
         }
       }
-      const fields: Pick<McpTool, 'mcp' | 'annotations'> = { mcp, ...(entry.annotations !== undefined && { annotations: entry.annotations as McpHintOverrides }) };
+      const fields: Pick<McpTool, 'mcp' | 'annotations'> = {
+        mcp,
+        ...(entry.annotations !== undefined && { annotations: entry.annotations as McpHintOverrides }),
+      };
       return {
         fields,
         defaults: {
@@ -142,7 +146,7 @@ export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Read
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${at}.url`, 'must be http or https');
     if (url.username || url.password) fail(`${at}.url`, 'must not hold credentials (use headers with ${secret:…})');
-    const allowed = s.allowed_hosts!.map((host, i) => canonicalHost(host) || fail(`${at}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`));
+    const allowed = s.allowed_hosts.map((host, i) => canonicalHost(host) || fail(`${at}.allowed_hosts[${i}]`, `"${host}" is not a host name or IP address`));
     if (!allowed.includes(url.hostname)) fail(`${at}.url`, `host "${url.hostname}" is not in allowed_hosts`);
     refuseSecrets(s.headers ?? {}, 'headers');
     servers.set(name, {
@@ -194,10 +198,10 @@ export class McpToolBinder implements McpSection {
     if (this.mode === 'skip') return { server: t.server, tool: t.tool, pinned: { sha256: '', definition: { name: t.tool, inputSchema: { type: 'object' } } } };
     const entry = this.readLock()?.tools[name];
     if (!entry) this.fail(`tools.${name}`, `is not pinned in ${MCP_LOCK_FILE}: run npm run mcp:pin`);
-    if (entry!.server !== t.server || entry!.tool !== t.tool) {
-      this.fail(`tools.${name}`, `${MCP_LOCK_FILE} pins ${entry!.server}/${entry!.tool}, not ${t.server}/${t.tool}: run npm run mcp:pin`);
+    if (entry.server !== t.server || entry.tool !== t.tool) {
+      this.fail(`tools.${name}`, `${MCP_LOCK_FILE} pins ${entry.server}/${entry.tool}, not ${t.server}/${t.tool}: run npm run mcp:pin`);
     }
-    return { server: t.server, tool: t.tool, pinned: { sha256: entry!.sha256, definition: entry!.definition } };
+    return { server: t.server, tool: t.tool, pinned: { sha256: entry.sha256, definition: entry.definition } };
   }
 
   timeoutOf(server: string): number {

@@ -107,7 +107,7 @@ const STDIO_BUFFER_EXCEEDED = /^ReadBuffer exceeded maximum size/;
 async function unlessTooLarge<T>(work: Promise<T>, tooLarge: AbortSignal): Promise<T> {
   let onAbort!: () => void;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(tooLarge.reason);
+    onAbort = () => reject(tooLarge.reason as Error);
     if (tooLarge.aborted) onAbort();
     else tooLarge.addEventListener('abort', onAbort, { once: true });
   });
@@ -174,12 +174,12 @@ function callFailure(server: string, err: unknown): GatewayError {
     err instanceof SdkError && err.name === 'SdkHttpError'
       ? 'refused the request (HTTP error)'
       : code === 'CONNECTION_CLOSED' || code === 'NOT_CONNECTED'
-      ? 'closed the connection'
-      : code === 'REQUEST_TIMEOUT'
-        ? 'did not answer in time'
-        : code === 'INVALID_RESULT'
-          ? 'sent a result that does not match the pinned definition'
-          : 'cannot be reached';
+        ? 'closed the connection'
+        : code === 'REQUEST_TIMEOUT'
+          ? 'did not answer in time'
+          : code === 'INVALID_RESULT'
+            ? 'sent a result that does not match the pinned definition'
+            : 'cannot be reached';
   return new ToolFailed(`MCP server "${server}" ${what}`);
 }
 
@@ -240,7 +240,8 @@ export class McpConnection {
       await this.deps.onListed(this.server.name, tools);
     } catch (err) {
       if (err instanceof UpstreamTooLarge) return; // the connection is already being reset
-      if (isConnectionProblem(err) || (err instanceof SdkError && err.code === 'REQUEST_TIMEOUT')) this.lost(client, `did not answer tools/list: ${describeError(err)}`);
+      if (isConnectionProblem(err) || (err instanceof SdkError && err.code === 'REQUEST_TIMEOUT'))
+        this.lost(client, `did not answer tools/list: ${describeError(err)}`);
       else this.deps.logger.warn(`MCP server "${this.server.name}": tools/list failed: ${describeError(err)}`);
     }
   }
@@ -264,7 +265,7 @@ export class McpConnection {
     const { outputSchema: _checkedByTheCaller, ...toolDefinition } = definition;
     // Unguessable: one upstream serves many agents' calls, and a report goes to the call its token names.
     const progressToken = onProgress && `gateway-${randomUUID()}`;
-    if (progressToken) this.progress.set(progressToken, onProgress!);
+    if (progressToken) this.progress.set(progressToken, onProgress);
     try {
       // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout (progress does not extend it).
       const called = client.callTool(
@@ -300,7 +301,12 @@ export class McpConnection {
       const onStderrLine = (line: string) => this.deps.logger.debug(`MCP server "${name}" stderr: ${line}`);
       const onTooLarge = (err: UpstreamTooLarge) => tooLarge.abort(err);
       // Not raced: the connect's own timeout bounds it, and a client it makes must not be left behind.
-      client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, { onStderrLine, signal: this.stopping.signal, prior: this.prior, onTooLarge });
+      client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, {
+        onStderrLine,
+        signal: this.stopping.signal,
+        prior: this.prior,
+        onTooLarge,
+      });
       const connected = client;
       const tools = await unlessTooLarge(listUpstreamTools(connected, this.server.timeout_ms), tooLarge.signal);
       // The gateway's own progressTokens, routed here: the SDK's onprogress loses a report that
@@ -318,7 +324,9 @@ export class McpConnection {
       this.connectedAt = Date.now();
       const discover = connected.getDiscoverResult();
       this.prior = connected.getProtocolEra() === 'modern' && discover ? { kind: 'modern', discover } : { kind: 'legacy' };
-      this.deps.logger.log(`MCP server "${name}" connected (${this.describe()}, protocol ${connected.getNegotiatedProtocolVersion() ?? '?'}): ${tools.length} tool(s) listed`);
+      this.deps.logger.log(
+        `MCP server "${name}" connected (${this.describe()}, protocol ${connected.getNegotiatedProtocolVersion() ?? '?'}): ${tools.length} tool(s) listed`,
+      );
       await this.deps.onListed(name, tools);
     } catch (err) {
       this.prior = undefined;

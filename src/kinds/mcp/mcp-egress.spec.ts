@@ -45,8 +45,18 @@ describe('boundedBody (what the gateway reads of an upstream MCP answer)', () =>
     expect(await readAll([event(101)], true)).toEqual({ error: 'too large' });
     expect(await readAll(['data: ', ...Array.from({ length: 30 }, () => 'xxxx')], true)).toEqual({ error: 'too large' });
     // Lines, but no blank line between them: one event.
-    expect(await readAll(Array.from({ length: 20 }, () => 'data: xxxx\n'), true)).toEqual({ error: 'too large' });
+    expect(
+      await readAll(
+        Array.from({ length: 20 }, () => 'data: xxxx\n'),
+        true,
+      ),
+    ).toEqual({ error: 'too large' });
     // A CRLF is one line end, not an empty line.
-    expect(await readAll(Array.from({ length: 20 }, () => 'data: xxxx\r\n'), true)).toEqual({ error: 'too large' });
+    expect(
+      await readAll(
+        Array.from({ length: 20 }, () => 'data: xxxx\r\n'),
+        true,
+      ),
+    ).toEqual({ error: 'too large' });
   });
 });

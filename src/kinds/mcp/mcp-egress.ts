@@ -36,7 +36,12 @@ export class UpstreamTooLarge extends Error {
  * signature) can reach the upstream. Every answer's body is read through boundedBody:
  * `onTooLarge` is told (before the body errors) when one goes over the limit.
  */
-export function upstreamFetch(server: HttpServer, secrets: SecretStore, pools: EgressPools, onTooLarge: (err: UpstreamTooLarge) => void = () => undefined): FetchLike {
+export function upstreamFetch(
+  server: HttpServer,
+  secrets: SecretStore,
+  pools: EgressPools,
+  onTooLarge: (err: UpstreamTooLarge) => void = () => undefined,
+): FetchLike {
   return async (input, init) => {
     const url = new URL(input);
     if (!isAllowedTarget(url, server.allowed_hosts)) {
@@ -52,7 +57,7 @@ export function upstreamFetch(server: HttpServer, secrets: SecretStore, pools: E
       redirect: 'manual',
       dispatcher: pools.for(url, server.allow_private_networks),
     });
-    if (!response.body || NULL_BODY_STATUSES.has(response.status)) return response as unknown as Response;
+    if (!response.body || NULL_BODY_STATUSES.has(response.status)) return response;
     const eventStream = /^\s*text\/event-stream\b/i.test(response.headers.get('content-type') ?? '');
     const body = boundedBody(response.body as ReadableStream<Uint8Array>, eventStream, MAX_UPSTREAM_MESSAGE_BYTES, () => {
       const err = new UpstreamTooLarge(server.name);
@@ -60,7 +65,7 @@ export function upstreamFetch(server: HttpServer, secrets: SecretStore, pools: E
       return err;
     });
     const bounded = new UndiciResponse(body as never, { status: response.status, statusText: response.statusText, headers: response.headers });
-    return bounded as unknown as Response;
+    return bounded;
   };
 }
 

@@ -80,7 +80,8 @@ export function readMcpLock(path: string): McpLock | undefined {
     if (typeof entry?.server !== 'string' || typeof entry.tool !== 'string' || typeof definition?.inputSchema !== 'object' || definition.inputSchema === null) {
       throw new McpLockProblem(`tools.${name}`, 'not a pinned tool (server, tool, sha256, definition with inputSchema)');
     }
-    if (definitionSha256(definition) !== entry.sha256) throw new McpLockProblem(`tools.${name}`, 'sha256 does not match the definition (edited by hand?): run npm run mcp:pin');
+    if (definitionSha256(definition) !== entry.sha256)
+      throw new McpLockProblem(`tools.${name}`, 'sha256 does not match the definition (edited by hand?): run npm run mcp:pin');
   }
   return lock;
 }

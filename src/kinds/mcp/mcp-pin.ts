@@ -63,11 +63,13 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
       for (const tool of ours) {
         const found = listed.find((definition) => definition.name === tool.mcp!.tool);
         if (!found) {
-          lines.push(`tools.${tool.name}: server "${server.name}" lists no tool "${tool.mcp!.tool}" (it lists: ${listed.map((t) => t.name).join(', ') || 'nothing'})`);
+          lines.push(
+            `tools.${tool.name}: server "${server.name}" lists no tool "${tool.mcp!.tool}" (it lists: ${listed.map((t) => t.name).join(', ') || 'nothing'})`,
+          );
           complete = false;
           continue;
         }
-        const definition = pinnedDefinition(found as unknown as { name: string } & Record<string, unknown>);
+        const definition = pinnedDefinition(found);
         const entry: McpLockEntry = { server: server.name, tool: found.name, sha256: definitionSha256(definition), definition };
         lock.tools[tool.name] = entry;
         const comparison = compareWith(previous?.tools[tool.name], entry);

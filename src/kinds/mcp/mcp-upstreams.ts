@@ -63,7 +63,12 @@ export class McpUpstreams {
       this.declared.set(tool.mcp.server, [...(this.declared.get(tool.mcp.server) ?? []), tool]);
       this.states.set(tool.name, 'unlisted');
     }
-    const deps = { secrets, dispatchers: this.dispatchers, logger: this.logger, onListed: (server: string, tools: UpstreamListing) => this.compare(server, tools) };
+    const deps = {
+      secrets,
+      dispatchers: this.dispatchers,
+      logger: this.logger,
+      onListed: (server: string, tools: UpstreamListing) => this.compare(server, tools),
+    };
     for (const server of config.mcpServers.values()) {
       if (this.declared.has(server.name)) this.connections.set(server.name, new McpConnection(server, deps));
       else this.logger.log(`MCP server "${server.name}" has no tool declared under tools: not connected`);
@@ -84,7 +89,8 @@ export class McpUpstreams {
     ]);
     clearTimeout(timer);
     for (const connection of this.connections.values()) {
-      if (!connection.connected) this.logger.warn(`MCP server "${connection.server.name}" has not answered yet: its tools answer 503 tool_unavailable until it does`);
+      if (!connection.connected)
+        this.logger.warn(`MCP server "${connection.server.name}" has not answered yet: its tools answer 503 tool_unavailable until it does`);
     }
     this.resyncTimer = setInterval(() => void this.resync(), this.config.settings.mcp_resync_s * 1000);
     this.resyncTimer.unref();
@@ -133,7 +139,8 @@ export class McpUpstreams {
       throw new ToolFailed(`Upstream tool "${upstream}" reported an error${text ? `: ${text}` : ''}`);
     }
     if (validateOutput) {
-      if (result.structuredContent === undefined) throw new ToolFailed(`Upstream tool "${upstream}" returned no structuredContent, though its pinned outputSchema asks for one`);
+      if (result.structuredContent === undefined)
+        throw new ToolFailed(`Upstream tool "${upstream}" returned no structuredContent, though its pinned outputSchema asks for one`);
       if (!validateOutput(result.structuredContent)) {
         const first = validateOutput.errors?.[0];
         const where = first ? ` (${first.instancePath || '/'} ${first.message ?? ''})`.slice(0, MAX_ERROR_TEXT) : '';
@@ -158,11 +165,11 @@ export class McpUpstreams {
       const before = this.states.get(tool.name)!;
       if (before === 'changed') continue;
       const found = byName.get(tool.mcp!.tool);
-      const listedSha256 = found && definitionSha256(pinnedDefinition(found as unknown as { name: string } & Record<string, unknown>));
+      const listedSha256 = found && definitionSha256(pinnedDefinition(found));
       const now: PinState = !found ? 'vanished' : listedSha256 === tool.mcp!.pinned.sha256 ? 'pinned' : 'changed';
       this.states.set(tool.name, now);
       if (now === before || (before === 'unlisted' && now === 'pinned')) continue;
-      await this.report(tool, now as Exclude<PinState, 'unlisted'>, listedSha256);
+      await this.report(tool, now, listedSha256);
     }
   }
 
