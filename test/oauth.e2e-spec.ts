@@ -97,7 +97,10 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     gw = await new TestGateway({
       agentLimit: { limit: 1000, ttl_s: 60 },
       beforeBoot: (g) => {
-        const yaml = readFileSync(g.configFile, 'utf8').replace(`  - id: ${HMAC_AGENT}\n`, `  - id: ${HMAC_AGENT}\n    oauth_clients: [deploy-bot]\n`);
+        const yaml = readFileSync(g.configFile, 'utf8').replace(
+          `  - id: ${HMAC_AGENT}\n`,
+          `  - id: ${HMAC_AGENT}\n    oauth_clients: ["${idp.issuer}#deploy-bot"]\n`,
+        );
         const oauth = `oauth:\n  resource: "${resource}"\n  issuers:\n    - { issuer: "${idp.issuer}", allowed_hosts: ["127.0.0.1"], role_claim: roles }\n    - { issuer: "${deadIssuer}", allowed_hosts: ["127.0.0.1"] }\n`;
         writeFileSync(g.configFile, `${yaml}\n${oauth}`);
       },
@@ -284,6 +287,18 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
       agent_id: `${idp.issuer}#narrow-bot`,
       act: { sub: 'alice@example.com' },
     });
+  });
+
+  it('answers a call of an unknown tool with a name no header can carry, and stays up', async () => {
+    const token = await idp.token('narrow-bot', resource, 'tool:read_file');
+    for (const name of ['x\u20ac', 'a\r\nX-Injected: 1', 'a" realm="evil']) {
+      const res = await post(token, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name, arguments: {} } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('www-authenticate')).toBeNull();
+      // Refused by the pipeline as an unknown tool (an MCP result, sent as an event stream to this old-era request).
+      expect(await res.text()).toContain('"isError":true');
+    }
+    expect((await post(token, { jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} })).status).toBe(200);
   });
 
   it('refuses a valid token that acts as no agent with 403, on the record with its issuer and subject', async () => {

@@ -53,7 +53,7 @@ export class AuthGuard implements CanActivate {
   private async mcpCaller(req: Request): Promise<void> {
     const ctx = contextOf(req);
     ({ agent: ctx.agent, agentVersion: ctx.agentVersion, oauth: ctx.oauth } = await this.mcpTokens.authenticate(req));
-    const tool = ctx.oauth && toolOutOfScope(ctx.oauth, req.body);
+    const tool = ctx.oauth && toolOutOfScope(ctx.oauth, req.body, (name) => this.config.tools.has(name));
     if (tool !== undefined) throw new InsufficientScope(tool, protectedResourceMetadataUrl(this.config.oauth!.resource));
   }
 }

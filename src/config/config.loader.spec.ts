@@ -142,4 +142,22 @@ describe('gateway.yaml loading', () => {
       '/nonexistent/gateway.yaml: (file): cannot be read (ENOENT)',
     );
   });
+
+  describe('oauth:', () => {
+    const withOAuth = (issuers: string, clients: string) =>
+      `${demo.replace('  - id: agent_deploy_001\n', `  - id: agent_deploy_001\n    oauth_clients: [${clients}]\n`)}\noauth:\n  resource: "https://gw.example/mcp"\n  issuers:\n${issuers}`;
+    const issuer = (url: string, host: string) => `    - { issuer: "${url}", allowed_hosts: ["${host}"] }\n`;
+
+    it('binds a bare client id to the one issuer, and wants the issuer named beside several', () => {
+      expect(problemOf(withOAuth(issuer('https://a.example', 'a.example'), '"bot"'))).toBe('no error');
+      const two = issuer('https://a.example', 'a.example') + issuer('https://b.example', 'b.example');
+      expect(problemOf(withOAuth(two, '"bot"'))).toMatch(/oauth_clients\[0\].*name the issuer/);
+      expect(problemOf(withOAuth(two, '"https://b.example#bot"'))).toBe('no error');
+    });
+
+    it('fetches an issuer over https only, plain http on a loopback address', () => {
+      expect(problemOf(withOAuth(issuer('http://idp.example', 'idp.example'), '"bot"'))).toMatch(/must be https/);
+      expect(problemOf(withOAuth(issuer('http://127.0.0.1:9000', '127.0.0.1'), '"bot"'))).toBe('no error');
+    });
+  });
 });

@@ -154,6 +154,15 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   const clientIds = [...agents.values()].flatMap((a) => a.oauth_clients);
   if (new Set(clientIds).size !== clientIds.length) fail('agents[].oauth_clients', 'the same client id is given to more than one agent');
   const oauth = raw.oauth && oauthSettings(raw.oauth, fail);
+  if (oauth && oauth.issuers.length > 1) {
+    for (const [id, agent] of agents) {
+      agent.oauth_clients.forEach((client, j) => {
+        if (!oauth.issuers.some((i) => client.startsWith(`${i.issuer}#`))) {
+          fail(`agents[${id}].oauth_clients[${j}]`, `with several issuers, name the issuer: "<issuer>#${client}"`);
+        }
+      });
+    }
+  }
   const tokenHashes = [...agents.values()].flatMap((a) => a.mcp_tokens.map((t) => t.sha256.toString('hex')));
   if (new Set(tokenHashes).size !== tokenHashes.length) fail('agents[].mcp_tokens', 'the same token_sha256 is given more than once');
 
@@ -276,9 +285,16 @@ function oauthSettings(o: OAuthSettings, fail: (p: string, m: string) => never):
     );
     const problem = urlProblem(issuer.issuer, allowed);
     if (problem) fail(`${at}.issuer`, problem);
+    if (!isHttpsOrLoopback(new URL(issuer.issuer)))
+      fail(`${at}.issuer`, 'must be https (plain http only on a loopback address): its key set is fetched from it');
     return { ...issuer, allowed_hosts: allowed };
   });
   return { resource: o.resource, issuers };
+}
+
+/** An issuer's keys decide who may act: fetched over TLS, except from this machine. */
+export function isHttpsOrLoopback(url: URL): boolean {
+  return url.protocol === 'https:' || ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
 }
 
 /** How the operator's input_schemas compile: strict, so a typo in a schema is a config error. */

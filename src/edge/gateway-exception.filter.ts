@@ -28,7 +28,11 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     let error = toGatewayError(exception, ctx);
     if (ctx.audited) error = await this.audit.recordRefusal(ctx, error);
     if (res.headersSent) return;
-    if (error.headers) res.set(error.headers);
+    try {
+      if (error.headers) res.set(error.headers);
+    } catch {
+      // A header value Node refuses must never turn a refusal into an unhandled rejection: answered without it.
+    }
     res.status(error.httpStatus).json(errorBody(error, ctx.auditId, ctx.envelope?.request_id ?? knownRequestId(req.body), this.redactor));
   }
 }

@@ -76,11 +76,11 @@ export class McpTasks {
 
   /** tasks/get, tasks/result and tasks/cancel on this request's server, for this agent. */
   register(server: Server, ctx: AgentRequest): void {
-    server.setRequestHandler('tasks/get', { params: taskIdParams }, async ({ taskId }) => this.taskOf(await this.find(taskId, ctx)));
-    server.setRequestHandler('tasks/result', { params: taskIdParams }, async ({ taskId }) =>
-      this.resultOf(await this.find(taskId, ctx), await this.approvals.filedBy(taskId, ctx)),
+    server.setRequestHandler('tasks/get', { params: taskIdParams }, ({ taskId }) => answered(async () => this.taskOf(await this.find(taskId, ctx))));
+    server.setRequestHandler('tasks/result', { params: taskIdParams }, ({ taskId }) =>
+      answered(async () => this.resultOf(await this.find(taskId, ctx), await this.approvals.filedBy(taskId, ctx))),
     );
-    server.setRequestHandler('tasks/cancel', { params: taskIdParams }, async ({ taskId }) => this.cancel(taskId, ctx));
+    server.setRequestHandler('tasks/cancel', { params: taskIdParams }, ({ taskId }) => answered(() => this.cancel(taskId, ctx)));
   }
 
   /**
@@ -89,7 +89,7 @@ export class McpTasks {
    * answer; task-aware clients read `task`.
    */
   async created(pending: ToolCallPendingDto, ctx: AgentRequest): Promise<CallToolResult> {
-    const task = this.taskOf(await this.find(pending.approval_id, ctx));
+    const task = await answered(async () => this.taskOf(await this.find(pending.approval_id, ctx)));
     return { content: [{ type: 'text', text: task.statusMessage ?? '' }], task };
   }
 
@@ -184,6 +184,20 @@ export class McpTasks {
       throw new ProtocolError(ProtocolErrorCode.InternalError, 'The audit log is unavailable: the approval was not withdrawn; try again');
     }
     return this.taskOf(await this.approvals.get(taskId, ctx));
+  }
+}
+
+/**
+ * The SDK sends a handler's error message to the client as it is: only the gateway's own words
+ * leave (a store's error may name a user, a table or a host), anything else as "Internal error".
+ */
+async function answered<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err;
+    if (err instanceof GatewayError) throw new ProtocolError(ProtocolErrorCode.InternalError, err.message);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
   }
 }
 

@@ -107,6 +107,7 @@ export class McpToolServer {
       channel: 'mcp',
       client: clientOf(sctx) ?? http.client,
       agent: http.agent,
+      agentVersion: http.agentVersion,
       oauth: http.oauth,
     };
     const requestId = meta?.[REQUEST_ID_META_KEY];

@@ -19,7 +19,8 @@ export class OAuthIdentities {
   private readonly byClient: ReadonlyMap<string, ConfiguredAgent>;
 
   constructor(private readonly config: GatewayConfig) {
-    this.byClient = new Map([...config.agents.values()].flatMap((agent) => agent.oauth_clients.map((client) => [client, agent] as const)));
+    const issuers = config.oauth?.issuers.map((i) => i.issuer) ?? [];
+    this.byClient = new Map([...config.agents.values()].flatMap((agent) => agent.oauth_clients.map((client) => [clientKey(issuers, client), agent] as const)));
   }
 
   map({ issuer, claims }: VerifiedToken): OAuthMapping {
@@ -32,7 +33,8 @@ export class OAuthIdentities {
       ...(typeof act?.sub === 'string' && { act_sub: act.sub }),
       ...(typeof claims.scope === 'string' && { scopes: claims.scope.split(' ').filter(Boolean) }),
     };
-    const declared = clientId === undefined ? undefined : this.byClient.get(clientId);
+    // A client id counts only from the issuer it was named for: another realm may have a client of that name.
+    const declared = clientId === undefined ? undefined : this.byClient.get(`${issuer.issuer}#${clientId}`);
     if (declared) return { agent: declared, caller };
     const role = this.roleOf(issuer, claims);
     if (role === undefined) return { refused: 'no_agent_for_token', caller };
@@ -48,6 +50,14 @@ export class OAuthIdentities {
     const named = typeof value === 'string' ? value.split(' ') : Array.isArray(value) ? value : [];
     return named.find((role): role is string => typeof role === 'string' && Object.prototype.hasOwnProperty.call(this.config.roles, role));
   }
+}
+
+/**
+ * `<issuer>#<client_id>`: an oauth_clients entry written so, or a bare client id when exactly one
+ * issuer is configured (the loader refuses a bare one beside several issuers).
+ */
+export function clientKey(issuers: readonly string[], entry: string): string {
+  return issuers.some((issuer) => entry.startsWith(`${issuer}#`)) ? entry : `${issuers[0]}#${entry}`;
 }
 
 function stringClaim(value: unknown): string | undefined {

@@ -28,13 +28,17 @@ export class InsufficientScope extends GatewayError {
   }
 }
 
-/** The first tool a JSON-RPC body (one message or a batch) calls that the caller's scopes do not cover. */
-export function toolOutOfScope(caller: OAuthCaller, body: unknown): string | undefined {
+/**
+ * The first configured tool a JSON-RPC body (one message or a batch) calls that the caller's scopes
+ * do not cover. Only configured names (`^[A-Za-z0-9_-]{1,64}$`) are named in the challenge header;
+ * any other name is the pipeline's to refuse (unknown_tool).
+ */
+export function toolOutOfScope(caller: OAuthCaller, body: unknown, isConfigured: (name: string) => boolean): string | undefined {
   const scopes = new Set(caller.scopes ?? []);
   if (scopes.has(TOOLS_CALL_SCOPE)) return undefined;
   for (const message of Array.isArray(body) ? body : [body]) {
     const name = toolCallName(message);
-    if (name !== undefined && name !== OWN_TOOL && !scopes.has(toolScope(name))) return name;
+    if (name !== undefined && name !== OWN_TOOL && isConfigured(name) && !scopes.has(toolScope(name))) return name;
   }
   return undefined;
 }

@@ -2,6 +2,7 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { GatewayError } from '../../core/errors';
 import { GatewayConfig, OAuthIssuer } from '../../config/gateway-config';
+import { isHttpsOrLoopback } from '../../config/config.loader';
 import { targetProblem } from '../../config/url-rules';
 import { EgressPools } from '../../kinds/egress/egress';
 import { issuerFetch, IssuerUnreachable } from './oauth-egress';
@@ -107,8 +108,10 @@ export class OAuthVerifier implements OnModuleDestroy {
         clockTolerance: CLOCK_SKEW_S,
         requiredClaims: ['exp', 'sub'],
       });
+      if (typeof payload.sub !== 'string' || payload.sub === '') throw new OAuthTokenRefused('invalid_token', 'The token names no subject');
       return { issuer, claims: payload };
     } catch (err) {
+      if (err instanceof OAuthTokenRefused) throw err;
       throw refusalOf(err);
     }
   }
@@ -146,7 +149,7 @@ export class OAuthVerifier implements OnModuleDestroy {
     if (metadata.issuer !== issuer.issuer) throw new IssuerUnreachable(`The metadata of ${issuer.issuer} names another issuer`);
     if (typeof metadata.jwks_uri !== 'string') throw new IssuerUnreachable(`The metadata of ${issuer.issuer} has no jwks_uri`);
     const jwksUri = new URL(metadata.jwks_uri);
-    const problem = targetProblem(jwksUri, issuer.allowed_hosts);
+    const problem = isHttpsOrLoopback(jwksUri) ? targetProblem(jwksUri, issuer.allowed_hosts) : 'must be https';
     if (problem) throw new IssuerUnreachable(`The jwks_uri of ${issuer.issuer}: ${problem}`);
     return createRemoteJWKSet(jwksUri, { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 600_000, [customFetch]: fetch });
   }
