@@ -232,17 +232,28 @@ function ended(call: AuthenticatedCall, status: string, stored: StoredError | un
 function observerOf(sctx: ServerContext, progressToken: string | number | undefined): CallObserver & { sent(): Promise<void> } {
   const signal = sctx.mcpReq.signal;
   if (progressToken === undefined) return { signal, sent: () => Promise.resolve() };
-  // One after the other, in the upstream's order.
+  // One after the other, in the upstream's order; a client that reads slowly loses reports past the
+  // queue's bound rather than letting an upstream fill the gateway's memory.
   let sending = Promise.resolve();
+  let queued = 0;
   return {
     signal,
     onProgress: ({ progress, total, message }) => {
-      const params = { progressToken, progress, ...(total !== undefined && { total }), ...(message !== undefined && { message }) };
-      sending = sending.then(() => sctx.mcpReq.notify({ method: 'notifications/progress', params })).catch(() => undefined);
+      if (queued >= MAX_QUEUED_PROGRESS) return;
+      queued += 1;
+      const text = message === undefined ? undefined : message.slice(0, MAX_PROGRESS_MESSAGE);
+      const params = { progressToken, progress, ...(total !== undefined && { total }), ...(text !== undefined && { message: text }) };
+      sending = sending
+        .then(() => sctx.mcpReq.notify({ method: 'notifications/progress', params }))
+        .catch(() => undefined)
+        .finally(() => (queued -= 1));
     },
     sent: () => sending,
   };
 }
+
+const MAX_QUEUED_PROGRESS = 64;
+const MAX_PROGRESS_MESSAGE = 1024;
 
 /** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */
 function clientOf(sctx: ServerContext): string | undefined {
