@@ -18,6 +18,7 @@ import type { McpServerConfig, McpToolDefinition } from './mcp-tool';
 import type { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets } from '../egress/egress';
 import { EgressRefused, MAX_UPSTREAM_MESSAGE_BYTES, UpstreamTooLarge, upstreamFetch } from './mcp-egress';
+import { traceMeta } from '../../telemetry/tracing';
 
 const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };
 const RETRY_BASE_MS = 500;
@@ -266,10 +267,11 @@ export class McpConnection {
     // Unguessable: one upstream serves many agents' calls, and a report goes to the call its token names.
     const progressToken = onProgress && `gateway-${randomUUID()}`;
     if (progressToken) this.progress.set(progressToken, onProgress);
+    const traced = traceMeta(); // `_meta.traceparent`: the upstream's work joins the call's trace
     try {
       // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout (progress does not extend it).
       const called = client.callTool(
-        { name: definition.name, arguments: args, ...(progressToken && { _meta: { progressToken } }) },
+        { name: definition.name, arguments: args, ...((progressToken || traced) && { _meta: { ...traced, ...(progressToken && { progressToken }) } }) },
         { signal, timeout: timeoutMs + 1000, toolDefinition: toolDefinition as UpstreamTool },
       );
       return await unlessTooLarge(called, tooLarge);
