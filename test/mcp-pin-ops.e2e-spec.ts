@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
-import { definitionSha256, mcpLockPath, writeMcpLock } from '../src/kinds/mcp/mcp-lock';
+import { definitionSha256, mcpLockPath, readMcpLock, writeMcpLock } from '../src/kinds/mcp/mcp-lock';
 import { ToolRegistry } from '../src/registry/tool-registry';
 import { HMAC_SECRET, TestGateway } from './support/test-gateway';
 import { eventually } from './support/eventually';
@@ -141,6 +141,20 @@ describe('a reviewed change, re-pinned while the gateway runs', () => {
     expect(text).toContain('warning: tools.demo_echo has roles: [], so no agent can call it');
     // Still quarantined: --check wrote nothing.
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await gw.call('demo_word_count', { text: 'a b' })).status).toBe(403);
+
+    // A new pin that is not what the server lists lifts nothing.
+    const lockFile = mcpLockPath(gw.configFile);
+    const lock = readMcpLock(lockFile)!;
+    const other = { ...lock.tools.demo_word_count.definition, description: 'Neither the old nor the new text' };
+    lock.tools.demo_word_count = { ...lock.tools.demo_word_count, definition: other, sha256: definitionSha256(other) };
+    writeMcpLock(lockFile, lock);
+    await eventually(
+      async () => gw.logLines.join('\n'),
+      (logs) => logs.includes('but its server lists another definition'),
+      8000,
+    );
+    expect(gw.logLines.join('\n')).toContain('tool \\"demo_word_count\\" is pinned anew');
     expect((await gw.call('demo_word_count', { text: 'a b' })).status).toBe(403);
 
     expect(await pinMcpTools(configEnv(gw))).toMatchObject({ written: true });

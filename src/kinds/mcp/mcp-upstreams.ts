@@ -62,6 +62,8 @@ export class McpUpstreams {
   private lock?: McpLock;
   private lockStamp = '';
   private readonly onLockFile = () => void this.resync();
+  /** Per quarantined tool, the sha256 of a new pin already reported as not matching its server's listing (said once). */
+  private readonly mismatchedPins = new Map<string, string>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -194,12 +196,25 @@ export class McpUpstreams {
         await this.report(tool, 'repinned', listedSha256);
         continue;
       }
-      if (before === 'changed') continue;
+      if (before === 'changed') {
+        this.reportMismatchedPin(tool, listedSha256);
+        continue;
+      }
       const now: PinState = !found ? 'vanished' : listedSha256 === tool.mcp!.pinned.sha256 ? 'pinned' : 'changed';
       this.states.set(tool.name, now);
       if (now === before || (before === 'unlisted' && now === 'pinned')) continue;
       await this.report(tool, now, listedSha256);
     }
+  }
+
+  /** A quarantined tool that the lock file pins anew, but not as its server lists it now: it stays quarantined, and the operator is told once. */
+  private reportMismatchedPin(tool: Tool, listedSha256: string | undefined): void {
+    const entry = this.lock?.tools[tool.name];
+    if (!entry || entry.sha256 === tool.mcp!.pinned.sha256 || entry.sha256 === listedSha256 || this.mismatchedPins.get(tool.name) === entry.sha256) return;
+    this.mismatchedPins.set(tool.name, entry.sha256);
+    this.logger.warn(
+      `tool "${tool.name}" is pinned anew in ${this.config.lockFile} (sha256 ${entry.sha256.slice(0, 12)}…), but its server lists ${listedSha256 ? `another definition (sha256 ${listedSha256.slice(0, 12)}…)` : 'no such tool'}: it stays quarantined (run npm run mcp:pin -- --check)`,
+    );
   }
 
   /** The lock file's identity now (size, modification time, inode): read again only when it differs. */
