@@ -245,7 +245,8 @@ interface ConnectionDeps {
  * One upstream server, kept connected: connects (and lists its tools) at start, reconnects with
  * exponential backoff (0.5 s doubling up to 30 s) whenever the connection is lost or cannot be
  * made, and restarts a stdio server's process that way when it exits. A stdio server's stderr is
- * logged at debug (the log is redacted).
+ * logged at debug (the log is redacted), and its last lines (scrubbed) are in the warning when it
+ * fails to start or dies.
  */
 export class McpConnection {
   private client?: Client;

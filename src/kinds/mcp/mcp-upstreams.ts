@@ -49,6 +49,8 @@ const MAX_ERROR_TEXT = 500;
  * against their pins at every listing (start, reconnection, every settings.mcp_resync_s), and the
  * calls. Each change of a pinned tool leaves an `upstream_change` audit record, a warning and a
  * metric; none of it touches readiness, so one bad upstream never takes the gateway down.
+ * mcp-lock.json is read again when it changes (watched, and looked at every resync): a reviewed
+ * re-pin that matches what the server lists lifts the quarantine (`upstream_change`, `repinned`).
  */
 export class McpUpstreams {
   private readonly logger = new Logger('McpUpstreams');
