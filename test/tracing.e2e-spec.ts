@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { pinMcpTools } from '../src/kinds/mcp/mcp-pin';
+import { McpHttpUpstream } from './fixtures/mcp-http-upstream';
 import { flushTracing, startTracing, stopTracing, tracingOn } from '../src/telemetry/tracing';
-import { envelope, HMAC_AGENT, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
+import { envelope, HMAC_AGENT, HMAC_SECRET, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 
 /** One span as OTLP/JSON carries it. */
 interface OtlpSpan {
@@ -85,10 +87,19 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const MARKER = 'argument-value-never-traced-7f3a';
 const OTEL_VARS = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_EXPORTER', 'OTEL_SDK_DISABLED'];
 
-function tracedGateway(upstream: Upstream): TestGateway {
+/** A gateway with an http tool on `upstream` and an MCP tool on `mcpUpstream` (pinned before it boots). */
+function tracedGateway(upstream: Upstream, mcpUpstream: McpHttpUpstream): TestGateway {
   return new TestGateway({
     captureLogs: true,
-    extraTools: `  traced_get: { kind: http, roles: [deployer], request: { method: GET, url: "${upstream.base}/echo" }, allowed_hosts: [127.0.0.1], input_schema: { type: object, additionalProperties: true } }`,
+    extraTools: [
+      `  traced_get: { kind: http, roles: [deployer], request: { method: GET, url: "${upstream.base}/echo" }, allowed_hosts: [127.0.0.1], input_schema: { type: object, additionalProperties: true } }`,
+      `  tracker_search: { kind: mcp, server: tracker, tool: search, roles: [deployer] }`,
+    ].join('\n'),
+    mcpServers: `  tracker: { url: "${mcpUpstream.url}", allowed_hosts: [127.0.0.1], timeout_ms: 5000 }`,
+    beforeBoot: async (gw) => {
+      const report = await pinMcpTools({ ...process.env, GATEWAY_CONFIG: gw.configFile, TEST_DEPLOY_KEY: HMAC_SECRET });
+      if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
+    },
   });
 }
 
@@ -110,14 +121,17 @@ describe('OpenTelemetry traces', () => {
   const saved = Object.fromEntries(OTEL_VARS.map((name) => [name, process.env[name]]));
   const upstream = new Upstream();
   const receiver = new OtlpReceiver();
+  let mcpUpstream: McpHttpUpstream;
 
   beforeAll(async () => {
     for (const name of OTEL_VARS) delete process.env[name];
     await upstream.start();
     await receiver.start();
+    mcpUpstream = await new McpHttpUpstream().start();
   });
   afterAll(async () => {
     await stopTracing();
+    await mcpUpstream.stop();
     await upstream.stop();
     await receiver.stop();
     for (const [name, value] of Object.entries(saved))
@@ -129,7 +143,7 @@ describe('OpenTelemetry traces', () => {
     let gw: TestGateway;
     beforeAll(async () => {
       expect(startTracing(process.env)).toBe(false);
-      gw = await tracedGateway(upstream).start();
+      gw = await tracedGateway(upstream, mcpUpstream).start();
     });
     afterAll(() => gw.stop());
 
@@ -144,6 +158,10 @@ describe('OpenTelemetry traces', () => {
       expect(records.length).toBeGreaterThan(0);
       for (const record of records) expect(record).not.toHaveProperty('trace_id');
       expect(upstream.seen[upstream.seen.length - 1]).not.toHaveProperty('traceparent');
+      await gw.app.listen(0, '127.0.0.1');
+      const mcp = await mcpCall(gw, 'tracker_search', { query: 'off' }, { traceparent });
+      expect(await mcp.text()).toContain('"isError":false');
+      expect(mcpUpstream.calls[mcpUpstream.calls.length - 1].meta ?? {}).not.toHaveProperty('traceparent');
       expect(gw.logLines.join('\n')).not.toContain('trace_id');
     });
   });
@@ -151,10 +169,14 @@ describe('OpenTelemetry traces', () => {
   describe('on: OTEL_EXPORTER_OTLP_ENDPOINT set (an in-process OTLP receiver stands in for a collector)', () => {
     let gw: TestGateway;
     beforeAll(async () => {
+      // The SDK's OTLP/HTTP transport loads node:http with import(), which Jest's module sandbox allows only with this flag.
+      if (!`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`.includes('--experimental-vm-modules')) {
+        throw new Error('Run this spec with NODE_OPTIONS=--experimental-vm-modules: the OTLP exporter imports node:http dynamically');
+      }
       process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
       process.env.OTEL_SERVICE_NAME = 'agent-gateway-test';
       expect(startTracing(process.env)).toBe(true);
-      gw = tracedGateway(upstream);
+      gw = tracedGateway(upstream, mcpUpstream);
       await gw.start();
       await gw.app.listen(0, '127.0.0.1');
     });
@@ -224,6 +246,21 @@ describe('OpenTelemetry traces', () => {
       expect(records.map((r) => r.event)).toEqual(['decision', 'outcome']);
       for (const record of records) expect(record).toMatchObject({ channel: 'mcp', span_id: call.spanId, audit_id: attr(call, 'agent_gateway.audit_id') });
       expect(upstream.seen[upstream.seen.length - 1].traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    });
+
+    it('an MCP upstream gets _meta.traceparent of the same trace, a child of the execute stage', async () => {
+      const traceId = hex(16);
+      const res = await gw.post('/api/tools/call', envelope(HMAC_AGENT, 'tracker_search', { query: MARKER }), HMAC_AGENT, {
+        traceparent: `00-${traceId}-${hex(8)}-01`,
+      });
+      expect(res.status).toBe(200);
+      await flushTracing();
+      const spans = receiver.ofTrace(traceId);
+      const call = spans.find((span) => span.name === 'execute_tool tracker_search')!;
+      const execute = spans.find((span) => span.name === 'execute' && span.parentSpanId === call.spanId)!;
+      const seen = mcpUpstream.calls[mcpUpstream.calls.length - 1];
+      expect(seen).toMatchObject({ tool: 'search', meta: { traceparent: `00-${traceId}-${execute.spanId}-01` } });
+      expect(JSON.stringify(spans)).not.toContain(MARKER);
     });
 
     it('MCP: without _meta, the HTTP traceparent header is the parent', async () => {

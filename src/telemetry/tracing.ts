@@ -1,17 +1,6 @@
-import {
-  context,
-  createContextKey,
-  defaultTextMapGetter,
-  defaultTextMapSetter,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type * as Api from '@opentelemetry/api';
+import type { Attributes, ContextAPI, Span, TextMapPropagator, Tracer } from '@opentelemetry/api';
+import type * as Core from '@opentelemetry/core';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
 import type * as Resources from '@opentelemetry/resources';
 import type * as SdkTraceBase from '@opentelemetry/sdk-trace-base';
@@ -20,21 +9,28 @@ import { GatewayError } from '../core/errors';
 
 /**
  * OpenTelemetry traces of tool calls, configured by the standard OTEL_* variables and off unless an
- * OTLP endpoint is set. Off, nothing is registered: every function here returns at its first check,
- * no span, context or id is made, and the SDK is not even loaded. On, one span per tool call
- * (`tools/call <tool>` at the MCP door, `execute_tool <tool>` at the REST door) with a child span
- * per stage of the pipeline, parented by an incoming W3C `traceparent`, exported over OTLP/HTTP.
+ * OTLP endpoint is set. Off, nothing is loaded or registered: every function here returns at its
+ * first check, and no span, context or id is made. On, one span per tool call (`tools/call <tool>`
+ * at the MCP door, `execute_tool <tool>` at the REST door) with a child span per stage of the
+ * pipeline, parented by an incoming W3C `traceparent`, exported over OTLP/HTTP.
  *
  * Attributes name the call (tool, agent, door, decision, reason code, HTTP status, audit id), never
  * its arguments, its result, a header or an error's message.
  */
 
-/** Only the W3C trace context travels (no baggage): in from an agent, out to an upstream. */
-const propagator = new W3CTraceContextPropagator();
-const CALL_SPAN = createContextKey('agent-gateway tool call span');
+/** What is live while tracing is on. */
+interface Live {
+  api: typeof Api;
+  context: ContextAPI;
+  tracer: Tracer;
+  /** Only the W3C trace context travels (no baggage): in from an agent, out to an upstream. */
+  propagator: TextMapPropagator;
+  /** The key under which a call's context holds the call's span (its stages' contexts inherit it). */
+  callSpan: symbol;
+  provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> };
+}
 
-let tracer: Tracer | undefined;
-let provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+let live: Live | undefined;
 
 /** Trace and span ids of a call, as audit records and log lines carry them. */
 export interface TraceIds {
@@ -61,20 +57,22 @@ export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
 }
 
 export function tracingOn(): boolean {
-  return tracer !== undefined;
+  return live !== undefined;
 }
 
 /**
  * Once, before the application is created: registers a tracer provider exporting over OTLP/HTTP
  * when the environment asks for it (tracingWanted). The exporter reads the other OTEL_* variables
- * itself (headers, timeout, protocol); OTEL_SERVICE_NAME names the service (default agent-gateway),
+ * itself (headers, timeout); OTEL_SERVICE_NAME names the service (default agent-gateway),
  * OTEL_TRACES_SAMPLER picks the sampler (default: follow the parent, else record every call).
  * Returns whether tracing is on.
  */
 export function startTracing(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (tracer || !tracingWanted(env)) return tracer !== undefined;
-  // Loaded only now: the SDK and the exporter take start-up time an instance without tracing does not pay.
+  if (live || !tracingWanted(env)) return live !== undefined;
+  // Loaded only now: an instance without tracing does not pay their start-up time.
   /* eslint-disable @typescript-eslint/no-require-imports */
+  const api = require('@opentelemetry/api') as typeof Api;
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof Core;
   const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof SdkTraceNode;
   const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base') as typeof SdkTraceBase;
   const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp;
@@ -84,27 +82,35 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): boolean {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': 'agent-gateway' }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  const nodeProvider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
+  const propagator = new W3CTraceContextPropagator();
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
   // The context manager (AsyncLocalStorage) carries the active span across awaits, to the upstream call.
-  nodeProvider.register({ propagator });
-  provider = nodeProvider;
-  tracer = trace.getTracer('agent-gateway');
+  provider.register({ propagator });
+  live = {
+    api,
+    context: api.context,
+    tracer: api.trace.getTracer('agent-gateway'),
+    propagator,
+    callSpan: api.createContextKey('agent-gateway tool call span'),
+    provider,
+  };
   return true;
 }
 
 /** Sends the spans still buffered (tests, and before a stop). */
 export async function flushTracing(): Promise<void> {
-  await provider?.forceFlush();
+  await live?.provider.forceFlush();
 }
 
 /** At shutdown: flushes what is buffered and stops exporting. */
 export async function stopTracing(): Promise<void> {
-  const stopping = provider;
-  provider = undefined;
-  tracer = undefined;
-  await stopping?.shutdown().catch(() => undefined);
-  trace.disable();
-  context.disable();
+  const stopping = live;
+  live = undefined;
+  if (!stopping) return;
+  await stopping.provider.shutdown().catch(() => undefined);
+  stopping.api.trace.disable();
+  stopping.api.context.disable();
+  stopping.api.propagation.disable();
 }
 
 /** What a door knows of a tool call when it hands it on. */
@@ -128,15 +134,15 @@ const idsOfOwner = new WeakMap<object, TraceIds>();
  * span ends when `fn` settles.
  */
 export function traceToolCall<T>(call: CallTrace, fn: () => Promise<T>): Promise<T> {
-  if (!tracer) return fn();
-  const active = tracer;
-  const parent = call.parent ? propagator.extract(ROOT_CONTEXT, carrierOf(call.parent), defaultTextMapGetter) : ROOT_CONTEXT;
+  if (!live) return fn();
+  const { api, tracer, propagator } = live;
+  const parent = call.parent ? propagator.extract(api.ROOT_CONTEXT, carrierOf(call.parent), api.defaultTextMapGetter) : api.ROOT_CONTEXT;
   const arrived = performance.timeOrigin + call.arrivedAt;
   const mcp = call.channel === 'mcp';
-  const span = active.startSpan(
+  const span = tracer.startSpan(
     `${mcp ? 'tools/call' : 'execute_tool'} ${call.tool}`,
     {
-      kind: SpanKind.SERVER,
+      kind: api.SpanKind.SERVER,
       startTime: arrived,
       attributes: {
         'gen_ai.operation.name': 'execute_tool',
@@ -148,11 +154,11 @@ export function traceToolCall<T>(call: CallTrace, fn: () => Promise<T>): Promise
     },
     parent,
   );
-  const callContext = trace.setSpan(parent, span).setValue(CALL_SPAN, span);
+  const callContext = api.trace.setSpan(parent, span).setValue(live.callSpan, span);
   // What happened before the door handed the call on: reading the body, the signature or token, the envelope.
-  if (call.channel !== 'approval') active.startSpan('authenticate', { startTime: arrived }, callContext).end();
+  if (call.channel !== 'approval') tracer.startSpan('authenticate', { startTime: arrived }, callContext).end();
   if (call.owner) idsOfOwner.set(call.owner, idsOf(span));
-  return context.with(callContext, fn).finally(() => span.end());
+  return live.context.with(callContext, fn).finally(() => span.end());
 }
 
 /**
@@ -162,15 +168,16 @@ export function traceToolCall<T>(call: CallTrace, fn: () => Promise<T>): Promise
  */
 export function traceStage<T>(name: string, fn: () => Promise<T>, expected?: (err: unknown) => boolean): Promise<T> {
   // Only inside a call: a refusal a door records before any call began makes no span of its own.
-  if (!tracer || context.active().getValue(CALL_SPAN) === undefined) return fn();
-  return tracer.startActiveSpan(name, (span) =>
+  if (!live || activeCallSpan(live) === undefined) return fn();
+  const { api } = live;
+  return live.tracer.startActiveSpan(name, (span) =>
     fn().then(
       (value) => {
         span.end();
         return value;
       },
       (err: unknown) => {
-        if (!expected?.(err)) markFailure(span, err);
+        if (!expected?.(err)) markFailure(api, span, err);
         span.end();
         throw err;
       },
@@ -178,16 +185,16 @@ export function traceStage<T>(name: string, fn: () => Promise<T>, expected?: (er
   );
 }
 
-/** What the gateway decided and answered, on the active call's span. */
+/** What the gateway decided, on the active call's span. */
 export function annotateCall(attributes: Attributes): void {
-  if (!tracer) return;
-  (context.active().getValue(CALL_SPAN) as Span | undefined)?.setAttributes(attributes);
+  if (!live) return;
+  activeCallSpan(live)?.setAttributes(attributes);
 }
 
 /** The call's answer on its span: its audit id, the HTTP status, the status word and the reason code of a refusal. */
 export function annotateAnswer(auditId: string, httpStatus: number, status: string | undefined, reasonCode: string | undefined): void {
-  if (!tracer) return;
-  const span = context.active().getValue(CALL_SPAN) as Span | undefined;
+  if (!live) return;
+  const span = activeCallSpan(live);
   if (!span) return;
   span.setAttributes({
     'agent_gateway.audit_id': auditId,
@@ -195,33 +202,37 @@ export function annotateAnswer(auditId: string, httpStatus: number, status: stri
     ...(status !== undefined && { 'agent_gateway.status': status }),
     ...(reasonCode !== undefined && { 'agent_gateway.reason_code': reasonCode }),
   });
-  if (httpStatus >= 500) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute('error.type', reasonCode ?? String(httpStatus));
+  if (httpStatus >= 500) span.setStatus({ code: live.api.SpanStatusCode.ERROR }).setAttribute('error.type', reasonCode ?? String(httpStatus));
 }
 
 /** The active call's trace and span ids (for its audit records and log lines); undefined when off or outside a call. */
 export function callTraceIds(): TraceIds | undefined {
-  if (!tracer) return undefined;
-  const span = context.active().getValue(CALL_SPAN) as Span | undefined;
+  if (!live) return undefined;
+  const span = activeCallSpan(live);
   return span && idsOf(span);
 }
 
 /** The ids of the call a request carried (its request line is written after the call's context ended). */
 export function traceIdsOf(owner: object): TraceIds | undefined {
-  return tracer ? idsOfOwner.get(owner) : undefined;
+  return live ? idsOfOwner.get(owner) : undefined;
 }
 
 /** Adds `traceparent` (and `tracestate`) of the active span to an upstream request's headers; off, nothing. */
 export function injectTraceHeaders(headers: Record<string, string>): void {
-  if (!tracer) return;
-  propagator.inject(context.active(), headers, defaultTextMapSetter);
+  if (!live) return;
+  live.propagator.inject(live.context.active(), headers, live.api.defaultTextMapSetter);
 }
 
 /** `_meta.traceparent` / `tracestate` for an upstream MCP request; undefined when off. */
 export function traceMeta(): Record<string, string> | undefined {
-  if (!tracer) return undefined;
+  if (!live) return undefined;
   const meta: Record<string, string> = {};
-  propagator.inject(context.active(), meta, defaultTextMapSetter);
+  live.propagator.inject(live.context.active(), meta, live.api.defaultTextMapSetter);
   return meta;
+}
+
+function activeCallSpan(on: Live): Span | undefined {
+  return on.context.active().getValue(on.callSpan) as Span | undefined;
 }
 
 function idsOf(span: Span): TraceIds {
@@ -236,12 +247,12 @@ function carrierOf(parent: TraceCarrier): Record<string, string> {
   return carrier;
 }
 
-function markFailure(span: Span, err: unknown): void {
+function markFailure(api: typeof Api, span: Span, err: unknown): void {
   if (err instanceof GatewayError) {
     span.setAttribute('agent_gateway.reason_code', err.reasonCode);
-    if (err.httpStatus >= 500) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute('error.type', err.reasonCode);
+    if (err.httpStatus >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR }).setAttribute('error.type', err.reasonCode);
     return;
   }
   // The error's type only: its message may quote an upstream or a value.
-  span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute('error.type', err instanceof Error ? err.name : 'unknown');
+  span.setStatus({ code: api.SpanStatusCode.ERROR }).setAttribute('error.type', err instanceof Error ? err.name : 'unknown');
 }
