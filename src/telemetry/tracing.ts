@@ -170,19 +170,23 @@ export function traceStage<T>(name: string, fn: () => Promise<T>, expected?: (er
   // Only inside a call: a refusal a door records before any call began makes no span of its own.
   if (!live || activeCallSpan(live) === undefined) return fn();
   const { api } = live;
-  return live.tracer.startActiveSpan(name, (span) =>
-    fn().then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (err: unknown) => {
-        if (!expected?.(err)) markFailure(api, span, err);
-        span.end();
-        throw err;
-      },
-    ),
-  );
+  return live.tracer.startActiveSpan(name, (span) => {
+    const failed = (err: unknown): never => {
+      if (!expected?.(err)) markFailure(api, span, err);
+      span.end();
+      throw err;
+    };
+    let running: Promise<T>;
+    try {
+      running = fn();
+    } catch (err) {
+      return failed(err);
+    }
+    return running.then((value) => {
+      span.end();
+      return value;
+    }, failed);
+  });
 }
 
 /** What the gateway decided, on the active call's span. */
