@@ -283,6 +283,28 @@ describe('OpenTelemetry traces', () => {
       expect(receiver.ofTrace(traceId).find((span) => span.name === 'tools/call list_dir')).toMatchObject({ parentSpanId: parentId });
     });
 
+    it("an approver's decision runs the stored call in a span of its own, with the audit records' ids", async () => {
+      const pending = await gw.post('/api/tools/call', envelope(HMAC_AGENT, 'write_file', { path: 'traced.txt', content: MARKER }));
+      expect(pending.status).toBe(202);
+      const decided = await gw.asApprover().decide(pending.body.approval_id as string, true);
+      expect(decided.status).toBe(200);
+      await flushTracing();
+      const call = receiver.spans.find((span) => attr(span, 'agent_gateway.audit_id') === decided.body.audit_id)!;
+      expect(call).toMatchObject({ name: 'execute_tool write_file' });
+      expect(attr(call, 'agent_gateway.channel')).toBe('approval');
+      expect(attr(call, 'agent_gateway.decision')).toBe('allow');
+      const children = receiver.spans.filter((span) => span.parentSpanId === call.spanId).map((span) => span.name);
+      expect(children).toEqual(expect.arrayContaining(['audit write', 'policy', 'execute']));
+      expect(JSON.stringify(receiver.ofTrace(call.traceId))).not.toContain(MARKER);
+      const records = gw.auditRecords().filter((r) => r.audit_id === decided.body.audit_id);
+      expect(records.map((r) => r.event)).toEqual(['approval', 'outcome']);
+      for (const record of records) expect(record).toMatchObject({ trace_id: call.traceId, span_id: call.spanId });
+      // The agent's call that filed it: its own span, the approval request stage, no execute.
+      const filed = receiver.spans.find((span) => attr(span, 'agent_gateway.audit_id') === pending.body.audit_id)!;
+      expect(attr(filed, 'agent_gateway.decision')).toBe('pending');
+      expect(receiver.spans.filter((span) => span.parentSpanId === filed.spanId).map((span) => span.name)).toContain('approval request');
+    });
+
     it('a refused call names its reason code; a call without traceparent starts its own trace', async () => {
       const res = await gw.post('/api/tools/call', envelope(HMAC_AGENT, 'configure', { path: 'x', webhook_url: MARKER }));
       expect(res.status).toBe(403);
