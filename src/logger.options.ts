@@ -4,6 +4,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import type { Redactor } from './redaction/redactor';
 import { contextOf } from './context/request-context';
+import { callTraceIds, tracingOn, traceIdsOf } from './telemetry/tracing';
 
 /** Marks the request line, whose fields requestLogger has made safe one by one. */
 const ALREADY_REDACTED = Symbol('already redacted');
@@ -27,10 +28,12 @@ export function logFormat(configured: string | undefined, toTerminal: boolean): 
  * pino-pretty's (see logFormat): both are made from the same redacted line.
  */
 export function gatewayLogger(redactor: Redactor, destination?: DestinationStream): Logger {
+  // Tracing on: a line written during a tool call names its trace and span (added after redaction: an id is not a secret).
+  const withTrace = tracingOn() ? addCallTraceIds : (object: Record<string, unknown>) => object;
   const options: pino.LoggerOptions = {
     level: process.env.LOG_LEVEL || 'info',
     serializers,
-    formatters: { log: (object) => (ALREADY_REDACTED in object ? object : redactor.redact(object)) },
+    formatters: { log: (object) => withTrace(ALREADY_REDACTED in object ? object : redactor.redact(object)) },
     hooks: {
       logMethod(args, method) {
         method.apply(this, args.map((arg) => (typeof arg === 'string' ? redactor.redactString(arg) : arg)) as Parameters<typeof method>);
@@ -54,6 +57,11 @@ export function gatewayLogger(redactor: Redactor, destination?: DestinationStrea
   return pino(options, { write: (line: string) => out.write(prettify(line)) });
 }
 
+function addCallTraceIds(object: Record<string, unknown>): Record<string, unknown> {
+  const ids = callTraceIds();
+  return ids && object.trace_id === undefined ? { ...object, ...ids } : object;
+}
+
 /**
  * nestjs-pino, for Nest's Logger only. Its per-request middleware is not installed: it runs every
  * request inside an AsyncLocalStorage, which on Node 20 turns on promise hooks for every promise in
@@ -66,7 +74,8 @@ export function nestLoggerParams(logger: Logger): Params {
 /**
  * One `request completed` line per request, those refused before routing included (it is the
  * first middleware): reqId (= the audit_id, so a log line leads to its audit records), method and
- * url, the verified agent or approver, the tool asked for, the status and the duration, and the
+ * url, the verified agent or approver, the tool asked for, the status and the duration, the call's
+ * trace_id and span_id when tracing is on, and the
  * name and code of an unexpected error. No headers, no body.
  *
  * Written once, with the root logger, when the response closes: pino-http made two child loggers,
@@ -93,6 +102,7 @@ export function requestLogger(logger: Logger, redactor: Redactor): RequestHandle
           approver_id: ctx.approver?.id,
           tool: ctx.envelope && redactor.redactString(ctx.envelope.tool),
           ...ctx.unexpectedError,
+          ...traceIdsOf(ctx),
         },
         finished ? 'request completed' : 'request aborted',
       );

@@ -9,6 +9,7 @@ import { ConfigError, loadGatewayConfig } from './config/config.loader';
 import { GatewayConfig } from './config/gateway-config';
 import { KIND_CONFIGS } from './kinds';
 import { configureHttpServer, httpServerLimits } from './http-server';
+import { startTracing, stopTracing } from './telemetry/tracing';
 
 function loadConfigOrExit(): GatewayConfig {
   try {
@@ -23,6 +24,8 @@ function loadConfigOrExit(): GatewayConfig {
 async function bootstrap(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfigOrExit();
+  // Before the app exists, so its logger and tool calls see it; off (nothing loaded) without an OTEL_EXPORTER_OTLP_* endpoint.
+  const tracing = startTracing(process.env);
   const httpLimits = httpServerLimits(process.env);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), createHttpAdapter(), {
     rawBody: true,
@@ -48,6 +51,8 @@ async function bootstrap(): Promise<void> {
   const host = process.env.HOST || '0.0.0.0';
   await app.listen(port, host);
   logger.log(`Agent Gateway listening on http://${host}:${port} (config ${config.source}, Swagger UI at /docs)`);
+  const otlp = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (tracing) logger.log(`OpenTelemetry tracing on: spans go over OTLP/HTTP to ${otlp}`);
 
   // SIGTERM/SIGINT: stop accepting, let in-flight calls finish (bounded), flush the audit log and
   // close the stores (shutdown hooks), then exit 0.
@@ -57,6 +62,8 @@ async function bootstrap(): Promise<void> {
     setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
     setTimeout(() => process.exit(1), DRAIN_MS + 5000).unref();
     await app.close();
+    // The spans still buffered are sent before the process ends.
+    await stopTracing();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -45,6 +45,9 @@ export interface AuditFields {
   upstream?: { server: string; tool: string; pinned_sha256: string; listed_sha256?: string };
   method?: string;
   path?: string;
+  /** The call's OpenTelemetry trace and span (hex), when tracing is on (OTEL_* variables). */
+  trace_id?: string;
+  span_id?: string;
 }
 
 export interface AuditRecord extends AuditFields {

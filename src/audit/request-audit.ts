@@ -4,6 +4,7 @@ import type { ApproverRequest, AuthenticatedCall, RequestContext } from '../cont
 import type { ApproverDecision, CallNames, DecidedCall, Decision } from '../context/call-stages';
 import { AuditFields } from './audit-record';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { callTraceIds } from '../telemetry/tracing';
 import { AuditLog, AuditUnavailable } from './audit-log.service';
 
 /** What an answer says, as its outcome record repeats it. */
@@ -52,6 +53,7 @@ export class RequestAudit {
       ...approval.call,
       arguments: approval.arguments,
       arguments_sha256: approval.argumentsSha256,
+      ...callTraceIds(),
     });
   }
 
@@ -165,6 +167,8 @@ function identity(ctx: RequestContext, names?: CallNames): AuditFields {
       ...(ctx.oauth.act_sub !== undefined && { act: { sub: ctx.oauth.act_sub } }),
     }),
     client_ip: ctx.origin?.client_ip,
+    // The call's span, when tracing is on: the record leads to the trace, and back.
+    ...callTraceIds(),
   };
 }
 

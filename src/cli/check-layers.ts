@@ -12,7 +12,7 @@ import * as ts from 'typescript';
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
   ['config'],
-  ['database', 'context', 'metrics', 'http-server'],
+  ['database', 'context', 'metrics', 'http-server', 'telemetry'],
   ['secrets'],
   ['redaction'],
   ['audit'],

@@ -36,7 +36,9 @@ async function main(): Promise<number> {
     process.stdout.write(`--check: ${report.lockFile} NOT written. Review the changes above; run npm run mcp:pin (without --check) only to accept them\n`);
     return 1;
   }
-  process.stdout.write(`wrote ${report.lockFile}; restart the gateway to use it\n`);
+  process.stdout.write(
+    `wrote ${report.lockFile}; a running gateway takes it up at its next resync (settings.mcp_resync_s): the tools it re-pins are lifted out of quarantine\n`,
+  );
   return 0;
 }
 

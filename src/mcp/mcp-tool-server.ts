@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import {
   CLIENT_INFO_META_KEY,
   Server,
+  TRACEPARENT_META_KEY,
+  TRACESTATE_META_KEY,
   type CallToolRequest,
   type CallToolResult,
   type McpRequestContext,
@@ -22,6 +24,7 @@ import type { CallObserver } from '../executor/executor.service';
 import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { type McpShape, toCallToolResult } from './call-tool-result';
+import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
@@ -76,7 +79,7 @@ export class McpToolServer {
     const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES } });
     this.tasks.register(server, ctx);
     server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
-    server.setRequestHandler('tools/call', (call, sctx) => this.call(ctx, call, sctx));
+    server.setRequestHandler('tools/call', (call, sctx) => (tracingOn() ? this.tracedCall(ctx, call, sctx, request) : this.call(ctx, call, sctx)));
     return server;
   }
 
@@ -92,6 +95,18 @@ export class McpToolServer {
       ...taskExecution(definition.requires_approval),
     }));
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The call inside its span, whose parent is the message's trace context (`_meta`), else the HTTP request's. */
+  private tracedCall(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext, mcp: McpRequestContext): Promise<CallToolResult> {
+    const meta = sctx.mcpReq._meta;
+    const headers = mcp.requestInfo?.headers;
+    const parent: TraceCarrier | undefined =
+      typeof meta?.[TRACEPARENT_META_KEY] === 'string'
+        ? { traceparent: meta[TRACEPARENT_META_KEY], tracestate: meta[TRACESTATE_META_KEY] }
+        : headers && { traceparent: headers.get('traceparent') ?? undefined, tracestate: headers.get('tracestate') ?? undefined };
+    const traced = { channel: 'mcp', tool: request.params.name, agentId: http.agent.id, arrivedAt: http.startedAt, parent, owner: http } as const;
+    return traceToolCall(traced, () => this.call(http, request, sctx));
   }
 
   private async call(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
@@ -141,7 +156,7 @@ export class McpToolServer {
       const leave = this.waiters.enter(call.agent.id, this.config.settings.mcp);
       if (leave) {
         try {
-          return await this.awaitDecision(call, answer, progressToken, waitS, sctx, asMcp);
+          return await traceStage('approval wait', () => this.awaitDecision(call, answer, progressToken, waitS, sctx, asMcp));
         } finally {
           leave();
         }

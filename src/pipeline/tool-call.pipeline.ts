@@ -13,6 +13,7 @@ import { GatewayError } from '../core/errors';
 import { type CallObserver, ExecutorService } from '../executor/executor.service';
 import { PolicyService } from '../policy/policy.service';
 import { Redactor } from '../redaction/redactor';
+import { annotateAnswer, annotateCall, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { AgentLimiter } from '../throttle/agent-limiter';
 import { ErrorBody, errorBody, toGatewayError } from './error-body';
 import type { ToolCallExecutedDto, ToolCallPendingDto } from './tool-call.dto';
@@ -114,7 +115,8 @@ export class ToolCallPipeline {
     const { answer, mayHaveRun } = builtin
       ? await this.runStages(call, callHash, builtinStages(builtin), observer)
       : await this.runStages(call, callHash, this.toolStages, observer);
-    await this.idempotency.settle(call, answer.httpStatus, answer.body, mayHaveRun);
+    await traceStage('replay settle', () => this.idempotency.settle(call, answer.httpStatus, answer.body, mayHaveRun));
+    annotateAnswer(call.auditId, answer.httpStatus, answer.body.status, reasonCodeOf(answer.body));
     return answer;
   }
 
@@ -129,22 +131,23 @@ export class ToolCallPipeline {
     try {
       // Limits first: a replay or a 409 costs the agent like any call, so sending one request
       // again and again is held to the agent's rate like sending new ones.
-      await this.limiter.spend(call.agent, call.envelope.tool);
-      if (callHash !== undefined) await this.idempotency.claim(call, callHash);
-      decision = await stages.decide(call);
+      await traceStage('limit', () => this.limiter.spend(call.agent, call.envelope.tool));
+      if (callHash !== undefined) await traceStage('replay', () => this.idempotency.claim(call, callHash), isReplay);
+      decision = await traceStage('policy', () => stages.decide(call));
+      annotateCall({ 'agent_gateway.decision': decision.verdict });
     } catch (err) {
       if (err instanceof StoredReplay) return nothingRan(await this.replay(call, err));
       return nothingRan(await this.refuse(call, err));
     }
     try {
-      await this.audit.recordDecision(call, decision);
+      await traceStage('audit write', () => this.audit.recordDecision(call, decision));
     } catch (err) {
       // Not on record, so nothing runs. A deny is the call's only record: its failure is the answer.
       if (decision.verdict === 'deny') return nothingRan(this.refusal(call, new AuditUnavailable()));
       return nothingRan(await this.refuse(call, err, decision.verdict));
     }
     if (decision.verdict === 'deny') return nothingRan(this.refusal(call, decision.refusal));
-    const outcome = await stages.perform(call, decision, observer);
+    const outcome = await traceStage(decision.verdict === 'pending' ? 'approval request' : 'execute', () => stages.perform(call, decision, observer));
     const decided: DecidedCall = { by: 'policy', call, decision, mayHaveRun: outcome.mayHaveRun };
     const answer: ToolCallAnswer =
       outcome.kind === 'failed'
@@ -162,11 +165,22 @@ export class ToolCallPipeline {
    * the current policy decides again, the tool runs exactly once, its outcome is stored with the
    * approval and recorded. Nothing ran: an outage leaves it pending, a refusal is final (failed).
    */
-  async runApproved(request: ApproverRequest, claimed: ApprovalRecord): Promise<ApprovalAnswer> {
+  runApproved(request: ApproverRequest, claimed: ApprovalRecord): Promise<ApprovalAnswer> {
+    if (!tracingOn()) return this.decideApproval(request, claimed);
+    const traced = { channel: 'approval', tool: claimed.tool, agentId: claimed.agent_id, arrivedAt: request.startedAt, owner: request } as const;
+    return traceToolCall(traced, async () => {
+      const answer = await this.decideApproval(request, claimed);
+      annotateAnswer(request.auditId, answer.httpStatus, answer.body.status, reasonCodeOf(answer.body));
+      return answer;
+    });
+  }
+
+  private async decideApproval(request: ApproverRequest, claimed: ApprovalRecord): Promise<ApprovalAnswer> {
     let approval: ApproverDecision;
     try {
       approval = this.approvals.decisionOn(claimed);
-      await this.audit.recordApproval(request, approval);
+      annotateCall({ 'agent_gateway.decision': approval.approved ? 'allow' : 'deny' });
+      await traceStage('audit write', () => this.audit.recordApproval(request, approval));
     } catch (err) {
       return this.refuse(
         request,
@@ -183,7 +197,7 @@ export class ToolCallPipeline {
     let allowed: { tool: Tool; envelope: ToolCallEnvelope };
     try {
       const { agent, envelope } = this.approvals.storedCall(claimed);
-      const decision = await this.decide(agent, envelope);
+      const decision = await traceStage('policy', () => this.decide(agent, envelope));
       if (decision.verdict === 'deny') throw decision.refusal;
       await this.approvals.renewClaim(claimed, decision.tool);
       allowed = { tool: decision.tool, envelope };
@@ -196,7 +210,7 @@ export class ToolCallPipeline {
       });
     }
 
-    const outcome = await this.execute(allowed.tool, allowed.envelope.arguments);
+    const outcome = await traceStage('execute', () => this.execute(allowed.tool, allowed.envelope.arguments));
     const ran: DecidedCall = { ...decided, mayHaveRun: true };
     if (outcome.kind === 'failed') {
       await this.approvals.storeOutcome(claimed, { error: outcome.error });
@@ -215,7 +229,7 @@ export class ToolCallPipeline {
    * pipeline (a malformed MCP request_id). `verdict`: the policy's, taken but not on record.
    */
   async refuse(ctx: RequestContext, err: unknown, verdict?: Allowed['verdict']): Promise<RefusalAnswer> {
-    return this.refusal(ctx, await this.audit.recordRefusal(ctx, toGatewayError(err, ctx), verdict));
+    return this.refusal(ctx, await traceStage('audit write', () => this.audit.recordRefusal(ctx, toGatewayError(err, ctx), verdict)));
   }
 
   /** Rows 7–12: the policy engine, the schema and the tool's own guard. An outage (503) or anything unexpected is thrown: not a decision. */
@@ -258,14 +272,14 @@ export class ToolCallPipeline {
     let failure: unknown;
     if ('body' in ended) {
       try {
-        await this.audit.recordOutcome(decided, ended.httpStatus, ended.body);
+        await traceStage('audit write', () => this.audit.recordOutcome(decided, ended.httpStatus, ended.body));
         return ended;
       } catch (err) {
         failure = err;
       }
     } else failure = ended.error;
     const ctx = decided.by === 'policy' ? decided.call : decided.request;
-    return this.refusal(ctx, await this.audit.recordFailedOutcome(decided, toGatewayError(failure, ctx)));
+    return this.refusal(ctx, await traceStage('audit write', () => this.audit.recordFailedOutcome(decided, toGatewayError(failure, ctx))));
   }
 
   /** A refusal on record (or not recordable), as the error body all doors share. */
@@ -275,7 +289,7 @@ export class ToolCallPipeline {
 
   private async replay(call: AuthenticatedCall, replay: StoredReplay): Promise<ToolCallAnswer> {
     try {
-      await this.audit.recordReplay(call, replay.status);
+      await traceStage('audit write', () => this.audit.recordReplay(call, replay.status));
     } catch {
       return this.refuse(call, new AuditUnavailable());
     }
@@ -302,6 +316,16 @@ function builtinStages(builtin: BuiltinTool): CallStages<BuiltinAllowed> {
       }
     },
   };
+}
+
+/** A stored answer sent again is how the replay stage answers, not its failure. */
+function isReplay(err: unknown): boolean {
+  return err instanceof StoredReplay;
+}
+
+/** The reason code of a refusal's body, for the call's span. */
+function reasonCodeOf(body: ToolCallBody | ApprovalAnswer['body']): string | undefined {
+  return 'reason_code' in body && typeof body.reason_code === 'string' ? body.reason_code : undefined;
 }
 
 /** A refusal by the decide stage (4xx) is the call's `deny` decision; anything else is not a decision, and is thrown on. */

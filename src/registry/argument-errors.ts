@@ -6,8 +6,8 @@ import type { Tool } from '../config/gateway-config';
 // listed only for arguments small enough that listing them cannot cost much, with the tool's own
 // schema compiled the same way again (the first time its arguments fail) but listing every error.
 const LIST_ALL_UP_TO_ENTRIES = 1000;
-/** null: it could not be compiled, so the first error is all there is to say. */
-const listAll = new WeakMap<Tool, ValidateFunction | null>();
+/** By the tool's compile function (a re-pinned mcp tool gets a new one); null: it could not be compiled, so the first error is all there is to say. */
+const listAll = new WeakMap<Tool['compileListingAllErrors'], ValidateFunction | null>();
 
 /** The `details` of a 400 invalid_arguments, for arguments `tool.validateArguments` has just refused. */
 export function argumentErrors(tool: Tool, args: unknown): unknown[] {
@@ -20,7 +20,7 @@ export function argumentErrors(tool: Tool, args: unknown): unknown[] {
 }
 
 function listingAllErrors(tool: Tool): ValidateFunction | null {
-  let validate = listAll.get(tool);
+  let validate = listAll.get(tool.compileListingAllErrors);
   if (validate === undefined) {
     try {
       validate = tool.compileListingAllErrors();
@@ -28,7 +28,7 @@ function listingAllErrors(tool: Tool): ValidateFunction | null {
       // The same schema compiled the same way at load; should it fail now, a refusal still answers 400.
       validate = null;
     }
-    listAll.set(tool, validate);
+    listAll.set(tool.compileListingAllErrors, validate);
   }
   return validate;
 }

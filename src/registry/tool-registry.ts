@@ -34,10 +34,7 @@ export class ToolRegistry {
     private readonly kinds: ToolKinds,
   ) {
     const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const visible = (tool: Tool) => {
-      const kind = kinds.of(tool);
-      return visibleTool(tool, kind.hints(tool), kind.listing?.(tool) ?? {});
-    };
+    const visible = (tool: Tool) => visibleTool(tool, kinds.of(tool));
     for (const role of Object.keys(config.roles)) {
       this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)).map(visible));
     }
@@ -69,17 +66,28 @@ export class ToolRegistry {
   }
 }
 
-/** `hints`: what the tool does to the world, as its kind says (MCP's tool annotations). */
-function visibleTool(tool: Tool, hints: ToolHints, listing: ToolListing): VisibleTool {
+/**
+ * `hints`: what the tool does to the world, as its kind says (MCP's tool annotations). Read from the
+ * tool at each listing: an mcp tool re-pinned while the gateway runs shows its new definition.
+ */
+function visibleTool(tool: Tool, kind: ReturnType<ToolKinds['of']>): VisibleTool {
   return {
     definition: {
       name: tool.name,
-      description: tool.description,
-      input_schema: tool.input_schema,
+      get description() {
+        return tool.description;
+      },
+      get input_schema() {
+        return tool.input_schema;
+      },
       requires_approval: tool.requires_approval,
       timeout_ms: tool.timeout_ms,
     },
-    hints,
-    listing,
+    get hints(): ToolHints {
+      return kind.hints(tool);
+    },
+    get listing(): ToolListing {
+      return kind.listing?.(tool) ?? {};
+    },
   };
 }

@@ -20,6 +20,7 @@ import { ErrorResponseDto } from '../core/dto';
 import { AgentCtx, AgentRequest, AuthenticatedCall, CallCtx } from '../context/request-context';
 import { ToolRegistry } from '../registry/tool-registry';
 import { ToolCallBody, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
+import { type CallTrace, tracingOn, traceToolCall } from '../telemetry/tracing';
 import { ToolCallExecutedDto, ToolCallPendingDto, ToolCallRequestDto, ToolListDto } from '../pipeline/tool-call.dto';
 
 @ApiTags('tools')
@@ -93,10 +94,17 @@ export class ToolsController {
       "tool_timeout: not finished within the tool's timeout_ms (an http or MCP request is cancelled; a file write or delete is abandoned before it takes effect)",
   })
   async call(@CallCtx() call: AuthenticatedCall, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ToolCallBody> {
-    const answer = await this.pipeline.run(call, bodySha256Of(req));
+    const run = () => this.pipeline.run(call, bodySha256Of(req));
+    const answer = await (tracingOn() ? traceToolCall(traced(call, req), run) : run());
     res.status(answer.httpStatus);
     if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
     if (answer.headers) res.set(answer.headers);
     return answer.body;
   }
+}
+
+/** The call's span: parented by the request's `traceparent` header, started when the request arrived. */
+function traced(call: AuthenticatedCall, req: Request): CallTrace {
+  const parent = { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate };
+  return { channel: 'rest', tool: call.envelope.tool, agentId: call.agent.id, arrivedAt: call.startedAt, parent, owner: call };
 }

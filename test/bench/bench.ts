@@ -10,6 +10,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { freePort } from '../support/free-port';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -306,9 +308,16 @@ function writeBigAuditLog(dataDir: string, bytes: number): number {
 }
 
 async function main(): Promise<void> {
-  const signed = presign((DURATION_S + WARMUP_S) * MAX_RATE * CONCURRENCIES.length * ROUNDS * (SHARED_STORES ? 2 : 1), 10);
+  const signed = presign((DURATION_S + WARMUP_S) * MAX_RATE * CONCURRENCIES.length * ROUNDS * (SHARED_STORES ? 3 : 2), 10);
 
   const gateway = await startGateway('main');
+  // The same gateway with OpenTelemetry on, every call sampled, its spans sent to a collector stand-in that drops them.
+  const spanSink = createServer((req, res) => req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')));
+  await new Promise<void>((resolve) => spanSink.listen(0, '127.0.0.1', resolve));
+  const traced = await startGateway('traced', 10, 10, undefined, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(spanSink.address() as AddressInfo).port}`,
+    OTEL_TRACES_SAMPLER: 'always_on',
+  });
   const databaseUrl = SHARED_STORES ? await createTestDatabase() : undefined;
   const redis = SHARED_STORES ? new Redis(SHARED_REDIS_URL) : undefined;
   await redis?.flushdb();
@@ -321,6 +330,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     const round: Point[] = [];
     for (const c of CONCURRENCIES) round.push(await measure('gateway', gateway.port, c, signed));
+    for (const c of CONCURRENCIES) round.push(await measure('gateway, tracing on', traced.port, c, signed));
     if (shared) for (const c of CONCURRENCIES) round.push(await measure('gateway, PostgreSQL + Redis', shared.port, c, signed));
     for (const c of CONCURRENCIES) round.push(await measure('gateway, MCP door', gateway.port, c, undefined, MCP_CALL));
     for (const c of CONCURRENCIES) round.push(await measure('baseline (bare NestJS)', baseline.port, c));
@@ -328,7 +338,8 @@ async function main(): Promise<void> {
     rounds.push(round);
     process.stderr.write(`round ${r + 1} of ${ROUNDS} done\n`);
   }
-  await Promise.all([gateway, baseline, floor, ...(shared ? [shared] : [])].map(stop));
+  await Promise.all([gateway, traced, baseline, floor, ...(shared ? [shared] : [])].map(stop));
+  spanSink.close();
   if (databaseUrl) await dropTestDatabase(databaseUrl);
   await redis?.flushdb();
   redis?.disconnect();
@@ -368,12 +379,15 @@ async function main(): Promise<void> {
   const at = (server: string, c = 64) => points.find((p) => p.server === server && p.connections === c)!;
   const [g, b, f] = [at('gateway'), at('baseline (bare NestJS)'), at('floor (node:http)')];
   const ratio = Math.round((g.requests_per_s / b.requests_per_s) * 100) / 100;
+  const tracingRatios = CONCURRENCIES.map((c) => `c=${c} ${(at('gateway, tracing on', c).requests_per_s / at('gateway', c).requests_per_s).toFixed(2)}`).join(
+    ', ',
+  );
   const mcpRatios = CONCURRENCIES.map((c) => `c=${c} ${(at('gateway, MCP door', c).requests_per_s / at('gateway', c).requests_per_s).toFixed(2)}`).join(', ');
   const s = shared && at('gateway, PostgreSQL + Redis');
   const storesLine = s
     ? `\nPostgreSQL + Redis/embedded stores at c=64: ${(s.requests_per_s / g.requests_per_s).toFixed(2)} (${s.requests_per_s} req/s p99 ${s.p99_ms} ms; embedded ${g.requests_per_s} req/s p99 ${g.p99_ms} ms)`
     : '';
-  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}${storesLine}`;
+  const line = `gateway/baseline throughput ratio at c=64: ${ratio} (gateway ${g.requests_per_s} req/s p99 ${g.p99_ms} ms; baseline ${b.requests_per_s} req/s p99 ${b.p99_ms} ms; floor ${f.requests_per_s} req/s p99 ${f.p99_ms} ms)\nMCP door/REST door throughput: ${mcpRatios}\nTracing on (sampler 1.0)/off throughput: ${tracingRatios}${storesLine}`;
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(`\n${line}\n`);
   const proxyPath = await mcpProxyPath();

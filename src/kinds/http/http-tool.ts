@@ -4,6 +4,7 @@ import type { Tool } from '../../config/gateway-config';
 import { URL_PLACEHOLDER } from './http-config';
 import { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets, isAllowedTarget } from '../egress/egress';
+import { injectTraceHeaders } from '../../telemetry/tracing';
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
@@ -85,6 +86,7 @@ export class HttpToolRunner {
   async run(tool: Tool, args: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
     const { url, body } = this.prepare(tool, args);
     const headers = await this.headers(tool);
+    injectTraceHeaders(headers);
     let method: string = tool.request!.method;
     let current = url;
     let payload = body;

@@ -174,6 +174,23 @@ function upstreamAjvs(allErrors: boolean): { draft07: Ajv; draft2020: Ajv2020 } 
   return { draft07, draft2020 };
 }
 
+let repinAjvs: { first: ReturnType<typeof upstreamAjvs>; all?: ReturnType<typeof upstreamAjvs> } | undefined;
+
+/**
+ * An upstream's schema compiled as the binder does (leniently, without `$schema` and `$id`), for a
+ * definition re-pinned while the gateway runs. Throws when it does not compile.
+ */
+export function compileUpstreamSchema(schema: Record<string, unknown>, allErrors = false): ValidateFunction {
+  repinAjvs ??= { first: upstreamAjvs(false) };
+  const ajvs = allErrors ? (repinAjvs.all ??= upstreamAjvs(true)) : repinAjvs.first;
+  return compileWith(ajvs, schema);
+}
+
+function compileWith(ajvs: ReturnType<typeof upstreamAjvs>, schema: Record<string, unknown>): ValidateFunction {
+  const { $schema: dialect, $id: _id, ...rest } = schema;
+  return (typeof dialect === 'string' && dialect.includes('2020-12') ? ajvs.draft2020 : ajvs.draft07).compile(rest);
+}
+
 /**
  * Binds `kind: mcp` tools to their server and their pin in mcp-lock.json (read once, when the first
  * mcp tool needs it). A declared tool without a pin is a config error: agents only ever see a
@@ -213,9 +230,7 @@ export class McpToolBinder implements McpSection {
    * refuse a second tool with the same `$id`); `allErrors`: a validator that lists every error.
    */
   compile(schema: Record<string, unknown>, allErrors = false): ValidateFunction {
-    const { $schema: dialect, $id: _id, ...rest } = schema;
-    const ajvs = allErrors ? (this.allErrors ??= upstreamAjvs(true)) : this.firstError;
-    return (typeof dialect === 'string' && dialect.includes('2020-12') ? ajvs.draft2020 : ajvs.draft07).compile(rest);
+    return compileWith(allErrors ? (this.allErrors ??= upstreamAjvs(true)) : this.firstError, schema);
   }
 
   private readLock(): McpLock | undefined {

@@ -18,6 +18,7 @@ import type { McpServerConfig, McpToolDefinition } from './mcp-tool';
 import type { SecretStore } from '../../secrets/secret-store';
 import { EgressPools, fillSecrets } from '../egress/egress';
 import { EgressRefused, MAX_UPSTREAM_MESSAGE_BYTES, UpstreamTooLarge, upstreamFetch } from './mcp-egress';
+import { traceMeta } from '../../telemetry/tracing';
 
 const CLIENT_INFO = { name: 'agent-gateway', version: '0.1.0' };
 const RETRY_BASE_MS = 500;
@@ -25,10 +26,53 @@ const RETRY_MAX_MS = 30_000;
 /** A connection that lived this long was healthy: the next loss retries from the shortest delay again. */
 const STABLE_MS = 30_000;
 const MAX_STDERR_LINE = 2000;
+/** Of a stdio server's stderr, what is kept to explain its failure: its last lines, this many, this many bytes at most. */
+const STDERR_TAIL_LINES = 20;
+const STDERR_TAIL_BYTES = 4096;
+/** How long a failed stdio connection waits for the rest of the server's stderr before it reports. */
+const STDERR_DRAIN_MS = 300;
 /** Of an upstream's own error text, this much reaches the caller. */
 const MAX_UPSTREAM_TEXT = 500;
 
 export type UpstreamListing = UpstreamTool[];
+
+/**
+ * The last lines a stdio server wrote to stderr (at most STDERR_TAIL_LINES, STDERR_TAIL_BYTES), each
+ * scrubbed of the known secret values as it arrives: what an operator is shown when the server
+ * fails to start or dies, instead of just "closed the connection".
+ */
+export class StderrTail {
+  private lines: string[] = [];
+  private bytes = 0;
+
+  constructor(private readonly secrets: SecretStore) {}
+
+  push(line: string): void {
+    const scrubbed = this.secrets.matcher().replaceIn(line, () => '[REDACTED:secret]');
+    this.lines.push(scrubbed);
+    this.bytes += Buffer.byteLength(scrubbed) + 1;
+    while (this.lines.length > STDERR_TAIL_LINES || (this.bytes > STDERR_TAIL_BYTES && this.lines.length > 1)) {
+      this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
+    }
+  }
+
+  /** The lines kept, oldest first (the last one cut to the byte bound if it alone is over it). */
+  get text(): string[] {
+    const [only] = this.lines;
+    return this.lines.length === 1 && Buffer.byteLength(only) > STDERR_TAIL_BYTES ? [only.slice(0, STDERR_TAIL_BYTES)] : [...this.lines];
+  }
+
+  /** For a log line: ` (its stderr: "a" | "b")`, or nothing when it wrote nothing. */
+  describe(): string {
+    const lines = this.text;
+    return lines.length === 0 ? '' : `; its stderr ended with: ${lines.map((line) => JSON.stringify(line)).join(' | ')}`;
+  }
+
+  clear(): void {
+    this.lines = [];
+    this.bytes = 0;
+  }
+}
 
 /**
  * A connected SDK client for one server, over Streamable HTTP (through the egress rules) or stdio
@@ -62,8 +106,9 @@ export async function connectUpstream(
           // The SDK checks this as it buffers stdout, before it appends a chunk; over it, it reports an error and closes.
           maxBufferSize: MAX_UPSTREAM_MESSAGE_BYTES,
         });
+  let stderrClosed: Promise<void> = Promise.resolve();
   if (transport instanceof StdioClientTransport) {
-    readLines(transport.stderr as Readable, (line) => options.onStderrLine?.(line));
+    stderrClosed = readLines(transport.stderr as Readable, (line) => options.onStderrLine?.(line));
     // Set before connect: the SDK's Client calls it before its own handler.
     transport.onerror = (err) => {
       if (!STDIO_BUFFER_EXCEEDED.test(err.message)) return;
@@ -79,6 +124,8 @@ export async function connectUpstream(
     // Belt and braces: a child started for a failed connection must not outlive it.
     await client.close().catch(() => undefined);
     await transport.close().catch(() => undefined);
+    // The server's last words (why it did not start) are read before the failure is reported.
+    await Promise.race([stderrClosed, new Promise((resolve) => setTimeout(resolve, STDERR_DRAIN_MS).unref())]);
     throw err;
   }
   return client;
@@ -124,9 +171,12 @@ async function resolveEnv(env: Record<string, string>, secrets: SecretStore): Pr
   return out;
 }
 
-function readLines(stream: Readable | null, onLine: (line: string) => void): void {
-  if (!stream) return;
-  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => onLine(line.slice(0, MAX_STDERR_LINE)));
+/** Resolves when the stream has ended (every line handed to onLine). */
+function readLines(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
+  if (!stream) return Promise.resolve();
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  lines.on('line', (line) => onLine(line.slice(0, MAX_STDERR_LINE)));
+  return new Promise((resolve) => lines.once('close', resolve));
 }
 
 interface ErrorLink {
@@ -195,7 +245,8 @@ interface ConnectionDeps {
  * One upstream server, kept connected: connects (and lists its tools) at start, reconnects with
  * exponential backoff (0.5 s doubling up to 30 s) whenever the connection is lost or cannot be
  * made, and restarts a stdio server's process that way when it exits. A stdio server's stderr is
- * logged at debug (the log is redacted).
+ * logged at debug (the log is redacted), and its last lines (scrubbed) are in the warning when it
+ * fails to start or dies.
  */
 export class McpConnection {
   private client?: Client;
@@ -214,11 +265,15 @@ export class McpConnection {
   private prior?: PriorDiscovery;
   /** Where each running call's progress goes, by the progressToken the gateway gave it. */
   private readonly progress = new Map<string, (progress: Progress) => void>();
+  /** The current (or last) stdio process's last stderr lines, scrubbed. */
+  private readonly stderrTail: StderrTail;
 
   constructor(
     readonly server: McpServerConfig,
     private readonly deps: ConnectionDeps,
-  ) {}
+  ) {
+    this.stderrTail = new StderrTail(deps.secrets);
+  }
 
   get connected(): boolean {
     return this.client !== undefined;
@@ -266,10 +321,11 @@ export class McpConnection {
     // Unguessable: one upstream serves many agents' calls, and a report goes to the call its token names.
     const progressToken = onProgress && `gateway-${randomUUID()}`;
     if (progressToken) this.progress.set(progressToken, onProgress);
+    const traced = traceMeta(); // `_meta.traceparent`: the upstream's work joins the call's trace
     try {
       // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout (progress does not extend it).
       const called = client.callTool(
-        { name: definition.name, arguments: args, ...(progressToken && { _meta: { progressToken } }) },
+        { name: definition.name, arguments: args, ...((progressToken || traced) && { _meta: { ...traced, ...(progressToken && { progressToken }) } }) },
         { signal, timeout: timeoutMs + 1000, toolDefinition: toolDefinition as UpstreamTool },
       );
       return await unlessTooLarge(called, tooLarge);
@@ -298,7 +354,11 @@ export class McpConnection {
     let client: Client | undefined;
     const tooLarge = new AbortController();
     try {
-      const onStderrLine = (line: string) => this.deps.logger.debug(`MCP server "${name}" stderr: ${line}`);
+      this.stderrTail.clear();
+      const onStderrLine = (line: string) => {
+        this.stderrTail.push(line);
+        this.deps.logger.debug(`MCP server "${name}" stderr: ${line}`);
+      };
       const onTooLarge = (err: UpstreamTooLarge) => tooLarge.abort(err);
       // Not raced: the connect's own timeout bounds it, and a client it makes must not be left behind.
       client = await connectUpstream(this.server, this.deps.secrets, this.deps.dispatchers, {
@@ -335,7 +395,7 @@ export class McpConnection {
       if (this.closed) return;
       const delay = this.nextDelay();
       const why = tooLarge.signal.aborted ? describeError(tooLarge.signal.reason) : describeError(err);
-      this.deps.logger.warn(`MCP server "${name}" cannot be reached (${this.describe()}): ${why}; trying again in ${delay} ms`);
+      this.deps.logger.warn(`MCP server "${name}" cannot be reached (${this.describe()}): ${why}${this.stderrTail.describe()}; trying again in ${delay} ms`);
       this.scheduleRetry(delay);
     }
   }
@@ -347,8 +407,11 @@ export class McpConnection {
     if (this.closed) return;
     if (Date.now() - this.connectedAt >= STABLE_MS) this.retries = 0;
     const delay = this.nextDelay();
-    this.deps.logger.warn(`MCP server "${this.server.name}" ${why}; reconnecting in ${delay} ms`);
     this.scheduleRetry(delay);
+    const report = () => this.deps.logger.warn(`MCP server "${this.server.name}" ${why}${this.stderrTail.describe()}; reconnecting in ${delay} ms`);
+    // A stdio server that died: its last stderr lines may still be on their way through the pipe.
+    if (this.server.transport === 'stdio') setTimeout(report, 100).unref();
+    else report();
   }
 
   private nextDelay(): number {

@@ -4,7 +4,8 @@ import { SecretStore } from '../../secrets/secret-store';
 import { KIND_CONFIGS } from '../index';
 import { mcpKindConfig, mcpToolConfig } from './mcp-config';
 import { mcpServersOf } from './mcp-tool';
-import { connectUpstream, describeError, listUpstreamTools } from './mcp-connection';
+import { createTwoFilesPatch } from 'diff';
+import { connectUpstream, describeError, listUpstreamTools, StderrTail } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
 import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
 
@@ -47,8 +48,9 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
   try {
     for (const server of mcpServersOf(config).values()) {
       let listed;
+      const stderr = new StderrTail(secrets);
       try {
-        const client = await connectUpstream(server, secrets, dispatchers);
+        const client = await connectUpstream(server, secrets, dispatchers, { onStderrLine: (line) => stderr.push(line) });
         try {
           listed = await listUpstreamTools(client, server.timeout_ms);
         } finally {
@@ -56,6 +58,8 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
         }
       } catch (err) {
         lines.push(`mcp_servers.${server.name}: cannot connect: ${describeError(err)}`);
+        const said = stderr.text;
+        if (said.length > 0) lines.push(`  its last stderr lines (secrets scrubbed):`, ...said.map((line) => `  | ${line}`));
         complete = false;
         continue;
       }
@@ -75,6 +79,8 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
         const comparison = compareWith(previous?.tools[tool.name], entry);
         changed ||= comparison !== UNCHANGED;
         lines.push(`tools.${tool.name}: ${server.name}/${found.name} ${comparison}`);
+        if (tool.roles.length === 0) lines.push(`  warning: tools.${tool.name} has roles: [], so no agent can call it (add the roles that may)`);
+        if (comparison !== UNCHANGED && previous?.tools[tool.name]) lines.push(...fieldDiffs(previous.tools[tool.name], entry));
       }
       const undeclared = listed.filter((definition) => !ours.some((tool) => tool.mcp!.tool === definition.name));
       stubs.push(...undeclared.map((definition) => stub(server.name, definition.name, definition.description, config.tools)));
@@ -103,9 +109,37 @@ const UNCHANGED = 'unchanged';
 function compareWith(before: McpLockEntry | undefined, now: McpLockEntry): string {
   if (!before) return `pinned (sha256 ${now.sha256.slice(0, 12)}…)`;
   if (before.sha256 === now.sha256 && before.server === now.server && before.tool === now.tool) return UNCHANGED;
-  const fields = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
-  const changed = fields.filter((field) => canonicalJson(before.definition[field] ?? null) !== canonicalJson(now.definition[field] ?? null));
+  const changed = FIELDS.filter((field) => canonicalJson(before.definition[field] ?? null) !== canonicalJson(now.definition[field] ?? null));
   return `CHANGED since the last pin (${changed.join(', ') || 'upstream tool'}; sha256 ${before.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…)`;
+}
+
+const DIFF_TIMEOUT_MS = 2000;
+const FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
+
+/** A field as a reviewer reads it: a string as its text (a description line by line), anything else as indented JSON, keys sorted. */
+function fieldText(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return `${value}\n`;
+  return `${JSON.stringify(JSON.parse(canonicalJson(value)), null, 2)}\n`;
+}
+
+/** For each changed field of the definition, a unified diff of the pinned text and the listed one, indented under its tool. */
+function fieldDiffs(before: McpLockEntry, now: McpLockEntry): string[] {
+  const out: string[] = [];
+  for (const field of FIELDS) {
+    const old = fieldText(before.definition[field]);
+    const listed = fieldText(now.definition[field]);
+    if (old === listed) continue;
+    // Bounded: an upstream's definition may be large and wholly different.
+    const patch = createTwoFilesPatch(`${field} (pinned)`, `${field} (listed now)`, old, listed, undefined, undefined, { context: 3, timeout: DIFF_TIMEOUT_MS });
+    if (patch === undefined) {
+      out.push(`    ${field}: too different to show as a diff; compare mcp-lock.json with the server's tools/list`);
+      continue;
+    }
+    // The patch's first line is a separator of '=' signs; the rest: ---/+++ headers, hunks.
+    out.push(...patch.split('\n').filter((line, i) => line !== '' && !(i === 0 && /^=+$/.test(line)) && line !== '\\ No newline at end of file').map((line) => `    ${line}`));
+  }
+  return out;
 }
 
 /** A gateway.yaml entry for an upstream tool, to paste under tools: (no role may call it until one is added). */

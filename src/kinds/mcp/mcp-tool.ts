@@ -1,5 +1,6 @@
 import type { ValidateFunction } from 'ajv';
 import type { GatewayConfig, Settings, Tool, ToolCommon } from '../../config/gateway-config';
+import { mcpLockPath } from './mcp-lock';
 
 /** An upstream MCP server: Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
 export type McpServerConfig =
@@ -88,8 +89,10 @@ export interface McpUpstreamsConfig {
   settings: Settings;
   tools: ReadonlyMap<string, Tool>;
   mcpServers: ReadonlyMap<string, McpServerConfig>;
+  /** mcp-lock.json beside the config: read again while running, so a re-pin lifts a quarantine without a restart. */
+  lockFile: string;
 }
 
 export function mcpUpstreamsConfig(config: GatewayConfig): McpUpstreamsConfig {
-  return { settings: config.settings, tools: config.tools, mcpServers: mcpServersOf(config) };
+  return { settings: config.settings, tools: config.tools, mcpServers: mcpServersOf(config), lockFile: mcpLockPath(config.source) };
 }

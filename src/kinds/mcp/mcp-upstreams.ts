@@ -1,3 +1,4 @@
+import { statSync, unwatchFile, watchFile } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import type { AuditLog } from '../../audit/audit-log.service';
@@ -9,7 +10,8 @@ import type { GatewayMetrics } from '../../metrics/gateway-metrics';
 import type { SecretStore } from '../../secrets/secret-store';
 import { McpConnection, type UpstreamListing } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
-import { definitionSha256, pinnedDefinition } from './mcp-lock';
+import { definitionSha256, type McpLock, type McpLockEntry, McpLockProblem, pinnedDefinition, readMcpLock } from './mcp-lock';
+import { compileUpstreamSchema } from './mcp-config';
 
 /** 503: the tool's upstream has not answered since start, or no longer offers the tool (tool_unavailable). */
 export class ToolUnavailable extends GatewayError {
@@ -21,7 +23,8 @@ export class ToolUnavailable extends GatewayError {
 /**
  * What the gateway knows of a declared tool's upstream definition: not listed yet (its server has
  * not answered since start), as pinned, gone from the listing, or changed (quarantined: sticky
- * until it is re-pinned and the gateway restarted, whatever the upstream does meanwhile).
+ * until it is re-pinned, whatever the upstream does meanwhile: a new pin in mcp-lock.json that
+ * matches what the server lists lifts it, without a restart).
  */
 type PinState = 'unlisted' | 'pinned' | 'vanished' | 'changed';
 
@@ -30,6 +33,10 @@ const CHANGE: Record<Exclude<PinState, 'unlisted'>, { status: string; reason_cod
   vanished: { status: 'unavailable', reason_code: 'tool_unavailable' },
   pinned: { status: 'available', reason_code: 'tool_available' },
 };
+const REPINNED = { status: 'repinned', reason_code: 'tool_repinned' };
+
+/** How often the lock file's modification is looked for (a change triggers a resync at once). */
+const LOCK_POLL_MS = 2000;
 
 /** How long start-up waits for the servers' first listings before it goes on without the slow ones. */
 export const STARTUP_WAIT_MS = 5000;
@@ -42,6 +49,8 @@ const MAX_ERROR_TEXT = 500;
  * against their pins at every listing (start, reconnection, every settings.mcp_resync_s), and the
  * calls. Each change of a pinned tool leaves an `upstream_change` audit record, a warning and a
  * metric; none of it touches readiness, so one bad upstream never takes the gateway down.
+ * mcp-lock.json is read again when it changes (watched, and looked at every resync): a reviewed
+ * re-pin that matches what the server lists lifts the quarantine (`upstream_change`, `repinned`).
  */
 export class McpUpstreams {
   private readonly logger = new Logger('McpUpstreams');
@@ -51,6 +60,12 @@ export class McpUpstreams {
   private readonly states = new Map<string, PinState>();
   private resyncTimer?: NodeJS.Timeout;
   private resyncing?: Promise<void>;
+  /** mcp-lock.json as last read while running (undefined: not read since start), and what its stat was then. */
+  private lock?: McpLock;
+  private lockStamp = '';
+  private readonly onLockFile = () => void this.resync();
+  /** Per quarantined tool, the sha256 of a new pin already reported as not matching its server's listing (said once). */
+  private readonly mismatchedPins = new Map<string, string>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -81,6 +96,11 @@ export class McpUpstreams {
    * its tools answer 503 until it has listed them. Then resyncs every settings.mcp_resync_s.
    */
   async start(waitMs = STARTUP_WAIT_MS): Promise<void> {
+    for (const tools of this.declared.values()) {
+      // The stubs npm run mcp:pin prints have roles: []; pasted as they are, nobody can call the tool.
+      for (const tool of tools.filter((t) => t.roles.length === 0))
+        this.logger.warn(`tool "${tool.name}" (kind: mcp) has roles: [], so no agent can call it: add the roles that may, under tools.${tool.name}.roles`);
+    }
     if (this.connections.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -94,6 +114,8 @@ export class McpUpstreams {
     }
     this.resyncTimer = setInterval(() => void this.resync(), this.config.settings.mcp_resync_s * 1000);
     this.resyncTimer.unref();
+    // A re-pin (npm run mcp:pin) is taken up at once, not only at the next resync.
+    watchFile(this.config.lockFile, { persistent: false, interval: LOCK_POLL_MS }, this.onLockFile);
   }
 
   /** Lists every connected server's tools again and compares them with the pins. */
@@ -113,7 +135,7 @@ export class McpUpstreams {
       case 'changed':
         throw new PolicyDenied(
           'tool_definition_changed',
-          `The upstream definition of tool "${tool.name}" changed since it was pinned; it is quarantined until an operator reviews it, re-pins it (npm run mcp:pin) and restarts the gateway`,
+          `The upstream definition of tool "${tool.name}" changed since it was pinned; it is quarantined until an operator reviews it and re-pins it (npm run mcp:pin)`,
         );
       case 'vanished':
         throw new ToolUnavailable(`MCP server "${server}" no longer offers tool "${upstream}"`);
@@ -154,18 +176,32 @@ export class McpUpstreams {
 
   async close(): Promise<void> {
     clearInterval(this.resyncTimer);
+    unwatchFile(this.config.lockFile, this.onLockFile);
     await Promise.all([...this.connections.values()].map((connection) => connection.close()));
     await this.dispatchers.close();
   }
 
-  /** The declared tools of `server` against what it lists now. */
+  /**
+   * The declared tools of `server` against what it lists now. A definition that differs from its
+   * pin is quarantined, unless mcp-lock.json now pins exactly what is listed (a reviewed re-pin):
+   * then the tool takes the new pin and is available again.
+   */
   private async compare(server: string, listed: UpstreamListing): Promise<void> {
     const byName = new Map(listed.map((definition) => [definition.name, definition]));
+    this.reloadLock();
     for (const tool of this.declared.get(server) ?? []) {
       const before = this.states.get(tool.name)!;
-      if (before === 'changed') continue;
       const found = byName.get(tool.mcp!.tool);
       const listedSha256 = found && definitionSha256(pinnedDefinition(found));
+      if (listedSha256 !== undefined && listedSha256 !== tool.mcp!.pinned.sha256 && this.repin(tool, listedSha256)) {
+        this.states.set(tool.name, 'pinned');
+        await this.report(tool, 'repinned', listedSha256);
+        continue;
+      }
+      if (before === 'changed') {
+        this.reportMismatchedPin(tool, listedSha256);
+        continue;
+      }
       const now: PinState = !found ? 'vanished' : listedSha256 === tool.mcp!.pinned.sha256 ? 'pinned' : 'changed';
       this.states.set(tool.name, now);
       if (now === before || (before === 'unlisted' && now === 'pinned')) continue;
@@ -173,15 +209,88 @@ export class McpUpstreams {
     }
   }
 
-  private async report(tool: Tool, now: Exclude<PinState, 'unlisted'>, listedSha256: string | undefined): Promise<void> {
+  /** A quarantined tool that the lock file pins anew, but not as its server lists it now: it stays quarantined, and the operator is told once. */
+  private reportMismatchedPin(tool: Tool, listedSha256: string | undefined): void {
+    const entry = this.lock?.tools[tool.name];
+    if (!entry || entry.sha256 === tool.mcp!.pinned.sha256 || entry.sha256 === listedSha256 || this.mismatchedPins.get(tool.name) === entry.sha256) return;
+    this.mismatchedPins.set(tool.name, entry.sha256);
+    this.logger.warn(
+      `tool "${tool.name}" is pinned anew in ${this.config.lockFile} (sha256 ${entry.sha256.slice(0, 12)}…), but its server lists ${listedSha256 ? `another definition (sha256 ${listedSha256.slice(0, 12)}…)` : 'no such tool'}: it stays quarantined (run npm run mcp:pin -- --check)`,
+    );
+  }
+
+  /** The lock file's identity now (size, modification time, inode): read again only when it differs. */
+  private stampOfLock(): string {
+    try {
+      const stat = statSync(this.config.lockFile);
+      return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    } catch {
+      return 'absent';
+    }
+  }
+
+  /** Reads mcp-lock.json again if it changed since the gateway last looked; a broken one is logged and ignored. */
+  private reloadLock(): void {
+    const stamp = this.stampOfLock();
+    if (stamp === this.lockStamp) return;
+    this.lockStamp = stamp;
+    try {
+      this.lock = readMcpLock(this.config.lockFile);
+    } catch (err) {
+      this.lock = undefined;
+      const problem = err instanceof McpLockProblem ? `${err.at}: ${err.message}` : 'cannot be read';
+      this.logger.warn(`${this.config.lockFile} changed but cannot be used (${problem}): quarantined tools stay quarantined`);
+    }
+  }
+
+  /**
+   * If the lock read while running pins `tool` anew (same server and upstream tool) with exactly the
+   * definition listed now, the tool takes that pin: its description and input schema where they
+   * came from the pin (not from gateway.yaml), its argument validator, its output schema, its hints.
+   * False (nothing changed) when there is no such pin, or its schemas do not compile.
+   */
+  private repin(tool: Tool, listedSha256: string): boolean {
+    const entry: McpLockEntry | undefined = this.lock?.tools[tool.name];
+    const mcp = tool.mcp!;
+    if (!entry || entry.sha256 !== listedSha256 || entry.server !== mcp.server || entry.tool !== mcp.tool) return false;
+    const old = mcp.pinned.definition;
+    const next = entry.definition;
+    const fromPin = tool.input_schema === old.inputSchema;
+    let validateArguments, validateOutput;
+    try {
+      if (fromPin) validateArguments = compileUpstreamSchema(next.inputSchema);
+      if (next.outputSchema) validateOutput = compileUpstreamSchema(next.outputSchema);
+    } catch (err) {
+      this.logger.warn(`tool "${tool.name}": the schema re-pinned in the lock file does not compile (${(err as Error).message}): it stays quarantined`);
+      return false;
+    }
+    if (fromPin && next.inputSchema.type !== 'object') {
+      this.logger.warn(`tool "${tool.name}": the inputSchema re-pinned in the lock file is not of type object: it stays quarantined`);
+      return false;
+    }
+    // In place: the registry, the policy and both doors read these fields of the one Tool object.
+    if (tool.description === (old.description ?? '')) tool.description = next.description ?? '';
+    if (fromPin) {
+      tool.input_schema = next.inputSchema;
+      tool.validateArguments = validateArguments!;
+      tool.compileListingAllErrors = () => compileUpstreamSchema(next.inputSchema, true);
+    }
+    mcp.validateOutput = validateOutput;
+    mcp.pinned = { sha256: entry.sha256, definition: next };
+    return true;
+  }
+
+  private async report(tool: Tool, now: Exclude<PinState, 'unlisted'> | 'repinned', listedSha256: string | undefined): Promise<void> {
     const { server, tool: upstream, pinned } = tool.mcp!;
     const what =
       now === 'changed'
-        ? `changed its definition (pinned sha256 ${pinned.sha256.slice(0, 12)}…, now ${listedSha256!.slice(0, 12)}…): tool "${tool.name}" is quarantined (403 tool_definition_changed) until it is re-pinned with npm run mcp:pin and the gateway restarted`
+        ? `changed its definition (pinned sha256 ${pinned.sha256.slice(0, 12)}…, now ${listedSha256!.slice(0, 12)}…): tool "${tool.name}" is quarantined (403 tool_definition_changed) until it is reviewed and re-pinned with npm run mcp:pin`
         : now === 'vanished'
           ? `no longer lists it: tool "${tool.name}" answers 503 tool_unavailable`
-          : `lists it again, as pinned: tool "${tool.name}" is available`;
-    if (now === 'pinned') this.logger.log(`MCP server "${server}", tool "${upstream}": ${what}`);
+          : now === 'repinned'
+            ? `lists it as re-pinned in the lock file (sha256 ${pinned.sha256.slice(0, 12)}…): tool "${tool.name}" uses the new pin and is available`
+            : `lists it again, as pinned: tool "${tool.name}" is available`;
+    if (now === 'pinned' || now === 'repinned') this.logger.log(`MCP server "${server}", tool "${upstream}": ${what}`);
     else this.logger.warn(`MCP server "${server}", tool "${upstream}": ${what}`);
     this.metrics.upstreamToolChanged(server);
     try {
@@ -189,7 +298,7 @@ export class McpUpstreams {
         audit_id: newAuditId(),
         event: 'upstream_change',
         tool: tool.name,
-        ...CHANGE[now],
+        ...(now === 'repinned' ? REPINNED : CHANGE[now]),
         upstream: { server, tool: upstream, pinned_sha256: pinned.sha256, ...(listedSha256 && { listed_sha256: listedSha256 }) },
       });
     } catch {
