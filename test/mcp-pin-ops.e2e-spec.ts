@@ -166,7 +166,10 @@ describe('a reviewed change, re-pinned while the gateway runs', () => {
     expect(after.status).toBe(200);
     expect(after.body.result.structuredContent).toEqual({ words: 3, characters: 13 });
     // Agents now see the new pin.
-    const listed = gw.app.get(ToolRegistry).visibleTo('deployer').find((tool) => tool.definition.name === 'demo_word_count')!;
+    const listed = gw.app
+      .get(ToolRegistry)
+      .visibleTo('deployer')
+      .find((tool) => tool.definition.name === 'demo_word_count')!;
     expect(listed.definition.description).toBe(CHANGED);
     expect(gw.auditRecords().filter((r) => r.event === 'upstream_change')).toEqual([
       expect.objectContaining({ tool: 'demo_word_count', status: 'quarantined' }),

@@ -131,13 +131,21 @@ function fieldDiffs(before: McpLockEntry, now: McpLockEntry): string[] {
     const listed = fieldText(now.definition[field]);
     if (old === listed) continue;
     // Bounded: an upstream's definition may be large and wholly different.
-    const patch = createTwoFilesPatch(`${field} (pinned)`, `${field} (listed now)`, old, listed, undefined, undefined, { context: 3, timeout: DIFF_TIMEOUT_MS });
+    const patch = createTwoFilesPatch(`${field} (pinned)`, `${field} (listed now)`, old, listed, undefined, undefined, {
+      context: 3,
+      timeout: DIFF_TIMEOUT_MS,
+    });
     if (patch === undefined) {
       out.push(`    ${field}: too different to show as a diff; compare mcp-lock.json with the server's tools/list`);
       continue;
     }
     // The patch's first line is a separator of '=' signs; the rest: ---/+++ headers, hunks.
-    out.push(...patch.split('\n').filter((line, i) => line !== '' && !(i === 0 && /^=+$/.test(line)) && line !== '\\ No newline at end of file').map((line) => `    ${line}`));
+    out.push(
+      ...patch
+        .split('\n')
+        .filter((line, i) => line !== '' && !(i === 0 && /^=+$/.test(line)) && line !== '\\ No newline at end of file')
+        .map((line) => `    ${line}`),
+    );
   }
   return out;
 }
