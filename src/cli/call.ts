@@ -10,7 +10,7 @@ import { ConfigError, loadGatewayConfig } from '../config/config.loader';
 import { KIND_CONFIGS } from '../kinds';
 
 const USAGE = `usage: npm run call -- --agent <id> (--tool <name> [--args '<json>'] | --list | --get <path>)
-       [--url http://localhost:8000] [--key-file <ed25519 private key PEM>] [--request-id <id>] [--agent-version 1.0.0]`;
+       [--url http://localhost:$PORT (default 8000), or GATEWAY_URL] [--key-file <ed25519 private key PEM>] [--request-id <id>] [--agent-version 1.0.0]`;
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
       args: { type: 'string', default: '{}' },
       list: { type: 'boolean', default: false },
       get: { type: 'string' },
-      url: { type: 'string', default: process.env.GATEWAY_URL || 'http://localhost:8000' },
+      url: { type: 'string', default: process.env.GATEWAY_URL || `http://localhost:${process.env.PORT || 8000}` },
       'key-file': { type: 'string' },
       'request-id': { type: 'string' },
       'agent-version': { type: 'string', default: '1.0.0' },
@@ -56,10 +56,15 @@ async function main(): Promise<number> {
       arguments: JSON.parse(values.args),
     });
   }
-  const response = await fetch(new URL(path, values.url), {
+  // Signed as it goes on the wire: the URL parser percent-encodes what a path may not hold (a pasted `…`).
+  const url = new URL(path, values.url);
+  const signedPath = `${url.pathname}${url.search}`;
+  const response = await fetch(url, {
     method,
-    headers: { ...signRequestHeaders(agent.id, key, method, path, body), ...(body && { 'Content-Type': 'application/json' }) },
+    headers: { ...signRequestHeaders(agent.id, key, method, signedPath, body), ...(body && { 'Content-Type': 'application/json' }) },
     body: body || undefined,
+  }).catch((err: Error) => {
+    throw new Error(`${url.origin} cannot be reached (${err.message}); is the gateway running there? (--url, GATEWAY_URL)`);
   });
   const text = await response.text();
   let shown = text;

@@ -9,7 +9,14 @@ import { pinMcpTools } from '../kinds/mcp/mcp-pin';
 
 async function main(): Promise<number> {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const check = process.argv.slice(2).includes('--check');
+  const options = process.argv.slice(2);
+  const unknown = options.filter((option) => option !== '--check');
+  if (unknown.length > 0) {
+    // A mistyped --check must never write the lock: that would accept an upstream change unreviewed.
+    process.stderr.write(`mcp:pin: unknown option ${unknown.join(' ')}; usage: npm run mcp:pin [-- --check]\n`);
+    return 2;
+  }
+  const check = options.includes('--check');
   let report;
   try {
     report = await pinMcpTools(process.env, { check });

@@ -53,7 +53,23 @@ export class McpController implements OnModuleDestroy {
   })
   @ApiBody({ schema: { type: 'object', description: 'A JSON-RPC 2.0 message', example: { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} } } })
   @ApiOkResponse({ description: 'A JSON-RPC response (application/json or text/event-stream)' })
-  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'origin_not_allowed: an Origin header not in settings.mcp.allowed_origins' })
+  @ApiForbiddenResponse({
+    type: ErrorResponseDto,
+    description:
+      "origin_not_allowed: an Origin header not in settings.mcp.allowed_origins. With OAuth: no_agent_for_token (a valid token that no agent's oauth_clients lists and no role_claim maps), agent_id_too_long, insufficient_scope (a tools/call outside the token's scope; WWW-Authenticate names the scope to ask for: tools:call or tool:NAME)",
+  })
+  @ApiResponse({
+    status: 401,
+    type: ErrorResponseDto,
+    description:
+      'missing_token, invalid_token, token_expired (a static MCP token, or an OAuth access token: wrong issuer, audience, signature, algorithm or time). With OAuth configured, WWW-Authenticate: Bearer resource_metadata="…/.well-known/oauth-protected-resource/mcp"',
+  })
+  @ApiResponse({ status: 429, type: ErrorResponseDto, description: 'rate_limited: too many failed authentications from this address (Retry-After)' })
+  @ApiResponse({
+    status: 503,
+    type: ErrorResponseDto,
+    description: "issuer_unavailable (an OAuth issuer's metadata or key set cannot be fetched: the token is never let through), audit_unavailable",
+  })
   @ApiResponse({ status: 405, description: 'GET and DELETE: this endpoint is stateless' })
   @ApiResponse({
     status: 400,
