@@ -143,7 +143,8 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
       expect(res.status).toBe(200);
       const body = (await res.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ resource, authorization_servers: [idp.issuer, deadIssuer], bearer_methods_supported: ['header'] });
-      expect(body.scopes_supported).toEqual(expect.arrayContaining(['tools:call', 'tool:read_file', 'tool:list_dir']));
+      // tools:call only: the public document names no tool (per-tool scopes are named in a 403's challenge).
+      expect(body.scopes_supported).toEqual(['tools:call']);
     }
   });
 

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { NotFound } from '../../core/errors';
 import { GatewayConfig } from '../../config/gateway-config';
 import { Public } from '../../context/route.decorators';
-import { scopesSupported } from './oauth-scopes';
+import { SCOPES_SUPPORTED } from './oauth-scopes';
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 
@@ -52,7 +52,7 @@ export class OAuthMetadataController {
     res.status(200).json({
       resource: oauth.resource,
       authorization_servers: oauth.issuers.map((issuer) => issuer.issuer),
-      scopes_supported: scopesSupported(this.config.tools.keys()),
+      scopes_supported: SCOPES_SUPPORTED,
       bearer_methods_supported: ['header'],
       resource_name: 'Agent Gateway',
     });

@@ -13,10 +13,11 @@ export const toolScope = (name: string) => `tool:${name}`;
 /** The gateway's own tool (a name no configured tool may take): reads only the caller's own approvals. */
 const OWN_TOOL = 'approval_status';
 
-/** The scopes the metadata advertises: tools:call, then tool:NAME for each configured tool. */
-export function scopesSupported(toolNames: Iterable<string>): string[] {
-  return [TOOLS_CALL_SCOPE, ...[...toolNames].sort().map(toolScope)];
-}
+/**
+ * The scopes the public metadata advertises: tools:call only. The per-tool scopes are named to an
+ * authenticated caller in its 403 challenge; listed here they would tell anyone every tool's name.
+ */
+export const SCOPES_SUPPORTED = [TOOLS_CALL_SCOPE];
 
 /** 403 with the step-up challenge (RFC 6750 §3.1): the scope to ask the issuer for. */
 export class InsufficientScope extends GatewayError {
