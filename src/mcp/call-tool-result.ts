@@ -1,4 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { ApprovalViewDto } from '../approval/approval.dto';
+import type { StoredError } from '../approval/approval.repository';
 import type { McpResult } from '../registry/tool-registry';
 import type { ErrorBody } from '../pipeline/error-body';
 import type { ToolCallBody } from '../pipeline/tool-call.pipeline';
@@ -47,4 +49,24 @@ function callToolResult(body: ToolCallBody, shape?: McpShape): CallToolResult {
   const { status, reason_code, error, audit_id, request_id, details, details_total } = body as ErrorBody;
   const structured = { status, reason_code, error, audit_id, request_id, ...(details && { details }), ...(details_total && { details_total }) };
   return { content: [{ type: 'text', text: `${status} (${reason_code}): ${error}` }], structuredContent: structured, isError: true };
+}
+
+/**
+ * An approval that ended without a result, as an error body's fields. Failed: its stored error, as
+ * the approver was answered. Rejected, expired or withdrawn (no error stored): the same word as
+ * status and reason_code.
+ */
+export function approvalEnded(view: ApprovalViewDto): Pick<ErrorBody, 'status' | 'reason_code' | 'error'> {
+  const stored = view.error as StoredError | undefined;
+  if (stored) return { status: stored.status, reason_code: stored.reason_code, error: stored.error };
+  return { status: view.status, reason_code: view.status, error: approvalEndedText(view) };
+}
+
+/** One line on how an approval ended without a result. */
+export function approvalEndedText(view: ApprovalViewDto): string {
+  const stored = view.error as StoredError | undefined;
+  if (stored) return `${stored.status} (${stored.reason_code}): ${stored.error}`;
+  if (view.status === 'rejected') return `rejected by ${view.decided_by}; the call did not run`;
+  if (view.status === 'expired') return `expired at ${view.expires_at} before anyone decided; the call did not run`;
+  return `the approval ended ${view.status}; the call did not run`;
 }

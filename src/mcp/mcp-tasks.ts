@@ -14,12 +14,11 @@ import { AuditLog } from '../audit/audit-log.service';
 import { GatewayConfig } from '../config/gateway-config';
 import { AgentRequest, newAuditId } from '../context/request-context';
 import { GatewayError } from '../core/errors';
-import type { StoredError } from '../approval/approval.repository';
 import { argumentsDigest, ApprovalService } from '../approval/approval.service';
 import type { ApprovalViewDto } from '../approval/approval.dto';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { ToolRegistry } from '../registry/tool-registry';
-import { type McpShape, toCallToolResult } from './call-tool-result';
+import { approvalEnded, approvalEndedText, type McpShape, toCallToolResult } from './call-tool-result';
 
 /**
  * Pending approvals as MCP tasks (README "Connect an MCP client", tasks), protocol revision 2025-11-25:
@@ -123,7 +122,7 @@ export class McpTasks {
       case 'withdrawn':
         return { ...common, status: 'cancelled', statusMessage: 'withdrawn by the agent before anyone decided; the call did not run' };
       default:
-        return { ...common, status: 'failed', statusMessage: endedText(view) };
+        return { ...common, status: 'failed', statusMessage: approvalEndedText(view) };
     }
   }
 
@@ -141,11 +140,7 @@ export class McpTasks {
     }
     if (view.status === 'executed')
       return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids }, shape);
-    const stored = view.error as StoredError | undefined;
-    const outcome = stored
-      ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
-      : { status: view.status, reason_code: view.status, error: endedText(view) };
-    return toCallToolResult({ success: false, ...outcome, ...ids }, shape);
+    return toCallToolResult({ success: false, ...approvalEnded(view), ...ids }, shape);
   }
 
   /**
@@ -199,12 +194,4 @@ async function answered<T>(work: () => Promise<T>): Promise<T> {
     if (err instanceof GatewayError) throw new ProtocolError(ProtocolErrorCode.InternalError, err.message);
     throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
   }
-}
-
-function endedText(view: ApprovalViewDto): string {
-  const stored = view.error as StoredError | undefined;
-  if (stored) return `${stored.status} (${stored.reason_code}): ${stored.error}`;
-  if (view.status === 'rejected') return `rejected by ${view.decided_by}; the call did not run`;
-  if (view.status === 'expired') return `expired at ${view.expires_at} before anyone decided; the call did not run`;
-  return `the approval ended ${view.status}; the call did not run`;
 }

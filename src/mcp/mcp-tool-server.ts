@@ -10,7 +10,6 @@ import {
   type ServerContext,
   type Tool as McpTool,
 } from '@modelcontextprotocol/server';
-import type { StoredError } from '../approval/approval.repository';
 import { ApprovalService } from '../approval/approval.service';
 import { sha256Hex } from '../core/hashing';
 import type { ErrorBody } from '../pipeline/error-body';
@@ -23,7 +22,7 @@ import { checkEnvelope } from '../edge/envelope.guard';
 import type { CallObserver } from '../executor/executor.service';
 import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
-import { type McpShape, toCallToolResult } from './call-tool-result';
+import { approvalEnded, type McpShape, toCallToolResult } from './call-tool-result';
 import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 
@@ -195,7 +194,8 @@ export class McpToolServer {
       const view = await this.approvals.get(approval_id, call).catch(() => undefined);
       if (!view || view.status === 'pending' || view.status === 'approved') continue;
       if (view.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>), asMcp);
-      return toCallToolResult(ended(call, view.status, view.error as StoredError | undefined), asMcp);
+      const ended: ErrorBody = { success: false, ...approvalEnded(view), audit_id: call.auditId, request_id: call.envelope.request_id };
+      return toCallToolResult(ended, asMcp);
     }
     return toCallToolResult(pending.body, asMcp);
   }
@@ -226,17 +226,6 @@ class ApprovalWaiters {
       else this.byAgent.set(agentId, remaining);
     };
   }
-}
-
-/**
- * An approval that ended without a result. Failed: its stored error, as the approver was answered.
- * Rejected or expired (no error stored): the approval's status, the same word as status and reason_code.
- */
-function ended(call: AuthenticatedCall, status: string, stored: StoredError | undefined): ErrorBody {
-  const outcome = stored
-    ? { status: stored.status, reason_code: stored.reason_code, error: stored.error }
-    : { status, reason_code: status, error: `The approval ended ${status}; the call did not run` };
-  return { success: false, ...outcome, audit_id: call.auditId, request_id: call.envelope.request_id };
 }
 
 /**

@@ -32,7 +32,7 @@ const STDERR_TAIL_BYTES = 4096;
 /** How long a failed stdio connection waits for the rest of the server's stderr before it reports. */
 const STDERR_DRAIN_MS = 300;
 /** Of an upstream's own error text, this much reaches the caller. */
-const MAX_UPSTREAM_TEXT = 500;
+export const MAX_UPSTREAM_TEXT = 500;
 
 export type UpstreamListing = UpstreamTool[];
 

@@ -8,7 +8,7 @@ import type { Tool } from '../../config/gateway-config';
 import type { McpUpstreamsConfig as GatewayConfig } from './mcp-tool';
 import type { GatewayMetrics } from '../../metrics/gateway-metrics';
 import type { SecretStore } from '../../secrets/secret-store';
-import { McpConnection, type UpstreamListing } from './mcp-connection';
+import { MAX_UPSTREAM_TEXT, McpConnection, type UpstreamListing } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
 import { definitionSha256, type McpLock, type McpLockEntry, McpLockProblem, pinnedDefinition, readMcpLock } from './mcp-lock';
 import { compileUpstreamSchema } from './mcp-config';
@@ -41,7 +41,6 @@ const LOCK_POLL_MS = 2000;
 /** How long start-up waits for the servers' first listings before it goes on without the slow ones. */
 export const STARTUP_WAIT_MS = 5000;
 const MAX_RESULT_BYTES = 1024 * 1024;
-const MAX_ERROR_TEXT = 500;
 
 /**
  * The `mcp` tool kind (README "Upstream MCP servers"): one connection per upstream server that has declared tools
@@ -157,7 +156,7 @@ export class McpUpstreams {
       const text = result.content
         .flatMap((block) => (block.type === 'text' ? [block.text] : []))
         .join(' ')
-        .slice(0, MAX_ERROR_TEXT);
+        .slice(0, MAX_UPSTREAM_TEXT);
       throw new ToolFailed(`Upstream tool "${upstream}" reported an error${text ? `: ${text}` : ''}`);
     }
     if (validateOutput) {
@@ -165,7 +164,7 @@ export class McpUpstreams {
         throw new ToolFailed(`Upstream tool "${upstream}" returned no structuredContent, though its pinned outputSchema asks for one`);
       if (!validateOutput(result.structuredContent)) {
         const first = validateOutput.errors?.[0];
-        const where = first ? ` (${first.instancePath || '/'} ${first.message ?? ''})`.slice(0, MAX_ERROR_TEXT) : '';
+        const where = first ? ` (${first.instancePath || '/'} ${first.message ?? ''})`.slice(0, MAX_UPSTREAM_TEXT) : '';
         throw new ToolFailed(`Upstream tool "${upstream}" returned structuredContent that does not match its pinned outputSchema${where}`);
       }
     }
