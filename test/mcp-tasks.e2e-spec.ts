@@ -1,7 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport, type StandardSchemaV1 } from '@modelcontextprotocol/client';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import { createMcpHandler, Server, type CallToolResult } from '@modelcontextprotocol/server';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -10,7 +13,8 @@ import { MCP_DEPLOY_TOKEN, MCP_READER_TOKEN, TestGateway } from './support/test-
 /**
  * A pending approval as an MCP task (protocol revision 2025-11-25), through the real MCP door with
  * the official v1.32 SDK client, whose experimental task API (tasks/get, tasks/result,
- * tasks/cancel) is the one task-capable TypeScript client; the v2 client (2026-07-28) has none.
+ * tasks/cancel) is the one task-capable TypeScript client; the v2 client (2026-07-28) cannot take
+ * a task result, and gets pending_approval and approval_status.
  */
 describe('POST /mcp: a pending approval is a task', () => {
   let gw: TestGateway;
@@ -58,14 +62,33 @@ describe('POST /mcp: a pending approval is a task', () => {
     expect(existsSync(join(gw.workspace, 'task-approved.txt'))).toBe(false);
 
     expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ taskId: task.taskId, status: 'working' });
-    // Nothing to collect yet.
-    await expect(client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema)).rejects.toThrow(/no result yet/);
 
+    // tasks/result of a working task waits for the human, and answers once the call ran.
+    let answered = false;
+    const waiting = client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema).finally(() => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(answered).toBe(false);
     expect((await gw.asApprover().decide(task.taskId, true)).status).toBe(200);
-    expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'completed' });
-    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
-    expect(result).toMatchObject({ isError: false, structuredContent: { path: '/workspace/task-approved.txt', size: 18 } });
+    const result = await waiting;
+    expect(result).toMatchObject({
+      isError: false,
+      structuredContent: { path: '/workspace/task-approved.txt', size: 18 },
+      _meta: { 'io.modelcontextprotocol/related-task': { taskId: task.taskId } },
+    });
     expect(readFileSync(join(gw.workspace, 'task-approved.txt'), 'utf8')).toBe('approved as a task');
+    expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'completed' });
+    // Collected again: the same result, at once.
+    expect(await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema)).toMatchObject({ isError: false });
+  });
+
+  it('a tasks/result waiting for the human ends with the withdrawal when the task is cancelled', async () => {
+    const client = await v1(MCP_DEPLOY_TOKEN);
+    const { task } = await callAsTask(client, 'task-cancel-while-waiting.txt', 'never');
+    const waiting = client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await client.experimental.tasks.cancelTask(task.taskId)).toMatchObject({ status: 'cancelled' });
+    expect(await waiting).toMatchObject({ isError: true, structuredContent: { status: 'withdrawn', reason_code: 'withdrawn' } });
+    expect(existsSync(join(gw.workspace, 'task-cancel-while-waiting.txt'))).toBe(false);
   });
 
   it("the SDK's own task loop (callToolStream) waits through the approval and yields the tool's result", async () => {
@@ -142,7 +165,7 @@ describe('POST /mcp: a pending approval is a task', () => {
     await expect(client.experimental.tasks.cancelTask(task.taskId)).rejects.toThrow(/already decided \(withdrawn\)/);
   });
 
-  it('a client without tasks still gets pending_approval (v1.32 and v2)', async () => {
+  it('a client without tasks still gets pending_approval (v1.32)', async () => {
     const old = await v1(MCP_DEPLOY_TOKEN);
     const plain = (await old.callTool({ name: 'write_file', arguments: { path: 'task-plain-v1.txt', content: 'x' } }, CallToolResultSchema)) as {
       isError?: boolean;
@@ -150,13 +173,125 @@ describe('POST /mcp: a pending approval is a task', () => {
     };
     expect(plain).toMatchObject({ isError: true, structuredContent: { status: 'pending_approval', approval_id: expect.any(String) } });
     expect(plain).not.toHaveProperty('task');
+  });
 
-    const modern = new Client({ name: 'tasks-test-v2', version: '2.4.0' }, { versionNegotiation: { mode: 'auto' } });
+  it('a 2026-07-28 client that declares the tasks extension gets pending_approval and collects it with approval_status', async () => {
+    const modern = new Client(
+      { name: 'tasks-test-v2', version: '2.4.0' },
+      { versionNegotiation: { mode: 'auto' }, capabilities: { extensions: { 'io.modelcontextprotocol/tasks': {} } } },
+    );
     await modern.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${MCP_DEPLOY_TOKEN}` } } }));
     clients.push(modern);
-    // The 2026-07-28 codec carries no execution.taskSupport.
+    expect(modern.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+    // The 2026-07-28 codec carries neither execution.taskSupport nor the tasks capability.
     expect((await modern.listTools()).tools.find((t) => t.name === 'write_file')).not.toHaveProperty('execution');
-    const answer = await modern.callTool({ name: 'write_file', arguments: { path: 'task-plain-v2.txt', content: 'x' } }, { timeout: 30_000 });
-    expect(answer).toMatchObject({ isError: true, structuredContent: { status: 'pending_approval' } });
+    expect(modern.getServerCapabilities()).not.toHaveProperty('tasks');
+
+    const answer = await modern.callTool({ name: 'write_file', arguments: { path: 'task-plain-v2.txt', content: 'v2' } }, { timeout: 30_000 });
+    expect(answer).toMatchObject({ isError: true, structuredContent: { status: 'pending_approval', approval_id: expect.stringMatching(/^approv_/) } });
+    const approvalId = (answer.structuredContent as { approval_id: string }).approval_id;
+
+    // The extension's methods are not served on this revision, whatever the client declares.
+    const anything: StandardSchemaV1<unknown, unknown> = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value }) } };
+    await expect(modern.request({ method: 'tasks/get', params: { taskId: approvalId } }, anything)).rejects.toThrow(/Method not found/);
+    await expect(modern.request({ method: 'tasks/cancel', params: { taskId: approvalId } }, anything)).rejects.toThrow(/Method not found/);
+
+    expect((await gw.asApprover().decide(approvalId, true)).status).toBe(200);
+    const status = await modern.callTool({ name: 'approval_status', arguments: { approval_id: approvalId } });
+    expect(status).toMatchObject({
+      isError: false,
+      structuredContent: { approval_id: approvalId, status: 'executed', result: { path: '/workspace/task-plain-v2.txt' } },
+    });
+    expect(readFileSync(join(gw.workspace, 'task-plain-v2.txt'), 'utf8')).toBe('v2');
+  });
+
+  it("the SDK's 2026-07-28 client refuses a task result (why the tasks extension is not served)", async () => {
+    // A bare SDK server that answers tools/call with the extension's task result.
+    const handler = createMcpHandler(() => {
+      const server = new Server({ name: 'task-result', version: '1' }, { capabilities: { tools: {} } });
+      server.setRequestHandler('tools/call', async () => {
+        const now = new Date().toISOString();
+        return { resultType: 'task', taskId: 't1', status: 'working', createdAt: now, lastUpdatedAt: now, ttlMs: 60_000 } as unknown as CallToolResult;
+      });
+      return server;
+    });
+    const node = toNodeHandler(handler);
+    const bare = createServer((req, res) => void node(req, res));
+    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+    const client = new Client(
+      { name: 'tasks-test-v2', version: '2.4.0' },
+      { versionNegotiation: { mode: 'auto' }, capabilities: { extensions: { 'io.modelcontextprotocol/tasks': {} } } },
+    );
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${(bare.address() as AddressInfo).port}/mcp`)));
+      expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+      await expect(client.callTool({ name: 'any', arguments: {} })).rejects.toMatchObject({ code: 'UNSUPPORTED_RESULT_TYPE' });
+    } finally {
+      await client.close().catch(() => undefined);
+      await handler.close();
+      bare.close();
+    }
+  });
+});
+
+/** tasks/result waits for the human only as long and as often as a tools/call with a progressToken may. */
+describe('POST /mcp: tasks/result waits, within bounds', () => {
+  const WAIT_S = 2;
+  let gw: TestGateway;
+  let url: string;
+  const clients: Array<{ close(): Promise<void> }> = [];
+
+  beforeAll(async () => {
+    gw = await new TestGateway({ agentLimit: { limit: 1000, ttl_s: 60 }, mcp: { approvalWaitS: WAIT_S } }).start();
+    await gw.app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await gw.stop();
+  });
+
+  async function deployer(): Promise<V1Client> {
+    const client = new V1Client({ name: 'tasks-test-v1', version: '1.32.2' });
+    await client.connect(new V1Transport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${MCP_DEPLOY_TOKEN}` } } }));
+    clients.push(client);
+    return client;
+  }
+  const taskFor = async (client: V1Client, path: string) =>
+    (
+      await client.request({ method: 'tools/call', params: { name: 'write_file', arguments: { path, content: 'x' } } }, CreateTaskResultSchema, {
+        task: { ttl: 60_000 },
+      })
+    ).task;
+
+  it('answers "no result yet" once approval_wait_s has passed without a decision', async () => {
+    const client = await deployer();
+    const task = await taskFor(client, 'bounded-wait.txt');
+    const started = Date.now();
+    await expect(client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema)).rejects.toThrow(
+      new RegExp(`Task ${task.taskId} has no result yet \\(waits for a human approver .*\\) after waiting ${WAIT_S} s; call tasks/result again`),
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(WAIT_S * 1000 - 100);
+    expect(await client.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'working' });
+  });
+
+  it('shares the waiting caps with tools/call: over the per-agent cap it answers at once', async () => {
+    const client = await deployer();
+    const task = await taskFor(client, 'capped-task.txt');
+    // Two calls that wait for a human with a progressToken fill the agent's cap (2); each says so with a progress report.
+    let reported = 0;
+    const waitingCalls = [1, 2].map((n) =>
+      client.callTool({ name: 'write_file', arguments: { path: `capped-call-${n}.txt`, content: 'x' } }, CallToolResultSchema, {
+        onprogress: () => void (reported += 1),
+      }),
+    );
+    const until = Date.now() + 10_000;
+    while (reported < 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(reported).toBeGreaterThanOrEqual(2);
+
+    const started = Date.now();
+    await expect(client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema)).rejects.toThrow(/too many requests wait for a human now/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    for (const answer of await Promise.all(waitingCalls)) expect(answer).toMatchObject({ structuredContent: { status: 'pending_approval' } });
   });
 });

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import {
   ProtocolError,
   ProtocolErrorCode,
+  RELATED_TASK_META_KEY,
   type CallToolRequest,
   type CallToolResult,
   type Server,
@@ -18,6 +19,7 @@ import { argumentsDigest, ApprovalService } from '../approval/approval.service';
 import type { ApprovalViewDto } from '../approval/approval.dto';
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { ToolRegistry } from '../registry/tool-registry';
+import { ApprovalWaiters, undecided, untilEnded } from './approval-waiters';
 import { approvalEnded, approvalEndedText, type McpShape, toCallToolResult } from './call-tool-result';
 
 /**
@@ -27,9 +29,15 @@ import { approvalEnded, approvalEndedText, type McpShape, toCallToolResult } fro
  * the pending_approval result. The gateway keeps no task state: a task IS its approval, and the
  * task id is the approval id (random, 122 bits), so `tasks/get`, `tasks/result` and `tasks/cancel`
  * read and change the approval, always as the agent of the request (another agent: not found).
+ * `tasks/result` of a task still working waits for the human like a tools/call with a progressToken:
+ * up to settings.mcp.approval_wait_s, within the same caps on waiting requests.
  *
- * The 2026-07-28 tasks extension (`resultType: "task"`) is not served: the SDK's 2026 client rejects
- * that result type, and the 2026 codec strips task support from tool listings.
+ * The 2026-07-28 tasks extension (`io.modelcontextprotocol/tasks`) is not served, because the
+ * official SDK cannot carry it: its 2026 client refuses a `tools/call` answer whose `resultType` is
+ * "task" (UNSUPPORTED_RESULT_TYPE) before any schema sees it, and its 2026 codec strips task
+ * support from tool listings and capabilities. A 2026-07-28 client therefore gets the
+ * pending_approval answer and the approval_status tool, and `tasks/get` / `tasks/cancel` on that
+ * revision are "Method not found".
  */
 export const TASK_CAPABILITIES: Pick<ServerCapabilities, 'tasks'> = { tasks: { cancel: {}, requests: { tools: { call: {} } } } };
 
@@ -71,15 +79,18 @@ export class McpTasks {
     private readonly approvals: ApprovalService,
     private readonly audit: AuditLog,
     private readonly registry: ToolRegistry,
+    private readonly waiters: ApprovalWaiters,
   ) {}
 
-  /** tasks/get, tasks/result and tasks/cancel on this request's server, for this agent. */
+  /** tasks/get, tasks/result and tasks/cancel on this request's server, for this agent (2025-11-25 only). */
   register(server: Server, ctx: AgentRequest): void {
-    server.setRequestHandler('tasks/get', { params: taskIdParams }, ({ taskId }) => answered(async () => this.taskOf(await this.find(taskId, ctx))));
-    server.setRequestHandler('tasks/result', { params: taskIdParams }, ({ taskId }) =>
-      answered(async () => this.resultOf(await this.find(taskId, ctx), await this.approvals.filedBy(taskId, ctx))),
+    server.setRequestHandler('tasks/get', { params: taskIdParams }, ({ taskId }, sctx) =>
+      answered(sctx, async () => this.taskOf(await this.find(taskId, ctx))),
     );
-    server.setRequestHandler('tasks/cancel', { params: taskIdParams }, ({ taskId }) => answered(() => this.cancel(taskId, ctx)));
+    server.setRequestHandler('tasks/result', { params: taskIdParams }, ({ taskId }, sctx) =>
+      answered(sctx, () => this.result(taskId, ctx, sctx.mcpReq.signal)),
+    );
+    server.setRequestHandler('tasks/cancel', { params: taskIdParams }, ({ taskId }, sctx) => answered(sctx, () => this.cancel(taskId, ctx)));
   }
 
   /**
@@ -88,7 +99,7 @@ export class McpTasks {
    * answer; task-aware clients read `task`.
    */
   async created(pending: ToolCallPendingDto, ctx: AgentRequest): Promise<CallToolResult> {
-    const task = await answered(async () => this.taskOf(await this.find(pending.approval_id, ctx)));
+    const task = await safely(async () => this.taskOf(await this.find(pending.approval_id, ctx)));
     return { content: [{ type: 'text', text: task.statusMessage ?? '' }], task };
   }
 
@@ -126,18 +137,44 @@ export class McpTasks {
     }
   }
 
-  /** The tool's result once executed; the rejection, expiry or failure as an isError result; nothing yet while it waits. */
+  /**
+   * tasks/result: the call's result once the task has ended. While it still waits for a human, the
+   * answer waits too (the protocol's rule), for up to approval_wait_s and only within the caps on
+   * waiting requests; past that, an error that says to ask again.
+   */
+  private async result(taskId: string, ctx: AgentRequest, signal: AbortSignal): Promise<CallToolResult> {
+    let view = await this.find(taskId, ctx);
+    if (undecided(view)) view = await this.waitForEnd(view, ctx, signal);
+    const result = this.resultOf(view, await this.approvals.filedBy(taskId, ctx));
+    return { ...result, _meta: { ...result._meta, [RELATED_TASK_META_KEY]: { taskId } } };
+  }
+
+  private async waitForEnd(view: ApprovalViewDto, ctx: AgentRequest, signal: AbortSignal): Promise<ApprovalViewDto> {
+    const settings = this.config.settings.mcp;
+    const leave = settings.approval_wait_s > 0 ? this.waiters.enter(ctx.agent.id, settings) : undefined;
+    let last = view;
+    if (leave) {
+      try {
+        const deadline = Date.now() + settings.approval_wait_s * 1000;
+        last = (await untilEnded(() => this.approvals.get(view.approval_id, ctx), deadline, signal)) ?? view;
+      } finally {
+        leave();
+      }
+      if (!undecided(last)) return last;
+    }
+    const why = leave ? `after waiting ${settings.approval_wait_s} s` : 'and too many requests wait for a human now';
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `Task ${view.approval_id} has no result yet (${this.taskOf(last).statusMessage}) ${why}; call tasks/result again later or poll tasks/get`,
+    );
+  }
+
+  /** The tool's result once executed; the rejection, expiry or failure as an isError result. */
   private resultOf(view: ApprovalViewDto, auditId: string): CallToolResult {
     // The ids of the call that asked, as its pending answer named them.
     const ids = { audit_id: auditId, request_id: view.request_id };
     // The same shape the call would have had answered at once: an upstream MCP tool's own content.
     const shape: McpShape = { resultOf: (result) => this.registry.mcpResultOf(view.tool, result), hasOutputSchema: this.registry.hasOutputSchema(view.tool) };
-    if (view.status === 'pending' || view.status === 'approved') {
-      throw new ProtocolError(
-        ProtocolErrorCode.InvalidParams,
-        `Task ${view.approval_id} has no result yet (${this.taskOf(view).statusMessage}); poll tasks/get`,
-      );
-    }
     if (view.status === 'executed')
       return toCallToolResult({ success: true, status: 'executed', result: view.result as Record<string, unknown>, ...ids }, shape);
     return toCallToolResult({ success: false, ...approvalEnded(view), ...ids }, shape);
@@ -183,10 +220,19 @@ export class McpTasks {
 }
 
 /**
+ * A task method's answer on 2025-11-25; on 2026-07-28, where the tasks extension is not served,
+ * "Method not found" (README "Connect an MCP client").
+ */
+function answered<T>(sctx: ServerContext, work: () => Promise<T>): Promise<T> {
+  if (sctx.mcpReq.envelope !== undefined) return Promise.reject(new ProtocolError(ProtocolErrorCode.MethodNotFound, 'Method not found'));
+  return safely(work);
+}
+
+/**
  * The SDK sends a handler's error message to the client as it is: only the gateway's own words
  * leave (a store's error may name a user, a table or a host), anything else as "Internal error".
  */
-async function answered<T>(work: () => Promise<T>): Promise<T> {
+async function safely<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {

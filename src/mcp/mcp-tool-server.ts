@@ -25,6 +25,7 @@ import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { approvalEnded, type McpShape, toCallToolResult } from './call-tool-result';
 import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
+import { ApprovalWaiters } from './approval-waiters';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
 export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
@@ -61,14 +62,13 @@ const validateApprovalStatus = schemaValidator(approvalStatusDefinition.inputSch
  */
 @Injectable()
 export class McpToolServer {
-  private readonly waiters = new ApprovalWaiters();
-
   constructor(
     private readonly config: GatewayConfig,
     private readonly registry: ToolRegistry,
     private readonly pipeline: ToolCallPipeline,
     private readonly approvals: ApprovalService,
     private readonly tasks: McpTasks,
+    private readonly waiters: ApprovalWaiters,
   ) {}
 
   build(request: McpRequestContext): Server {
@@ -198,33 +198,6 @@ export class McpToolServer {
       return toCallToolResult(ended, asMcp);
     }
     return toCallToolResult(pending.body, asMcp);
-  }
-}
-
-/**
- * The calls now waiting for a human, per agent and in all. Each holds a connection for up to
- * approval_wait_s, so both are capped: one agent cannot take the connections that probes,
- * approvers and other agents need. A call over either cap gets its pending answer at once.
- */
-class ApprovalWaiters {
-  private readonly byAgent = new Map<string, number>();
-  private total = 0;
-
-  /** A place to wait, and the function that gives it back; undefined when either cap is reached. */
-  enter(agentId: string, caps: { max_waiting_calls_per_agent: number; max_waiting_calls: number }): (() => void) | undefined {
-    const own = this.byAgent.get(agentId) ?? 0;
-    if (own >= caps.max_waiting_calls_per_agent || this.total >= caps.max_waiting_calls) return undefined;
-    this.byAgent.set(agentId, own + 1);
-    this.total++;
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.total--;
-      const remaining = (this.byAgent.get(agentId) ?? 1) - 1;
-      if (remaining === 0) this.byAgent.delete(agentId);
-      else this.byAgent.set(agentId, remaining);
-    };
   }
 }
 

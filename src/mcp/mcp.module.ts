@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ApprovalModule } from '../approval/approval.module';
 import { RegistryModule } from '../registry/registry.module';
 import { PipelineModule } from '../pipeline/pipeline.module';
+import { ApprovalWaiters } from './approval-waiters';
 import { McpClients } from './mcp-clients';
 import { McpController } from './mcp.controller';
 import { McpTasks } from './mcp-tasks';
@@ -11,6 +12,6 @@ import { McpToolServer } from './mcp-tool-server';
 @Module({
   imports: [RegistryModule, PipelineModule, ApprovalModule],
   controllers: [McpController],
-  providers: [McpToolServer, McpTasks, McpClients],
+  providers: [McpToolServer, McpTasks, McpClients, ApprovalWaiters],
 })
 export class McpModule {}
