@@ -91,11 +91,11 @@ describe('a config with many tools', () => {
   it('refuses a tool name given twice, with its line', () => {
     const tools = manyTools(1000);
     tools.push(tools[123].replace('tool_123', 'tool_42'));
-    expect(problemOf(configWith(tools))).toBe(`scale.yaml: line ${4 + 1001}: Map keys must be unique at line ${4 + 1001}, column 3:`);
+    expect(problemOf(configWith(tools))).toBe(`scale.yaml: line ${4 + 1001}: duplicate key "tool_42" (column 3)`);
   });
 
   it('refuses a duplicate key inside a tool entry, as before', () => {
     const tools = [`  tool_0: { kind: fs.read, roles: [reader], input_schema: ${shared}, kind: fs.list }`];
-    expect(problemOf(configWith(tools))).toMatch(/^scale\.yaml: line 5: Map keys must be unique at line 5, column \d+:$/);
+    expect(problemOf(configWith(tools))).toMatch(/^scale\.yaml: line 5: duplicate key "kind" \(column \d+\)$/);
   });
 });
