@@ -1,10 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport, type OAuthClientProvider } from '@modelcontextprotocol/client';
-import { SignJWT } from 'jose';
+import {
+  Client,
+  ClientCredentialsProvider,
+  StreamableHTTPClientTransport,
+  UnauthorizedError,
+  type OAuthClientMetadata,
+  type OAuthClientProvider,
+  type OAuthDiscoveryState,
+  type StoredOAuthTokens,
+} from '@modelcontextprotocol/client';
+import { decodeJwt, SignJWT } from 'jose';
+import { chromium, type Browser } from 'playwright-core';
 import { freePort } from './support/free-port';
 import { HMAC_AGENT, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 
@@ -27,7 +39,11 @@ const CLIENTS = [
   { client_id: 'narrow-bot', client_secret: SECRET, scope: 'tool:read_file', claims: { roles: ['deployer'], act: { sub: 'alice@example.com' } } },
   // No listed client, no role: acts as nobody.
   { client_id: 'stranger', client_secret: SECRET, scope: 'tools:call' },
+  // A desktop MCP client a person signs in with (authorization code + PKCE; any loopback port).
+  { client_id: 'desktop-app', redirect_uris: ['http://127.0.0.1/callback'], scope: 'tools:call' },
 ];
+/** The people who may sign in on the provider's login page, and the claims their tokens carry. */
+const ACCOUNTS = { alice: { roles: ['reader'] } };
 
 class OidcIssuer {
   readonly key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -36,7 +52,7 @@ class OidcIssuer {
 
   async start(): Promise<this> {
     const jwk = { ...this.key.privateKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
-    const options = { jwk, clients: CLIENTS, scopes: ['tools:call', 'tool:read_file', 'tool:list_dir'] };
+    const options = { jwk, clients: CLIENTS, accounts: ACCOUNTS, scopes: ['tools:call', 'tool:read_file', 'tool:list_dir'] };
     this.child = spawn(process.execPath, [join(__dirname, 'support', 'oidc-issuer.mjs')], {
       env: { ...process.env, OIDC_ISSUER_OPTIONS: JSON.stringify(options) },
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -76,6 +92,81 @@ class OidcIssuer {
       .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 300)
       .sign(opts.key ?? this.key.privateKey);
   }
+}
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's chromium, never a downloaded browser. Without it the person's sign-in is skipped, except in CI. */
+function browserAvailable(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CI) throw new Error(`CI is set but ${CHROMIUM} is missing (apt-get install chromium)`);
+  process.stderr.write(`skipping the OAuth sign-in in a browser: no ${CHROMIUM} (apt-get install chromium; set CI to require it)\n`);
+  return false;
+}
+
+/**
+ * What a desktop MCP client keeps for a person (the SDK's OAuthClientProvider): a public client
+ * registered at the provider, its PKCE verifier and state, the tokens it got; it "opens" the
+ * authorization URL by remembering it for the browser.
+ */
+class PersonClient implements OAuthClientProvider {
+  authorizationUrl?: URL;
+  readonly expectedState = randomUUID();
+  private verifier = '';
+  private saved?: StoredOAuthTokens;
+  private discovery?: OAuthDiscoveryState;
+
+  constructor(readonly redirectUrl: string) {}
+
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: 'desktop-app',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  clientInformation() {
+    return { client_id: 'desktop-app' };
+  }
+  state() {
+    return this.expectedState;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: StoredOAuthTokens) {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(verifier: string) {
+    this.verifier = verifier;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+  saveDiscoveryState(state: OAuthDiscoveryState) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery;
+  }
+}
+
+/** The desktop client's loopback redirect target (RFC 8252): resolves with the query of the first callback. */
+async function callbackListener(): Promise<{ url: string; params: Promise<URLSearchParams>; server: Server }> {
+  let resolve!: (params: URLSearchParams) => void;
+  const params = new Promise<URLSearchParams>((r) => (resolve = r));
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    res.writeHead(url.pathname === '/callback' ? 200 : 404, { 'content-type': 'text/plain' }).end('You may close this window.');
+    if (url.pathname === '/callback') resolve(url.searchParams);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`, params, server };
 }
 
 describe('POST /mcp with OAuth access tokens (the gateway as a resource server)', () => {
@@ -187,6 +278,79 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     } finally {
       await agent.close();
     }
+  });
+
+  (browserAvailable() ? describe : describe.skip)('a person signing in with the browser (authorization code + PKCE)', () => {
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+          '--disable-quic',
+          '--disable-sync',
+        ],
+      });
+    }, 30_000);
+    afterAll(() => browser?.close());
+
+    it('finds the provider from the 401, signs in on its login page, gets a token for this resource, and acts in the role its claim names', async () => {
+      const callback = await callbackListener();
+      const person = new PersonClient(callback.url);
+      try {
+        // First contact: the gateway's 401 and metadata lead the SDK to the provider; it asks to open the login page.
+        const first = new StreamableHTTPClientTransport(new URL(resource), { authProvider: person });
+        await expect(new Client({ name: 'desktop-app', version: '1.0.0' }).connect(first)).rejects.toThrow(UnauthorizedError);
+        const asked = person.authorizationUrl!;
+        expect(asked.origin).toBe(idp.issuer);
+        expect(asked.searchParams.get('resource')).toBe(resource);
+        expect(asked.searchParams.get('code_challenge_method')).toBe('S256');
+
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        try {
+          await page.route(/^https:/, (route) => route.abort()); // the login page's web fonts: nothing leaves this machine
+          await page.goto(asked.href);
+          await page.fill('input[name=login]', 'alice');
+          await page.fill('input[name=password]', 'any password');
+          await page.click('button[type=submit]');
+          await page.click('button:has-text("Continue")');
+          const params = await callback.params;
+          expect(params.get('state')).toBe(person.expectedState);
+          // The SDK redeems the code with its PKCE verifier (and checks the iss the provider sent).
+          await first.finishAuth(params);
+        } finally {
+          await page.close();
+        }
+
+        const token = person.tokens()!.access_token;
+        expect(decodeJwt(token)).toMatchObject({ iss: idp.issuer, sub: 'alice', aud: resource, client_id: 'desktop-app' });
+        const agent = await connect({ provider: person });
+        try {
+          expect(await agent.tools()).toEqual(['approval_status', 'list_dir', 'read_file']);
+          const result = await agent.call('read_file', { path: 'hello.txt' });
+          expect(JSON.stringify(result.content)).toContain('hello, agent');
+        } finally {
+          await agent.close();
+        }
+        expect(lastOutcome('read_file')).toMatchObject({
+          agent_id: `${idp.issuer}#alice`,
+          role: 'reader',
+          auth: 'oauth',
+          issuer: idp.issuer,
+          subject: 'alice',
+          client_id: 'desktop-app',
+          status: 'executed',
+        });
+      } finally {
+        callback.server.close();
+      }
+    }, 30_000);
   });
 
   it('refuses a token minted for another resource (401), never passing it on', async () => {
