@@ -162,10 +162,10 @@ export class McpTasks {
       }
       if (!undecided(last)) return last;
     }
-    const why = leave ? `after waiting ${settings.approval_wait_s} s` : 'and too many requests wait for a human now';
+    const why = settings.approval_wait_s === 0 ? '' : leave ? ` after waiting ${settings.approval_wait_s} s` : ' and too many requests wait for a human now';
     throw new ProtocolError(
       ProtocolErrorCode.InvalidParams,
-      `Task ${view.approval_id} has no result yet (${this.taskOf(last).statusMessage}) ${why}; call tasks/result again later or poll tasks/get`,
+      `Task ${view.approval_id} has no result yet (${this.taskOf(last).statusMessage})${why}; call tasks/result again later or poll tasks/get`,
     );
   }
 
