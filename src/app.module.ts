@@ -6,6 +6,7 @@ import { ApprovalModule } from './approval/approval.module';
 import { ApprovalsApiModule } from './approvals-api/approvals-api.module';
 import { AuditApiModule } from './audit-api/audit-api.module';
 import { AuditModule } from './audit/audit.module';
+import { AuditExportModule } from './audit-export/audit-export.module';
 import { Redactor } from './redaction/redactor';
 import { AuthModule } from './auth/auth.module';
 import { AuthGuard } from './auth/auth.guard';
@@ -39,6 +40,7 @@ export class AppModule {
         MetricsModule,
         SecretsModule,
         AuditModule,
+        AuditExportModule,
         LoggerModule.forRootAsync({
           inject: [Redactor],
           useFactory: (redactor: Redactor) => nestLoggerParams(gatewayLogger(redactor, options.logDestination)),

@@ -80,6 +80,11 @@ export class AuditIndex {
     return this.last.get();
   }
 
+  /** Rows after `seq`, in seq order, at most `limit`. */
+  after(seq: number, limit: number): IndexRow[] {
+    return this.db.prepare<[number, number], IndexRow>('SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit);
+  }
+
   /** Matching rows in seq order, the newest `limit` of them. */
   find(query: AuditQuery): IndexRow[] {
     const where: string[] = [];

@@ -16,6 +16,12 @@ export interface SealedRecord {
   fields: AuditFields;
 }
 
+/** A committed record read back: its seq and its line, byte for byte. */
+export interface StoredLine {
+  seq: number;
+  line: string;
+}
+
 /**
  * Where the audit chain is kept (chosen at start by `auditStoreProvider`): the JSONL file with its
  * SQLite index (one instance), or PostgreSQL (several instances, one chain each). The AuditLog
@@ -36,6 +42,12 @@ export abstract class AuditStore {
 
   /** Matching records, the newest `limit`, oldest first. */
   abstract find(query: AuditQuery): Promise<AuditRecord[]>;
+
+  /** This instance's committed records after `seq`, at most `limit`, in seq order, as the exact lines written (the audit export tails the chain with it). */
+  abstract readAfter(seq: number, limit: number): Promise<StoredLine[]>;
+
+  /** The seq of this instance's last committed record (0 before the first). */
+  abstract lastSeq(): Promise<number>;
 
   abstract close(): Promise<void>;
 }

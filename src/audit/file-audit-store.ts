@@ -6,7 +6,7 @@ import { Logger } from '@nestjs/common';
 import { GatewayConfig } from '../config/gateway-config';
 import { AuditIndex, AuditQuery, IndexRow } from './audit-index';
 import { AuditRecord, AuditSeal, sealProblem, verifySeal } from './audit-record';
-import { AuditStore, ChainHead, SealedRecord } from './audit-store';
+import { AuditStore, ChainHead, SealedRecord, StoredLine } from './audit-store';
 import { CHAIN_START, ChainPosition, scanChain } from './audit-verify';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -82,6 +82,25 @@ export class FileAuditStore extends AuditStore {
     } finally {
       await reader.close();
     }
+  }
+
+  /** The lines the index holds after `seq` (each write is indexed once it is in the file), read in one piece. */
+  async readAfter(seq: number, limit: number): Promise<StoredLine[]> {
+    const rows = this.index.after(seq, limit);
+    if (rows.length === 0) return [];
+    const start = rows[0].offset;
+    const buffer = Buffer.alloc(rows[rows.length - 1].offset + rows[rows.length - 1].length - start);
+    const reader = await open(this.file, 'r');
+    try {
+      await reader.read(buffer, 0, buffer.length, start);
+    } finally {
+      await reader.close();
+    }
+    return rows.map((row) => ({ seq: row.seq, line: buffer.toString('utf8', row.offset - start, row.offset - start + row.length - 1) }));
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.index.head()?.seq ?? 0;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { PostgresDatabase } from '../database/postgres-database';
 import type { AuditQuery } from './audit-index';
 import { AuditRecord, AuditSeal, GENESIS_HASH, sealProblem, verifySeal } from './audit-record';
-import { AuditStore, ChainHead, SealedRecord } from './audit-store';
+import { AuditStore, ChainHead, SealedRecord, StoredLine } from './audit-store';
 
 const VERIFY_HINT = 'Run npm run audit:verify -- --database';
 
@@ -98,6 +98,19 @@ export class PostgresAuditStore extends AuditStore {
       params,
     );
     return rows.reverse().map((r) => JSON.parse(r.line) as AuditRecord);
+  }
+
+  async readAfter(seq: number, limit: number): Promise<StoredLine[]> {
+    const { rows } = await this.database.query<{ seq: string; line: string }>(
+      'SELECT seq, line FROM audit_records WHERE instance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [this.instanceId, seq, limit],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
+  }
+
+  async lastSeq(): Promise<number> {
+    const { rows } = await this.database.query<{ seq: string }>('SELECT seq FROM audit_heads WHERE instance_id = $1', [this.instanceId]);
+    return rows.length === 0 ? 0 : Number(rows[0].seq);
   }
 
   /** The pool belongs to the database provider, which closes it. */

@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['redaction'],
   ['audit'],
   ['kinds'],
-  ['registry'],
+  ['registry', 'audit-export'],
   ['executor'],
   ['auth', 'throttle', 'policy'],
   ['approval'],

@@ -13,6 +13,7 @@ import {
   AgentKey,
   ApprovalWebhookSettings,
   Approver,
+  AuditSinkConfig,
   ConfiguredAgent,
   GatewayConfig,
   normalizeFieldName,
@@ -20,6 +21,7 @@ import {
   OAuthSettings,
   RateLimit,
   RuntimePaths,
+  SECRET_REFERENCE,
   SecretSource,
   Settings,
   Tool,
@@ -48,6 +50,7 @@ interface RawConfig {
   approvers: Array<{ id: string; token_sha256: string; tools?: string[]; audit: boolean }>;
   secrets: Record<string, SecretSource>;
   tools: Record<string, RawToolEntry>;
+  audit_sinks: AuditSinkConfig[];
 }
 
 /** `kinds`: the tool kinds a config may use (the list registered in src/kinds). */
@@ -238,6 +241,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
     secrets: raw.secrets,
     oauth,
     tools,
+    auditSinks: auditSinks(raw.audit_sinks, raw.secrets, fail),
     sections: Object.fromEntries(kinds.filter((kind) => kind.prepare !== undefined).map((kind) => [kind.name, prepared.get(kind)])),
     paths: runtimePaths(env),
     redisUrl: env.GATEWAY_REDIS_URL || undefined,
@@ -261,6 +265,24 @@ function approvalWebhook(
   const consoleUrl = w.console_url ?? `http://localhost:${env.PORT || 8000}/console`;
   if (urlProblem(consoleUrl, undefined)) fail(`${at}.console_url`, 'must be an absolute http or https URL');
   return { url: w.url, allowed_hosts: allowed, console_url: consoleUrl };
+}
+
+/** audit_sinks: names unique; a URL on its allowed hosts (as an http tool's); a header's ${secret:NAME} declared under secrets. */
+function auditSinks(sinks: AuditSinkConfig[], secrets: Record<string, SecretSource>, fail: (p: string, m: string) => never): AuditSinkConfig[] {
+  return sinks.map((sink, i) => {
+    const at = `audit_sinks[${i}]`;
+    if (sinks.findIndex((other) => other.name === sink.name) !== i) fail(`${at}.name`, `duplicate sink name "${sink.name}"`);
+    if (sink.type === 'syslog') return sink;
+    const allowed = sink.allowed_hosts.map((host, j) => canonicalHost(host) || fail(`${at}.allowed_hosts[${j}]`, `"${host}" is not a host name or IP address`));
+    const problem = urlProblem(sink.url, allowed);
+    if (problem) fail(`${at}.url`, problem);
+    for (const [header, value] of Object.entries(sink.headers)) {
+      for (const [, secret] of value.matchAll(SECRET_REFERENCE)) {
+        if (!Object.prototype.hasOwnProperty.call(secrets, secret)) fail(`${at}.headers.${header}`, `secret "${secret}" is not declared under secrets`);
+      }
+    }
+    return { ...sink, allowed_hosts: allowed };
+  });
 }
 
 /** agents[].oauth_clients: only beside an `oauth:` section, and not for an agent whose builds are pinned (a token names no build). */

@@ -25,6 +25,61 @@ export const toolCommonSchema = {
   rate_limit: rateLimit,
 } as const;
 
+/** audit_sinks[]: the fields of every sink, then each type's own. */
+const auditSinkCommon = {
+  name: identifier,
+  // The most records one send carries (a backlog goes out in batches of this size).
+  batch_size: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  // How long one send may take before it counts as failed and is retried.
+  timeout_ms: { type: 'integer', minimum: 100, maximum: 120000, default: 10000 },
+  // Retries wait 1 s, then twice as long each time, up to this.
+  max_backoff_s: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+  // A listed host name may resolve to a private address (a SIEM inside the network).
+  allow_private_networks: { type: 'boolean', default: false },
+} as const;
+const auditSinkUrl = {
+  url: { type: 'string', minLength: 1, maxLength: 2048 },
+  allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
+  // Values may hold ${secret:NAME}, read at each send.
+  headers: { type: 'object', default: {}, additionalProperties: { type: 'string', maxLength: 8192 } },
+} as const;
+const auditSinkSchema = {
+  type: 'object',
+  required: ['name', 'type'],
+  discriminator: { propertyName: 'type' },
+  oneOf: [
+    {
+      additionalProperties: false,
+      required: ['name', 'type', 'host', 'port'],
+      properties: {
+        type: { const: 'syslog' },
+        ...auditSinkCommon,
+        host: { type: 'string', minLength: 1, maxLength: 253 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        // Present: TLS (RFC 5425), with the system's CAs or the PEM file ca_file; server_name defaults to host.
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ca_file: { type: 'string', minLength: 1 }, server_name: { type: 'string', minLength: 1, maxLength: 253 } },
+        },
+        // RFC 5424 facility (13: log audit) and APP-NAME.
+        facility: { type: 'integer', minimum: 0, maximum: 23, default: 13 },
+        app_name: { type: 'string', pattern: '^[!-~]{1,48}$', default: 'agent-gateway' },
+      },
+    },
+    {
+      additionalProperties: false,
+      required: ['name', 'type', 'url', 'allowed_hosts'],
+      properties: { type: { const: 'http' }, ...auditSinkCommon, ...auditSinkUrl },
+    },
+    {
+      additionalProperties: false,
+      required: ['name', 'type', 'url', 'allowed_hosts'],
+      properties: { type: { const: 'otlp' }, ...auditSinkCommon, ...auditSinkUrl, service_name: { type: 'string', minLength: 1, default: 'agent-gateway' } },
+    },
+  ],
+} as const;
+
 /** The schema of a tool entry of `kind`: the common fields, a required input_schema, and the kind's own fields. */
 export function toolEntrySchema(
   kind: string,
@@ -206,6 +261,8 @@ const commonSchema = {
         },
       },
     },
+    // Where every audit record is streamed too, as written (README, "Operations"); the local chain stays the system of record.
+    audit_sinks: { type: 'array', default: [], items: auditSinkSchema },
     secrets: {
       type: 'object',
       default: {},

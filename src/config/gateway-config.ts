@@ -81,6 +81,36 @@ export interface OAuthSettings {
   issuers: OAuthIssuer[];
 }
 
+/** audit_sinks[]: where every audit record is also streamed, as written (see policies/gateway.yaml). */
+interface AuditSinkCommon {
+  /** Names the sink's cursor and its lag metric; unique. */
+  name: string;
+  batch_size: number;
+  timeout_ms: number;
+  max_backoff_s: number;
+  allow_private_networks: boolean;
+}
+
+/** An HTTP receiver: `url` on one of `allowed_hosts` (canonical), `headers` may hold `${secret:NAME}`. */
+interface AuditSinkUrl {
+  url: string;
+  allowed_hosts: string[];
+  headers: Record<string, string>;
+}
+
+export type AuditSinkConfig =
+  | (AuditSinkCommon & {
+      type: 'syslog';
+      host: string;
+      port: number;
+      /** Present: TLS, with the system's CAs or those of `ca_file` (read at each connection). */
+      tls?: { ca_file?: string; server_name?: string };
+      facility: number;
+      app_name: string;
+    })
+  | (AuditSinkCommon & AuditSinkUrl & { type: 'http' })
+  | (AuditSinkCommon & AuditSinkUrl & { type: 'otlp'; service_name: string });
+
 export interface Approver {
   id: string;
   token_sha256: Buffer;
@@ -152,6 +182,8 @@ export class GatewayConfig {
   /** The `oauth:` section; absent: the MCP door takes static tokens only and serves no OAuth metadata. */
   readonly oauth?: OAuthSettings;
   readonly tools!: ReadonlyMap<string, Tool>;
+  /** `audit_sinks:` (empty: the audit log is only kept locally). */
+  readonly auditSinks!: readonly AuditSinkConfig[];
   /** What each tool kind's prepare() returned for its own sections (ConfigSections). */
   readonly sections!: Partial<ConfigSections>;
   readonly paths!: RuntimePaths;

@@ -75,4 +75,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   `ALTER TABLE approvals DROP CONSTRAINT approvals_status_check;
    ALTER TABLE approvals ADD CONSTRAINT approvals_status_check
      CHECK (status IN ('pending', 'approved', 'executed', 'rejected', 'expired', 'failed', 'withdrawn'));`,
+  // The audit export: per instance and audit_sinks name, the last seq of that instance's chain the sink acknowledged.
+  `CREATE TABLE audit_sink_cursors (
+     instance_id text NOT NULL,
+     sink        text NOT NULL,
+     seq         bigint NOT NULL,
+     PRIMARY KEY (instance_id, sink)
+   );`,
 ];

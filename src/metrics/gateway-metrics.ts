@@ -49,6 +49,7 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   private pendingSource: () => Promise<number> = async () => 0;
+  private auditSinkLagSource: () => Promise<ReadonlyMap<string, number>> = async () => new Map();
 
   constructor(private readonly config: GatewayConfig) {
     collectDefaultMetrics({ register: this.registry });
@@ -61,6 +62,23 @@ export class GatewayMetrics {
         this.set(await pending());
       },
     });
+    const sinkLag = () => this.auditSinkLagSource();
+    new Gauge({
+      name: 'gateway_audit_sink_lag_records',
+      help: 'Audit records written but not yet acknowledged by the sink, by audit_sinks name',
+      labelNames: ['sink'] as const,
+      registers: [this.registry],
+      async collect() {
+        // The audit store unreachable: the last values stand.
+        const lags = await sinkLag().catch(() => new Map<string, number>());
+        for (const [sink, lag] of lags) this.set({ sink }, lag);
+      },
+    });
+  }
+
+  /** Where the audit sinks' lag gauge reads its values (the audit export sets it). */
+  measureAuditSinkLagWith(source: () => Promise<ReadonlyMap<string, number>>): void {
+    this.auditSinkLagSource = source;
   }
 
   /** Where the pending-approvals gauge reads its value (the approval module sets it). */
