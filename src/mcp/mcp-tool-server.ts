@@ -8,6 +8,8 @@ import {
   type CallToolResult,
   type McpRequestContext,
   type ServerContext,
+  type ServerNotification,
+  type RequestMeta,
   type Tool as McpTool,
 } from '@modelcontextprotocol/server';
 import { ApprovalService } from '../approval/approval.service';
@@ -32,7 +34,7 @@ export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
 export const APPROVAL_STATUS = 'approval_status';
 
 const POLL_MS = 1000;
-const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
+export const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
 
 /** What the controller hands the SDK for one HTTP request: the door's context (agent, origin, client). */
 export interface McpHttpAuth {
@@ -40,7 +42,22 @@ export interface McpHttpAuth {
 }
 
 /** The door's context once AuthGuard verified the MCP token: the agent and the build it was issued to. */
-type McpAgentRequest = Established<'agent' | 'agentVersion'>;
+export type McpAgentRequest = Established<'agent' | 'agentVersion'>;
+
+/** What one tools/call carries besides its params, whichever front end read it. */
+export interface McpCallMessage {
+  meta: RequestMeta | undefined;
+  /** Aborted when the client cancels or goes away. */
+  signal: AbortSignal;
+  /** Sends on this call's response stream; none when the answer is plain JSON (no progress, no approval wait). */
+  notify?: (notification: ServerNotification) => Promise<void>;
+  /** `name/version` of the client, when the message names it. */
+  client: string | undefined;
+  /** A 2025-11-25 task-augmented call: a pending approval becomes a task. */
+  taskAugmented: boolean;
+  /** The HTTP request's headers (trace context). */
+  headers: { get(name: string): string | null } | undefined;
+}
 
 const approvalStatusDefinition: McpTool = {
   name: APPROVAL_STATUS,
@@ -78,7 +95,7 @@ export class McpToolServer {
     const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES } });
     this.tasks.register(server, ctx);
     server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
-    server.setRequestHandler('tools/call', (call, sctx) => (tracingOn() ? this.tracedCall(ctx, call, sctx, request) : this.call(ctx, call, sctx)));
+    server.setRequestHandler('tools/call', (call, sctx) => this.callTool(ctx, call.params, sdkMessage(call, sctx, request)));
     return server;
   }
 
@@ -96,22 +113,26 @@ export class McpToolServer {
     return [...tools, approvalStatusDefinition].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** The call inside its span, whose parent is the message's trace context (`_meta`), else the HTTP request's. */
-  private tracedCall(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext, mcp: McpRequestContext): Promise<CallToolResult> {
-    const meta = sctx.mcpReq._meta;
-    const headers = mcp.requestInfo?.headers;
+  /**
+   * One tools/call, whichever front end read it: the SDK's Server, or the door's direct path for a
+   * call with nothing to stream (McpController). Inside its span when tracing is on, whose parent is
+   * the message's trace context (`_meta`), else the HTTP request's.
+   */
+  callTool(http: McpAgentRequest, params: CallToolRequest['params'], message: McpCallMessage): Promise<CallToolResult> {
+    if (!tracingOn()) return this.call(http, params, message);
+    const meta = message.meta;
     const parent: TraceCarrier | undefined =
       typeof meta?.[TRACEPARENT_META_KEY] === 'string'
-        ? { traceparent: meta[TRACEPARENT_META_KEY], tracestate: meta[TRACESTATE_META_KEY] }
-        : headers && { traceparent: headers.get('traceparent') ?? undefined, tracestate: headers.get('tracestate') ?? undefined };
-    const traced = { channel: 'mcp', tool: request.params.name, agentId: http.agent.id, arrivedAt: http.startedAt, parent, owner: http } as const;
-    return traceToolCall(traced, () => this.call(http, request, sctx));
+        ? { traceparent: meta[TRACEPARENT_META_KEY], tracestate: meta[TRACESTATE_META_KEY] as string | undefined }
+        : message.headers && { traceparent: message.headers.get('traceparent') ?? undefined, tracestate: message.headers.get('tracestate') ?? undefined };
+    const traced = { channel: 'mcp', tool: params.name, agentId: http.agent.id, arrivedAt: http.startedAt, parent, owner: http } as const;
+    return traceToolCall(traced, () => this.call(http, params, message));
   }
 
-  private async call(http: McpAgentRequest, request: CallToolRequest, sctx: ServerContext): Promise<CallToolResult> {
-    const name = request.params.name;
-    const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-    const meta = sctx.mcpReq._meta;
+  private async call(http: McpAgentRequest, params: CallToolRequest['params'], message: McpCallMessage): Promise<CallToolResult> {
+    const name = params.name;
+    const args = (params.arguments ?? {}) as Record<string, unknown>;
+    const meta = message.meta;
     const asMcp: McpShape = { resultOf: (result) => this.registry.mcpResultOf(name, result), hasOutputSchema: this.registry.hasOutputSchema(name) };
     const ctx: AgentRequest = {
       auditId: newAuditId(),
@@ -119,7 +140,7 @@ export class McpToolServer {
       audited: true,
       origin: http.origin,
       channel: 'mcp',
-      client: clientOf(sctx) ?? http.client,
+      client: message.client ?? http.client,
       agent: http.agent,
       agentVersion: http.agentVersion,
       oauth: http.oauth,
@@ -144,18 +165,18 @@ export class McpToolServer {
     const progressToken = meta?.progressToken;
     const builtin = name === APPROVAL_STATUS ? this.approvalStatus() : undefined;
     const callHash = requestId === undefined ? undefined : sha256Hex(JSON.stringify({ tool: name, arguments: args }));
-    const observer = observerOf(sctx, progressToken);
+    const observer = observerOf(message, progressToken);
     const answer = await this.pipeline.run(call, callHash, builtin, observer);
     // Every progress report goes out before the result: a notification after it would be lost.
     await observer.sent();
-    if (answer.body.status === 'pending_approval' && isTaskAugmented(request, sctx)) return this.tasks.created(answer.body as ToolCallPendingDto, call);
+    if (answer.body.status === 'pending_approval' && message.taskAugmented) return this.tasks.created(answer.body as ToolCallPendingDto, call);
     const waitS = this.config.settings.mcp.approval_wait_s;
     // A replayed answer is sent at once: waiting again would let one request, sent many times, hold many connections.
-    if (answer.body.status === 'pending_approval' && !answer.replayed && progressToken !== undefined && waitS > 0) {
+    if (answer.body.status === 'pending_approval' && !answer.replayed && progressToken !== undefined && message.notify && waitS > 0) {
       const leave = this.waiters.enter(call.agent.id, this.config.settings.mcp);
       if (leave) {
         try {
-          return await traceStage('approval wait', () => this.awaitDecision(call, answer, progressToken, waitS, sctx, asMcp));
+          return await traceStage('approval wait', () => this.awaitDecision(call, answer, progressToken, waitS, message, asMcp));
         } finally {
           leave();
         }
@@ -181,14 +202,14 @@ export class McpToolServer {
     pending: ToolCallAnswer,
     progressToken: string | number,
     waitS: number,
-    sctx: ServerContext,
+    message: McpCallMessage,
     asMcp: McpShape,
   ): Promise<CallToolResult> {
     const { approval_id } = pending.body as ToolCallPendingDto;
     const deadline = Date.now() + waitS * 1000;
-    for (let tick = 1; Date.now() < deadline && !sctx.mcpReq.signal.aborted; tick++) {
-      await sctx.mcpReq
-        .notify({ method: 'notifications/progress', params: { progressToken, progress: tick, message: `waiting for a human to decide ${approval_id}` } })
+    for (let tick = 1; Date.now() < deadline && !message.signal.aborted; tick++) {
+      await message
+        .notify?.({ method: 'notifications/progress', params: { progressToken, progress: tick, message: `waiting for a human to decide ${approval_id}` } })
         .catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       const view = await this.approvals.get(approval_id, call).catch(() => undefined);
@@ -206,9 +227,9 @@ export class McpToolServer {
  * or its closed stream, aborts the request's signal) and, when the client asked with a
  * progressToken, each progress report as notifications/progress.
  */
-function observerOf(sctx: ServerContext, progressToken: string | number | undefined): CallObserver & { sent(): Promise<void> } {
-  const signal = sctx.mcpReq.signal;
-  if (progressToken === undefined) return { signal, sent: () => Promise.resolve() };
+function observerOf(message: McpCallMessage, progressToken: string | number | undefined): CallObserver & { sent(): Promise<void> } {
+  const { signal, notify } = message;
+  if (progressToken === undefined || !notify) return { signal, sent: () => Promise.resolve() };
   // One after the other, in the upstream's order; a client that reads slowly loses reports past the
   // queue's bound rather than letting an upstream fill the gateway's memory.
   let sending = Promise.resolve();
@@ -221,7 +242,7 @@ function observerOf(sctx: ServerContext, progressToken: string | number | undefi
       const text = message === undefined ? undefined : message.slice(0, MAX_PROGRESS_MESSAGE);
       const params = { progressToken, progress, ...(total !== undefined && { total }), ...(text !== undefined && { message: text }) };
       sending = sending
-        .then(() => sctx.mcpReq.notify({ method: 'notifications/progress', params }))
+        .then(() => notify({ method: 'notifications/progress', params }))
         .catch(() => undefined)
         .finally(() => (queued -= 1));
     },
@@ -232,10 +253,21 @@ function observerOf(sctx: ServerContext, progressToken: string | number | undefi
 const MAX_QUEUED_PROGRESS = 64;
 const MAX_PROGRESS_MESSAGE = 1024;
 
-/** `name/version` of the MCP client, where the request carries it (every 2026-07-28 request does). */
-function clientOf(sctx: ServerContext): string | undefined {
-  const info = (sctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
-  return describeClient(info);
+/** `name/version` of the MCP client, where the request's envelope carries it (every 2026-07-28 request does). */
+export function clientOf(envelope: Record<string, unknown> | undefined): string | undefined {
+  return describeClient(envelope?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined);
+}
+
+/** A tools/call as the SDK's Server hands it over. */
+function sdkMessage(request: CallToolRequest, sctx: ServerContext, mcp: McpRequestContext): McpCallMessage {
+  return {
+    meta: sctx.mcpReq._meta,
+    signal: sctx.mcpReq.signal,
+    notify: (notification) => sctx.mcpReq.notify(notification),
+    client: clientOf(sctx.mcpReq.envelope as Record<string, unknown> | undefined),
+    taskAugmented: isTaskAugmented(request, sctx),
+    headers: mcp.requestInfo?.headers,
+  };
 }
 
 export function describeClient(info: { name?: unknown; version?: unknown } | undefined): string | undefined {

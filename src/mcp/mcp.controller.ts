@@ -1,18 +1,19 @@
 import { Controller, Delete, Get, HttpCode, OnModuleDestroy, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { createMcpHandler, type AuthInfo } from '@modelcontextprotocol/server';
+import { createMcpHandler, SERVER_INFO_META_KEY, type AuthInfo } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Request, Response } from 'express';
 import { McpRoute, Public } from '../context/route.decorators';
 import { ErrorResponseDto } from '../core/dto';
 import type { ErrorBody } from '../pipeline/error-body';
 import { GatewayError, InvalidRequest } from '../core/errors';
-import { contextOf, newAuditId, RequestContext } from '../context/request-context';
+import { contextOf, established, newAuditId, RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import { BATCH_REFUSED, isToolCall, JsonRpcId, screenMcpBody, ScreenedMessage } from './mcp-call-screen';
 import { McpClients } from './mcp-clients';
-import { McpHttpAuth, McpToolServer } from './mcp-tool-server';
+import { clientOf, McpAgentRequest, McpCallMessage, McpHttpAuth, McpToolServer, SERVER_INFO } from './mcp-tool-server';
+import { DirectToolCall, directToolCall } from './direct-tool-call';
 
 const JSONRPC_PARSE_ERROR = -32700;
 const JSONRPC_INTERNAL_ERROR = -32603;
@@ -37,7 +38,7 @@ export class McpController implements OnModuleDestroy {
     private readonly config: GatewayConfig,
     private readonly clients: McpClients,
     private readonly pipeline: ToolCallPipeline,
-    tools: McpToolServer,
+    private readonly tools: McpToolServer,
   ) {
     this.handler = createMcpHandler((request) => tools.build(request));
     this.node = toNodeHandler(this.handler);
@@ -87,6 +88,8 @@ export class McpController implements OnModuleDestroy {
     ctx.client = this.clients.seen(req.body, ctx);
     const refused = screenMcpBody(req.body);
     if (refused) return this.refuse(res, ctx, Array.isArray(req.body), refused);
+    const direct = directToolCall(req.body, req.headers);
+    if (direct) return this.answerDirect(req, res, established(ctx, 'agent', 'agentVersion'), direct);
     const auth: McpHttpAuth = { ctx };
     req.auth = { token: '', clientId: ctx.agent!.id, scopes: [], extra: auth as unknown as Record<string, unknown> };
     await this.node(req, res, req.body);
@@ -111,6 +114,35 @@ export class McpController implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.handler.close();
+  }
+
+  /**
+   * A tools/call with nothing to stream, answered as the SDK would answer it (a 2026-07-28 result:
+   * `resultType`, the server's identity in `_meta`), as application/json and without a Server per
+   * request. A client that goes away aborts the call as a cancellation would.
+   */
+  private async answerDirect(req: Request, res: Response, ctx: McpAgentRequest, call: DirectToolCall): Promise<void> {
+    const abort = new AbortController();
+    const gone = () => res.writableEnded || abort.abort();
+    res.once('close', gone);
+    const message: McpCallMessage = {
+      meta: call.meta,
+      signal: abort.signal,
+      client: clientOf(call.meta),
+      taskAugmented: false,
+      headers: { get: (name) => req.header(name) ?? null },
+    };
+    let reply: object;
+    try {
+      const result = await this.tools.callTool(ctx, call.params, message);
+      reply = { result: { ...result, resultType: 'complete', _meta: { ...result._meta, [SERVER_INFO_META_KEY]: SERVER_INFO } }, jsonrpc: '2.0', id: call.id };
+    } catch {
+      // What the SDK's Server answers for a handler that threw: the pipeline has put the call on record, or failed closed.
+      reply = { jsonrpc: '2.0', id: call.id, error: { code: JSONRPC_INTERNAL_ERROR, message: 'Internal error' } };
+    } finally {
+      res.off('close', gone);
+    }
+    res.status(200).json(reply);
   }
 
   /** A body that is not JSON (or too large), from an authenticated agent: recorded, and answered as a JSON-RPC parse error. */
