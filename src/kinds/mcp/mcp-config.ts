@@ -6,8 +6,8 @@ import { toolCommonSchema } from '../../config/config.schema';
 import { SECRET_REFERENCE, type SecretSource } from '../../config/gateway-config';
 import type { ConfigFail as Fail, ToolKindConfig } from '../../config/tool-kind-config';
 import { canonicalHost } from '../../config/url-rules';
-import { MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
-import type { McpHintOverrides, McpSection, McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
+import { catalogKey, MCP_LOCK_FILE, type McpLock, mcpLockPath, McpLockProblem, readMcpLock } from './mcp-lock';
+import type { McpFederated, McpHintOverrides, McpSection, McpServerConfig, McpTool, McpToolBinding } from './mcp-tool';
 
 // An upstream tool. No input_schema needed (default: the pinned upstream inputSchema); timeout_ms defaults to the server's.
 const mcpToolSchema = {
@@ -49,6 +49,26 @@ const mcpServerSchema = {
     env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string' } },
     cwd: { type: 'string', minLength: 1 },
     timeout_ms: { type: 'integer', minimum: 1, maximum: 600000, default: 30000 },
+    // Resources and prompts of this server that agents of these roles may list and read (none unless declared).
+    resources: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['roles', 'uris'],
+      properties: {
+        roles: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+        // Exact URIs, or prefixes ending in '*' (`demo://resource/dynamic/text/*`).
+        uris: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 2048 }, uniqueItems: true },
+      },
+    },
+    prompts: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['roles', 'names'],
+      properties: {
+        roles: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+        names: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 128 }, uniqueItems: true },
+      },
+    },
   },
 } as const;
 
@@ -68,8 +88,12 @@ export function mcpKindConfig(lock: 'require' | 'skip'): ToolKindConfig<McpToolB
     sections: {
       mcp_servers: { type: 'object', default: {}, propertyNames: { type: 'string', pattern: '^[a-z0-9_]{1,32}$' }, additionalProperties: mcpServerSchema },
     },
-    prepare: (raw, { file, secrets, fail }) =>
-      new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail), lock, fail),
+    prepare: (raw, { file, secrets, fail }) => {
+      const roles = Object.keys((raw.roles as Record<string, unknown> | undefined) ?? {});
+      const binder = new McpToolBinder(file, buildMcpServers(raw.mcp_servers as Record<string, RawMcpServer>, secrets, fail, roles), lock, fail);
+      binder.bindCatalog();
+      return binder;
+    },
     parse(name, entry, { fail }, binder) {
       const mcp = binder.bind(name, { server: entry.server as string, tool: entry.tool as string });
       const outputSchema = mcp.pinned.definition.outputSchema;
@@ -112,16 +136,35 @@ export interface RawMcpServer {
   env?: Record<string, string>;
   cwd?: string;
   timeout_ms: number;
+  resources?: { roles: string[]; uris: string[] };
+  prompts?: { roles: string[]; names: string[] };
 }
 
 const HTTP_ONLY = ['headers', 'allowed_hosts', 'allow_private_networks'] as const;
 const STDIO_ONLY = ['env', 'cwd'] as const;
 
-/** Streamable HTTP (`url`) or stdio (`command`): one of the two, with only its own fields; every `${secret:…}` declared. */
-export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Readonly<Record<string, SecretSource>>, fail: Fail): Map<string, McpServerConfig> {
+/**
+ * Streamable HTTP (`url`) or stdio (`command`): one of the two, with only its own fields; every
+ * `${secret:…}` declared; federated resources and prompts for declared roles only (`roles`: the
+ * config's roles; undefined: not checked), a prompt name offered by one server only.
+ */
+export function buildMcpServers(
+  raw: Record<string, RawMcpServer>,
+  secrets: Readonly<Record<string, SecretSource>>,
+  fail: Fail,
+  roles?: readonly string[],
+): Map<string, McpServerConfig> {
   const servers = new Map<string, McpServerConfig>();
+  const promptServers = new Map<string, string>();
   for (const [name, s] of Object.entries(raw)) {
     const at = `mcp_servers.${name}`;
+    const federated = federatedOf(at, s, fail, roles);
+    for (const prompt of s.prompts?.names ?? []) {
+      const other = promptServers.get(prompt);
+      if (other !== undefined)
+        fail(`${at}.prompts.names`, `prompt "${prompt}" is also offered by mcp_servers.${other}: a prompt name must be offered by one server`);
+      promptServers.set(prompt, name);
+    }
     const refuseSecrets = (values: Record<string, string>, field: string) => {
       for (const [key, value] of Object.entries(values)) {
         for (const [, secret] of value.matchAll(SECRET_REFERENCE)) {
@@ -133,7 +176,7 @@ export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Read
     if (s.command !== undefined) {
       for (const field of HTTP_ONLY) if (s[field] !== undefined) fail(`${at}.${field}`, 'is for url (Streamable HTTP) servers, not command (stdio) ones');
       refuseSecrets(s.env ?? {}, 'env');
-      servers.set(name, { name, transport: 'stdio', command: s.command, env: s.env ?? {}, cwd: s.cwd, timeout_ms: s.timeout_ms });
+      servers.set(name, { name, transport: 'stdio', command: s.command, env: s.env ?? {}, cwd: s.cwd, timeout_ms: s.timeout_ms, ...federated });
       continue;
     }
     for (const field of STDIO_ONLY) if (s[field] !== undefined) fail(`${at}.${field}`, 'is for command (stdio) servers, not url (Streamable HTTP) ones');
@@ -157,9 +200,30 @@ export function buildMcpServers(raw: Record<string, RawMcpServer>, secrets: Read
       allowed_hosts: allowed,
       allow_private_networks: s.allow_private_networks ?? false,
       timeout_ms: s.timeout_ms,
+      ...federated,
     });
   }
   return servers;
+}
+
+/** A server's `resources:` and `prompts:`, checked: known roles, a '*' only at the end of a uri (a prefix). Pins come later (bindCatalog). */
+function federatedOf(at: string, s: RawMcpServer, fail: Fail, roles: readonly string[] | undefined): McpFederated {
+  const checkRoles = (field: string, list: string[]) =>
+    list.forEach((role, i) => roles && !roles.includes(role) && fail(`${at}.${field}.roles[${i}]`, `role "${role}" is not declared under roles`));
+  const out: McpFederated = {};
+  if (s.resources) {
+    checkRoles('resources', s.resources.roles);
+    s.resources.uris.forEach((uri, i) => {
+      if (uri.indexOf('*') !== -1 && uri.indexOf('*') !== uri.length - 1) fail(`${at}.resources.uris[${i}]`, "'*' may only end a uri (a prefix)");
+      if (uri === '*') fail(`${at}.resources.uris[${i}]`, "a bare '*' would offer every uri: name a prefix (scheme://path/*)");
+    });
+    out.resources = { roles: s.resources.roles, uris: s.resources.uris, pinned: new Map() };
+  }
+  if (s.prompts) {
+    checkRoles('prompts', s.prompts.roles);
+    out.prompts = { roles: s.prompts.roles, names: s.prompts.names, pinned: new Map() };
+  }
+  return out;
 }
 
 /**
@@ -219,6 +283,28 @@ export class McpToolBinder implements McpSection {
       this.fail(`tools.${name}`, `${MCP_LOCK_FILE} pins ${entry.server}/${entry.tool}, not ${t.server}/${t.tool}: run npm run mcp:pin`);
     }
     return { server: t.server, tool: t.tool, pinned: { sha256: entry.sha256, definition: entry.definition } };
+  }
+
+  /**
+   * Each server's federated prompts and resources take their pins: a declared prompt without one is
+   * a config error (agents only see reviewed definitions); a declared exact uri is listed to agents
+   * only if the lock pins its metadata (a prefix is readable, never listed). Not for `skip`.
+   */
+  bindCatalog(): void {
+    if (this.mode === 'skip') return;
+    for (const server of this.servers.values()) {
+      if (!server.prompts && !server.resources) continue;
+      const lock = this.readLock();
+      server.prompts?.names.forEach((name, i) => {
+        const entry = lock?.prompts?.[catalogKey(server.name, name)];
+        if (!entry) this.fail(`mcp_servers.${server.name}.prompts.names[${i}]`, `prompt "${name}" is not pinned in ${MCP_LOCK_FILE}: run npm run mcp:pin`);
+        server.prompts!.pinned.set(name, { sha256: entry.sha256, definition: entry.definition });
+      });
+      for (const uri of server.resources?.uris ?? []) {
+        const entry = lock?.resources?.[catalogKey(server.name, uri)];
+        if (entry) server.resources!.pinned.set(uri, { sha256: entry.sha256, definition: entry.definition });
+      }
+    }
   }
 
   timeoutOf(server: string): number {

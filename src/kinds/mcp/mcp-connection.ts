@@ -8,8 +8,12 @@ import {
   SdkError,
   StreamableHTTPClientTransport,
   type CallToolResult,
+  type GetPromptResult,
   type PriorDiscovery,
   type Progress,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
   type Tool as UpstreamTool,
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -35,6 +39,12 @@ const STDERR_DRAIN_MS = 300;
 export const MAX_UPSTREAM_TEXT = 500;
 
 export type UpstreamListing = UpstreamTool[];
+
+/** What a server lists of the prompts and resources it federates (an empty list where it federates none). */
+export interface UpstreamCatalog {
+  prompts: Prompt[];
+  resources: Resource[];
+}
 
 /**
  * The last lines a stdio server wrote to stderr (at most STDERR_TAIL_LINES, STDERR_TAIL_BYTES), each
@@ -134,6 +144,16 @@ export async function connectUpstream(
 /** Every page of tools/list, fresh (never a cached listing: it is what the pins are checked against). */
 export async function listUpstreamTools(client: Client, timeoutMs: number): Promise<UpstreamListing> {
   return (await client.listTools(undefined, { cacheMode: 'refresh', timeout: timeoutMs })).tools;
+}
+
+/** Every page of prompts/list and resources/list, fresh, of a server that federates them (pins are checked against them). */
+export async function listUpstreamCatalog(client: Client, server: McpServerConfig): Promise<UpstreamCatalog> {
+  const fresh = { cacheMode: 'refresh', timeout: server.timeout_ms } as const;
+  const [prompts, resources] = await Promise.all([
+    server.prompts ? client.listPrompts(undefined, fresh).then((listed) => listed.prompts) : [],
+    server.resources ? client.listResources(undefined, fresh).then((listed) => listed.resources) : [],
+  ]);
+  return { prompts, resources };
 }
 
 function stopProcess(pid: number): void {
@@ -239,6 +259,8 @@ interface ConnectionDeps {
   logger: Logger;
   /** Called with the tools the server lists, at every (re)connection and every resync. */
   onListed(server: string, tools: UpstreamListing): Promise<void>;
+  /** Called with its federated prompts and resources, right after onListed. */
+  onCatalog(server: string, catalog: UpstreamCatalog): Promise<void>;
 }
 
 /**
@@ -292,7 +314,9 @@ export class McpConnection {
     if (!client) return;
     try {
       const tools = await unlessTooLarge(listUpstreamTools(client, this.server.timeout_ms), tooLarge);
+      const catalog = await unlessTooLarge(listUpstreamCatalog(client, this.server), tooLarge);
       await this.deps.onListed(this.server.name, tools);
+      await this.deps.onCatalog(this.server.name, catalog);
     } catch (err) {
       if (err instanceof UpstreamTooLarge) return; // the connection is already being reset
       if (isConnectionProblem(err) || (err instanceof SdkError && err.code === 'REQUEST_TIMEOUT'))
@@ -314,9 +338,6 @@ export class McpConnection {
     timeoutMs: number,
     onProgress?: (progress: Progress) => void,
   ): Promise<CallToolResult> {
-    const client = this.client;
-    const tooLarge = this.tooLarge!;
-    if (!client) throw new ToolFailed(`MCP server "${this.server.name}" is not connected (reconnecting)`);
     const { outputSchema: _checkedByTheCaller, ...toolDefinition } = definition;
     // Unguessable: one upstream serves many agents' calls, and a report goes to the call its token names.
     const progressToken = onProgress && `gateway-${randomUUID()}`;
@@ -324,17 +345,38 @@ export class McpConnection {
     const traced = traceMeta(); // `_meta.traceparent`: the upstream's work joins the call's trace
     try {
       // The SDK's own timeout stays behind the executor's, which is the one that answers tool_timeout (progress does not extend it).
-      const called = client.callTool(
-        { name: definition.name, arguments: args, ...((progressToken || traced) && { _meta: { ...traced, ...(progressToken && { progressToken }) } }) },
-        { signal, timeout: timeoutMs + 1000, toolDefinition: toolDefinition as UpstreamTool },
+      return await this.request(signal, (client) =>
+        client.callTool(
+          { name: definition.name, arguments: args, ...((progressToken || traced) && { _meta: { ...traced, ...(progressToken && { progressToken }) } }) },
+          { signal, timeout: timeoutMs + 1000, toolDefinition: toolDefinition as UpstreamTool },
+        ),
       );
-      return await unlessTooLarge(called, tooLarge);
+    } finally {
+      if (progressToken) this.progress.delete(progressToken);
+    }
+  }
+
+  /** Reads a resource (never from the SDK's cache: each read is the agent's, checked and audited); `signal` cancels it. */
+  readResource(uri: string, signal: AbortSignal, timeoutMs: number): Promise<ReadResourceResult> {
+    return this.request(signal, (client) => client.readResource({ uri }, { signal, timeout: timeoutMs + 1000, cacheMode: 'bypass' }));
+  }
+
+  /** Gets a prompt with its arguments; `signal` cancels it. */
+  getPrompt(name: string, args: Record<string, string>, signal: AbortSignal, timeoutMs: number): Promise<GetPromptResult> {
+    return this.request(signal, (client) => client.getPrompt({ name, arguments: args }, { signal, timeout: timeoutMs + 1000 }));
+  }
+
+  /** One request to the upstream on the current connection: a connection problem resets it; the caller sees a GatewayError without host paths. */
+  private async request<T>(signal: AbortSignal, send: (client: Client) => Promise<T>): Promise<T> {
+    const client = this.client;
+    const tooLarge = this.tooLarge!;
+    if (!client) throw new ToolFailed(`MCP server "${this.server.name}" is not connected (reconnecting)`);
+    try {
+      return await unlessTooLarge(send(client), tooLarge);
     } catch (err) {
       if (signal.aborted) throw err;
       if (isConnectionProblem(err)) this.lost(client, `failed a call: ${describeError(err)}`);
       throw callFailure(this.server.name, err);
-    } finally {
-      if (progressToken) this.progress.delete(progressToken);
     }
   }
 
@@ -369,6 +411,7 @@ export class McpConnection {
       });
       const connected = client;
       const tools = await unlessTooLarge(listUpstreamTools(connected, this.server.timeout_ms), tooLarge.signal);
+      const catalog = await unlessTooLarge(listUpstreamCatalog(connected, this.server), tooLarge.signal);
       // The gateway's own progressTokens, routed here: the SDK's onprogress loses a report that
       // arrives with the result in one read (it drops the call's handler as the result arrives,
       // before the report, dispatched a microtask later, is handled).
@@ -388,6 +431,7 @@ export class McpConnection {
         `MCP server "${name}" connected (${this.describe()}, protocol ${connected.getNegotiatedProtocolVersion() ?? '?'}): ${tools.length} tool(s) listed`,
       );
       await this.deps.onListed(name, tools);
+      await this.deps.onCatalog(name, catalog);
     } catch (err) {
       this.prior = undefined;
       if (this.client === client) this.client = undefined;

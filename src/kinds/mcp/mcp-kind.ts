@@ -5,7 +5,8 @@ import { GatewayMetrics } from '../../metrics/gateway-metrics';
 import { SecretStore } from '../../secrets/secret-store';
 import type { McpContentItem, McpResult, ToolArguments, ToolHints, ToolKind, ToolListing, ToolPreview, ToolProgress, ToolResult } from '../tool-kind';
 import { previewMcpCall } from './mcp-preview';
-import { mcpUpstreamsConfig, type McpTool } from './mcp-tool';
+import { McpCatalog } from './mcp-catalog';
+import { mcpServersOf, mcpUpstreamsConfig, type McpTool } from './mcp-tool';
 import { McpUpstreams } from './mcp-upstreams';
 
 const HINTS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
@@ -18,9 +19,22 @@ const isContentItem = (value: unknown): value is McpContentItem => isObject(valu
 export class McpKind implements ToolKind<McpTool> {
   readonly kinds = ['mcp'] as const;
   private readonly upstreams: McpUpstreams;
+  /** The upstream resources and prompts offered to agents (mcp_servers.*.resources and .prompts). */
+  readonly catalog: McpCatalog;
 
   constructor(config: GatewayConfig, secrets: SecretStore, audit: AuditLog, metrics: GatewayMetrics) {
     this.upstreams = new McpUpstreams(mcpUpstreamsConfig(config), secrets, audit, metrics);
+    this.catalog = new McpCatalog(mcpServersOf(config));
+  }
+
+  /** A federated resource's contents, as its server sent them (the caller checked the role and uri; secrets are the caller's to scrub). */
+  readResource(server: string, uri: string, signal: AbortSignal): Promise<ToolResult> {
+    return this.upstreams.readResource(server, uri, signal);
+  }
+
+  /** A federated prompt's messages, as its server sent them (the caller checked the role and name; secrets are the caller's to scrub). */
+  getPrompt(server: string, name: string, args: Record<string, string>, signal: AbortSignal): Promise<ToolResult> {
+    return this.upstreams.getPrompt(server, name, args, signal);
   }
 
   /** Quarantined → 403, not listed (yet, or any more) → 503. */

@@ -5,9 +5,23 @@ import { KIND_CONFIGS } from '../index';
 import { mcpKindConfig, mcpToolConfig } from './mcp-config';
 import { mcpServersOf } from './mcp-tool';
 import { createTwoFilesPatch } from 'diff';
-import { connectUpstream, describeError, listUpstreamTools, StderrTail } from './mcp-connection';
+import { connectUpstream, describeError, listUpstreamCatalog, listUpstreamTools, StderrTail, type UpstreamCatalog } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
-import { canonicalJson, definitionSha256, type McpLock, type McpLockEntry, mcpLockPath, pinnedDefinition, readMcpLock, writeMcpLock } from './mcp-lock';
+import {
+  catalogKey,
+  canonicalJson,
+  definitionSha256,
+  type McpCatalogEntry,
+  type McpLock,
+  type McpLockEntry,
+  mcpLockPath,
+  pinnedDefinition,
+  pinnedPrompt,
+  pinnedResource,
+  readMcpLock,
+  writeMcpLock,
+} from './mcp-lock';
+import type { McpPin, McpServerConfig } from './mcp-tool';
 
 export interface PinReport {
   lockFile: string;
@@ -39,7 +53,7 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
   const previous = readPrevious(lockFile);
   const secrets = new SecretStore(config);
   const dispatchers = new EgressPools();
-  const lock: McpLock = { version: 1, tools: {} };
+  const lock: McpLock = { version: 1, tools: {}, prompts: {}, resources: {} };
   const lines: string[] = [];
   const stubs: string[] = [];
   let complete = true;
@@ -47,12 +61,13 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
   const declared = [...config.tools.values()].filter((tool) => tool.mcp);
   try {
     for (const server of mcpServersOf(config).values()) {
-      let listed;
+      let listed, catalog: UpstreamCatalog;
       const stderr = new StderrTail(secrets);
       try {
         const client = await connectUpstream(server, secrets, dispatchers, { onStderrLine: (line) => stderr.push(line) });
         try {
           listed = await listUpstreamTools(client, server.timeout_ms);
+          catalog = await listUpstreamCatalog(client, server);
         } finally {
           await client.close();
         }
@@ -76,12 +91,17 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
         const definition = pinnedDefinition(found);
         const entry: McpLockEntry = { server: server.name, tool: found.name, sha256: definitionSha256(definition), definition };
         lock.tools[tool.name] = entry;
-        const comparison = compareWith(previous?.tools[tool.name], entry);
+        const before = previous?.tools[tool.name];
+        const comparison = compareWith(before, entry, FIELDS, before?.server === entry.server && before.tool === entry.tool);
         changed ||= comparison !== UNCHANGED;
         lines.push(`tools.${tool.name}: ${server.name}/${found.name} ${comparison}`);
         if (tool.roles.length === 0) lines.push(`  warning: tools.${tool.name} has roles: [], so no agent can call it (add the roles that may)`);
-        if (comparison !== UNCHANGED && previous?.tools[tool.name]) lines.push(...fieldDiffs(previous.tools[tool.name], entry));
+        if (comparison !== UNCHANGED && before) lines.push(...fieldDiffs(before, entry, FIELDS));
       }
+      const pinned = pinCatalog(server, catalog, previous, lock);
+      lines.push(...pinned.lines);
+      complete &&= pinned.complete;
+      changed ||= pinned.changed;
       const undeclared = listed.filter((definition) => !ours.some((tool) => tool.mcp!.tool === definition.name));
       stubs.push(...undeclared.map((definition) => stub(server.name, definition.name, definition.description, config.tools)));
     }
@@ -89,7 +109,7 @@ export async function pinMcpTools(env: Env, options: { check?: boolean } = {}): 
     await dispatchers.close();
   }
   // Pins of tools no longer declared are dropped, which is a change too.
-  changed ||= Object.keys(previous?.tools ?? {}).some((name) => !(name in lock.tools));
+  changed ||= (['tools', 'prompts', 'resources'] as const).some((section) => Object.keys(previous?.[section] ?? {}).some((key) => !(key in lock[section]!)));
   const written = complete && changed && !options.check;
   if (written) writeMcpLock(lockFile, lock);
   return { lockFile, complete, changed, written, lines, stubs };
@@ -105,12 +125,67 @@ function readPrevious(lockFile: string): McpLock | undefined {
 
 const UNCHANGED = 'unchanged';
 
-/** What changed since the last pin, by field: what a reviewer should look at before re-pinning. */
-function compareWith(before: McpLockEntry | undefined, now: McpLockEntry): string {
+type Pinned = McpPin<object>;
+
+/** What changed since the last pin, by field: what a reviewer should look at before re-pinning. `sameItem`: the pin was of the same upstream item. */
+function compareWith(before: Pinned | undefined, now: Pinned, fields: readonly string[], sameItem: boolean): string {
   if (!before) return `pinned (sha256 ${now.sha256.slice(0, 12)}…)`;
-  if (before.sha256 === now.sha256 && before.server === now.server && before.tool === now.tool) return UNCHANGED;
-  const changed = FIELDS.filter((field) => canonicalJson(before.definition[field] ?? null) !== canonicalJson(now.definition[field] ?? null));
+  if (before.sha256 === now.sha256 && sameItem) return UNCHANGED;
+  const changed = fields.filter((field) => canonicalJson(fieldOf(before, field) ?? null) !== canonicalJson(fieldOf(now, field) ?? null));
   return `CHANGED since the last pin (${changed.join(', ') || 'upstream tool'}; sha256 ${before.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…)`;
+}
+
+const fieldOf = (pin: Pinned, field: string): unknown => (pin.definition as Record<string, unknown>)[field];
+
+const PROMPT_FIELDS = ['name', 'title', 'description', 'arguments'] as const;
+const RESOURCE_FIELDS = ['uri', 'name', 'title', 'description', 'mimeType'] as const;
+
+/**
+ * A server's federated prompts (each declared name must be listed) and resources (the metadata of
+ * each declared exact uri it lists; a prefix, or a uri it does not list, is readable but not
+ * pinned, so agents do not see it listed), pinned into `lock`.
+ */
+function pinCatalog(
+  server: McpServerConfig,
+  catalog: UpstreamCatalog,
+  previous: McpLock | undefined,
+  lock: McpLock,
+): { lines: string[]; complete: boolean; changed: boolean } {
+  const lines: string[] = [];
+  let complete = true;
+  let changed = false;
+  const pin = <D extends object>(section: 'prompts' | 'resources', id: string, definition: D, fields: readonly string[]) => {
+    const key = catalogKey(server.name, id);
+    const entry: McpCatalogEntry<D> = { server: server.name, sha256: definitionSha256(definition), definition };
+    (lock[section] as Record<string, McpCatalogEntry<D>>)[key] = entry;
+    const before = previous?.[section]?.[key];
+    const comparison = compareWith(before, entry, fields, true);
+    changed ||= comparison !== UNCHANGED;
+    lines.push(`${section}.${key} ${comparison}`);
+    if (comparison !== UNCHANGED && before) lines.push(...fieldDiffs(before, entry, fields));
+  };
+  for (const name of server.prompts?.names ?? []) {
+    const found = catalog.prompts.find((prompt) => prompt.name === name);
+    if (found) pin('prompts', name, pinnedPrompt(found), PROMPT_FIELDS);
+    else {
+      lines.push(
+        `mcp_servers.${server.name}.prompts: the server lists no prompt "${name}" (it lists: ${catalog.prompts.map((p) => p.name).join(', ') || 'nothing'})`,
+      );
+      complete = false;
+    }
+  }
+  for (const uri of server.resources?.uris ?? []) {
+    if (uri.endsWith('*')) {
+      lines.push(`mcp_servers.${server.name}.resources: ${uri} is a prefix: its uris are readable, not pinned nor listed`);
+      continue;
+    }
+    const found = catalog.resources.find((resource) => resource.uri === uri);
+    if (found) pin('resources', uri, pinnedResource(found), RESOURCE_FIELDS);
+    else lines.push(`mcp_servers.${server.name}.resources: ${uri} is not listed by the server: readable, not pinned nor listed`);
+  }
+  if (server.prompts?.roles.length === 0 || server.resources?.roles.length === 0)
+    lines.push(`  warning: mcp_servers.${server.name} offers resources or prompts to roles: [], so no agent sees them`);
+  return { lines, complete, changed };
 }
 
 const DIFF_TIMEOUT_MS = 2000;
@@ -124,11 +199,11 @@ function fieldText(value: unknown): string {
 }
 
 /** For each changed field of the definition, a unified diff of the pinned text and the listed one, indented under its tool. */
-function fieldDiffs(before: McpLockEntry, now: McpLockEntry): string[] {
+function fieldDiffs(before: Pinned, now: Pinned, fields: readonly string[]): string[] {
   const out: string[] = [];
-  for (const field of FIELDS) {
-    const old = fieldText(before.definition[field]);
-    const listed = fieldText(now.definition[field]);
+  for (const field of fields) {
+    const old = fieldText(fieldOf(before, field));
+    const listed = fieldText(fieldOf(now, field));
     if (old === listed) continue;
     // Bounded: an upstream's definition may be large and wholly different.
     const patch = createTwoFilesPatch(`${field} (pinned)`, `${field} (listed now)`, old, listed, undefined, undefined, {

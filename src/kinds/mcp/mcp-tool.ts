@@ -2,28 +2,62 @@ import type { ValidateFunction } from 'ajv';
 import type { GatewayConfig, Settings, Tool, ToolCommon } from '../../config/gateway-config';
 import { mcpLockPath } from './mcp-lock';
 
-/** An upstream MCP server: Streamable HTTP, or a stdio process the gateway starts (argv, no shell). */
-export type McpServerConfig =
-  | {
-      name: string;
-      transport: 'http';
-      url: string;
-      /** Values may hold `${secret:NAME}`, resolved at each request. */
-      headers: Record<string, string>;
-      /** Canonical host names or IP literals; the url's host is one of them. */
-      allowed_hosts: string[];
-      allow_private_networks: boolean;
-      timeout_ms: number;
-    }
-  | {
-      name: string;
-      transport: 'stdio';
-      command: string[];
-      /** The child's environment besides PATH, HOME and the like; values may hold `${secret:NAME}`, resolved when it starts. */
-      env: Record<string, string>;
-      cwd?: string;
-      timeout_ms: number;
-    };
+/** An upstream MCP server: Streamable HTTP, or a stdio process the gateway starts (argv, no shell); and what of it is federated besides tools. */
+export type McpServerConfig = McpFederated &
+  (
+    | {
+        name: string;
+        transport: 'http';
+        url: string;
+        /** Values may hold `${secret:NAME}`, resolved at each request. */
+        headers: Record<string, string>;
+        /** Canonical host names or IP literals; the url's host is one of them. */
+        allowed_hosts: string[];
+        allow_private_networks: boolean;
+        timeout_ms: number;
+      }
+    | {
+        name: string;
+        transport: 'stdio';
+        command: string[];
+        /** The child's environment besides PATH, HOME and the like; values may hold `${secret:NAME}`, resolved when it starts. */
+        env: Record<string, string>;
+        cwd?: string;
+        timeout_ms: number;
+      }
+  );
+
+/** An upstream prompt's definition as pinned in mcp-lock.json: what agents see of it. */
+export interface McpPromptDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments?: Array<{ name: string; title?: string; description?: string; required?: boolean }>;
+}
+
+/** An upstream resource's metadata as pinned in mcp-lock.json (the fields that do not change from one listing to the next). */
+export interface McpResourceDefinition {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+/** A pinned definition and the SHA-256 of its canonical JSON. */
+export interface McpPin<D> {
+  sha256: string;
+  definition: D;
+}
+
+/**
+ * What of a server's resources and prompts its mcp_servers entry offers (nothing unless declared),
+ * to which roles, and the pins of mcp-lock.json that agents see listed (by uri, by name).
+ */
+export interface McpFederated {
+  resources?: { roles: string[]; uris: string[]; pinned: Map<string, McpPin<McpResourceDefinition>> };
+  prompts?: { roles: string[]; names: string[]; pinned: Map<string, McpPin<McpPromptDefinition>> };
+}
 
 /** An upstream tool's definition as pinned in mcp-lock.json: what agents see of it. */
 export interface McpToolDefinition {

@@ -8,9 +8,20 @@ import type { Tool } from '../../config/gateway-config';
 import type { McpUpstreamsConfig as GatewayConfig } from './mcp-tool';
 import type { GatewayMetrics } from '../../metrics/gateway-metrics';
 import type { SecretStore } from '../../secrets/secret-store';
-import { MAX_UPSTREAM_TEXT, McpConnection, type UpstreamListing } from './mcp-connection';
+import { MAX_UPSTREAM_TEXT, McpConnection, type UpstreamCatalog, type UpstreamListing } from './mcp-connection';
 import { EgressPools } from '../egress/egress';
-import { definitionSha256, type McpLock, type McpLockEntry, McpLockProblem, pinnedDefinition, readMcpLock } from './mcp-lock';
+import {
+  catalogKey,
+  definitionSha256,
+  type McpLock,
+  type McpLockEntry,
+  McpLockProblem,
+  pinnedDefinition,
+  pinnedPrompt,
+  pinnedResource,
+  readMcpLock,
+} from './mcp-lock';
+import type { McpPin, McpServerConfig } from './mcp-tool';
 import { compileUpstreamSchema } from './mcp-config';
 
 /** 503: the tool's upstream has not answered since start, or no longer offers the tool (tool_unavailable). */
@@ -40,7 +51,11 @@ const LOCK_POLL_MS = 2000;
 
 /** How long start-up waits for the servers' first listings before it goes on without the slow ones. */
 export const STARTUP_WAIT_MS = 5000;
-const MAX_RESULT_BYTES = 1024 * 1024;
+/** The largest result (a tool's, a resource's contents, a prompt's messages) passed on, as JSON. */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+
+/** A federated prompt or resource, by kind, as its pin's state and its audit records name it. */
+type CatalogKind = 'prompt' | 'resource';
 
 /**
  * The `mcp` tool kind (README "Upstream MCP servers"): one connection per upstream server that has declared tools
@@ -57,6 +72,8 @@ export class McpUpstreams {
   private readonly connections = new Map<string, McpConnection>();
   private readonly declared = new Map<string, Tool[]>();
   private readonly states = new Map<string, PinState>();
+  /** Of each pinned prompt and resource (by `kind:server/id`), as of the tools': what its server lists now against its pin. */
+  private readonly catalogStates = new Map<string, PinState>();
   private resyncTimer?: NodeJS.Timeout;
   private resyncing?: Promise<void>;
   /** mcp-lock.json as last read while running (undefined: not read since start), and what its stat was then. */
@@ -82,10 +99,13 @@ export class McpUpstreams {
       dispatchers: this.dispatchers,
       logger: this.logger,
       onListed: (server: string, tools: UpstreamListing) => this.compare(server, tools),
+      onCatalog: (server: string, catalog: UpstreamCatalog) => this.compareCatalog(server, catalog),
     };
     for (const server of config.mcpServers.values()) {
-      if (this.declared.has(server.name)) this.connections.set(server.name, new McpConnection(server, deps));
-      else this.logger.log(`MCP server "${server.name}" has no tool declared under tools: not connected`);
+      for (const name of server.prompts?.pinned.keys() ?? []) this.catalogStates.set(`prompt:${catalogKey(server.name, name)}`, 'unlisted');
+      for (const uri of server.resources?.pinned.keys() ?? []) this.catalogStates.set(`resource:${catalogKey(server.name, uri)}`, 'unlisted');
+      if (this.declared.has(server.name) || server.prompts || server.resources) this.connections.set(server.name, new McpConnection(server, deps));
+      else this.logger.log(`MCP server "${server.name}" has no tool, resource or prompt declared: not connected`);
     }
   }
 
@@ -168,9 +188,45 @@ export class McpUpstreams {
         throw new ToolFailed(`Upstream tool "${upstream}" returned structuredContent that does not match its pinned outputSchema${where}`);
       }
     }
-    const out = { content: result.content, ...(result.structuredContent !== undefined && { structuredContent: result.structuredContent }), isError: false };
-    if (Buffer.byteLength(JSON.stringify(out)) > MAX_RESULT_BYTES) throw new ToolFailed('Upstream result is larger than 1 MiB');
-    return out;
+    return capped({ content: result.content, ...(result.structuredContent !== undefined && { structuredContent: result.structuredContent }), isError: false });
+  }
+
+  /**
+   * Reads a resource the config offers (the caller checked the role and the uri): its contents as
+   * the upstream sent them, within the server's timeout_ms and MAX_RESULT_BYTES. A pinned uri whose
+   * metadata changed is refused like a changed tool (403 resource_definition_changed).
+   */
+  async readResource(server: string, uri: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+    this.checkCatalog('resource', server, uri);
+    const connection = this.connected(server);
+    return capped(await connection.readResource(uri, signal, connection.server.timeout_ms));
+  }
+
+  /** Gets a prompt the config offers (the caller checked the role and the name), as pinned: a changed one is refused (403 prompt_definition_changed). */
+  async getPrompt(server: string, name: string, args: Record<string, string>, signal: AbortSignal): Promise<Record<string, unknown>> {
+    this.checkCatalog('prompt', server, name);
+    const connection = this.connected(server);
+    return capped(await connection.getPrompt(name, args, signal, connection.server.timeout_ms));
+  }
+
+  private connected(server: string): McpConnection {
+    const connection = this.connections.get(server);
+    if (!connection?.connected) throw new ToolUnavailable(`MCP server "${server}" has not answered since the gateway started, or is reconnecting`);
+    return connection;
+  }
+
+  /** A pinned prompt or resource as its server lists it now: quarantined → 403, gone or not listed yet → 503. An unpinned resource (a prefix) has no state. */
+  private checkCatalog(kind: CatalogKind, server: string, id: string): void {
+    const state = this.catalogStates.get(`${kind}:${catalogKey(server, id)}`);
+    if (state === undefined || state === 'pinned') return;
+    if (state === 'changed')
+      throw new PolicyDenied(
+        `${kind}_definition_changed`,
+        `The upstream definition of ${kind} "${id}" changed since it was pinned; it is quarantined until an operator reviews it and re-pins it (npm run mcp:pin)`,
+      );
+    throw new ToolUnavailable(
+      state === 'vanished' ? `MCP server "${server}" no longer lists ${kind} "${id}"` : `MCP server "${server}" has not answered since the gateway started`,
+    );
   }
 
   async close(): Promise<void> {
@@ -205,6 +261,96 @@ export class McpUpstreams {
       this.states.set(tool.name, now);
       if (now === before || (before === 'unlisted' && now === 'pinned')) continue;
       await this.report(tool, now, listedSha256);
+    }
+  }
+
+  /**
+   * The server's pinned prompts and resources against what it lists now, as compare does for tools:
+   * a changed definition is quarantined until the lock pins exactly what is listed (then the pin is
+   * taken, and agents see the new definition).
+   */
+  private async compareCatalog(server: string, listed: UpstreamCatalog): Promise<void> {
+    const config = this.config.mcpServers.get(server);
+    if (!config) return;
+    this.reloadLock();
+    const sides: Array<{
+      kind: CatalogKind;
+      pins?: Map<string, McpPin<object>>;
+      found: (id: string) => string | undefined;
+      locked: Record<string, McpPin<object>>;
+    }> = [
+      {
+        kind: 'prompt',
+        pins: config.prompts?.pinned,
+        found: (id) =>
+          shaOf(
+            listed.prompts.find((p) => p.name === id),
+            pinnedPrompt,
+          ),
+        locked: this.lock?.prompts ?? {},
+      },
+      {
+        kind: 'resource',
+        pins: config.resources?.pinned,
+        found: (id) =>
+          shaOf(
+            listed.resources.find((r) => r.uri === id),
+            pinnedResource,
+          ),
+        locked: this.lock?.resources ?? {},
+      },
+    ];
+    for (const { kind, pins, found, locked } of sides) {
+      for (const [id, pin] of pins ?? []) {
+        const key = catalogKey(server, id);
+        const before = this.catalogStates.get(`${kind}:${key}`)!;
+        const listedSha256 = found(id);
+        const relocked = locked[key];
+        if (listedSha256 !== undefined && listedSha256 !== pin.sha256 && relocked?.sha256 === listedSha256) {
+          pins!.set(id, { sha256: relocked.sha256, definition: relocked.definition });
+          this.catalogStates.set(`${kind}:${key}`, 'pinned');
+          await this.reportCatalog(config, kind, id, 'repinned', relocked.sha256, listedSha256);
+          continue;
+        }
+        if (before === 'changed') continue;
+        const now: PinState = listedSha256 === undefined ? 'vanished' : listedSha256 === pin.sha256 ? 'pinned' : 'changed';
+        this.catalogStates.set(`${kind}:${key}`, now);
+        if (now === before || (before === 'unlisted' && now === 'pinned')) continue;
+        await this.reportCatalog(config, kind, id, now, pin.sha256, listedSha256);
+      }
+    }
+  }
+
+  private async reportCatalog(
+    server: McpServerConfig,
+    kind: CatalogKind,
+    id: string,
+    now: Exclude<PinState, 'unlisted'> | 'repinned',
+    pinnedSha256: string,
+    listedSha256: string | undefined,
+  ): Promise<void> {
+    const what =
+      now === 'changed'
+        ? `changed its definition: quarantined (403 ${kind}_definition_changed) until it is reviewed and re-pinned with npm run mcp:pin`
+        : now === 'vanished'
+          ? `is no longer listed: answers 503 tool_unavailable`
+          : `is available${now === 'repinned' ? ', with its new pin' : ''}`;
+    const line = `MCP server "${server.name}", ${kind} "${id}": ${what}`;
+    if (now === 'pinned' || now === 'repinned') this.logger.log(line);
+    else this.logger.warn(line);
+    this.metrics.upstreamToolChanged(server.name);
+    const status = now === 'repinned' ? REPINNED.status : CHANGE[now].status;
+    try {
+      await this.audit.append({
+        audit_id: newAuditId(),
+        event: 'upstream_change',
+        tool: kind === 'prompt' ? 'prompts/get' : 'resources/read',
+        status,
+        reason_code: now === 'changed' ? `${kind}_definition_changed` : now === 'repinned' ? REPINNED.reason_code : CHANGE[now].reason_code,
+        upstream: { server: server.name, tool: id, pinned_sha256: pinnedSha256, ...(listedSha256 && { listed_sha256: listedSha256 }) },
+      });
+    } catch {
+      this.logger.error(`The upstream_change record for ${kind} "${id}" could not be written to the audit log`);
     }
   }
 
@@ -304,4 +450,15 @@ export class McpUpstreams {
       this.logger.error(`The upstream_change record for tool "${tool.name}" could not be written to the audit log`);
     }
   }
+}
+
+function shaOf<T>(listed: T | undefined, pinned: (listed: T) => object): string | undefined {
+  return listed === undefined ? undefined : definitionSha256(pinned(listed));
+}
+
+/** A result passed on only within MAX_RESULT_BYTES (as JSON). */
+function capped<T extends object>(result: T): Record<string, unknown> {
+  const { _meta: _upstreamMeta, ...rest } = result as Record<string, unknown>;
+  if (Buffer.byteLength(JSON.stringify(rest)) > MAX_RESULT_BYTES) throw new ToolFailed('Upstream result is larger than 1 MiB');
+  return rest;
 }
