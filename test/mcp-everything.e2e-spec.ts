@@ -176,6 +176,33 @@ describe('server-everything behind the gateway: results, hints, progress and can
     expect(gw.auditRecords().filter((record) => record.tool === 'ev_long' && record.event === 'outcome' && record.status === 'executed')).toHaveLength(1);
   });
 
+  it('a client that goes away from a call answered as plain JSON (no progressToken) cancels the upstream call too', async () => {
+    const longCalls = () =>
+      sentToUpstream().filter((message) => message.method === 'tools/call' && (message.params as { name?: string }).name === TOOLS.ev_long);
+    const started = longCalls().length;
+    const before = sentToUpstream().filter((message) => message.method === 'notifications/cancelled').length;
+    const controller = new AbortController();
+    const call = agent.callTool({ name: 'ev_long', arguments: { duration: 20, steps: 2 } }, { signal: controller.signal });
+    await eventually(
+      async () => longCalls(),
+      (list) => list.length > started,
+      10_000,
+    );
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await eventually(
+      async () => sentToUpstream().filter((message) => message.method === 'notifications/cancelled'),
+      (list) => list.length > before,
+      10_000,
+    );
+    const cancelled = await eventually(
+      async () => gw.auditRecords().filter((record) => record.tool === 'ev_long' && record.status === 'cancelled'),
+      (list) => list.length > 1,
+      10_000,
+    );
+    expect(cancelled[1]).toMatchObject({ event: 'outcome', reason_code: 'cancelled', http_status: 499 });
+  });
+
   it('the v1.32 SDK client gets the same image and progress', async () => {
     const v1 = new V1Client({ name: 'everything-test-v1', version: '1.32.2' });
     await v1.connect(new V1Transport(url, { requestInit }));

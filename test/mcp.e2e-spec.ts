@@ -75,6 +75,43 @@ describe('POST /mcp: the MCP door', () => {
       body: JSON.stringify(body),
     });
 
+  describe('a 2026-07-28 tools/call with nothing to stream, answered by the door itself', () => {
+    const envelope = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'raw-client', version: '1' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const call = (meta: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      post(
+        { authorization: `Bearer ${MCP_READER_TOKEN}`, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'read_file', ...headers },
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'hello.txt' }, _meta: { ...envelope, ...meta } } },
+      );
+    /** The JSON-RPC answer, whether sent as application/json or as the last event of a stream. */
+    const answerOf = async (res: Response) => {
+      const text = await res.text();
+      if (res.headers.get('content-type')?.startsWith('application/json')) return JSON.parse(text);
+      const events = text.split('\n').filter((line) => line.startsWith('data: '));
+      return JSON.parse(events[events.length - 1].slice('data: '.length));
+    };
+
+    it('answers as application/json exactly what the SDK answers the same call (with a progressToken, through the SDK)', async () => {
+      const direct = await call({});
+      expect(direct.status).toBe(200);
+      expect(direct.headers.get('content-type')).toMatch(/^application\/json/);
+      const directAnswer = await answerOf(direct);
+      expect(directAnswer).toMatchObject({ jsonrpc: '2.0', id: 7, result: { isError: false, resultType: 'complete' } });
+      expect(await answerOf(await call({ progressToken: 'p-7' }))).toEqual(directAnswer);
+      const records = gw.auditRecords().filter((r) => r.tool === 'read_file' && r.client === 'raw-client/1' && r.event === 'outcome');
+      expect(records.map((r) => r.status)).toEqual(['executed', 'executed']);
+    });
+
+    it('leaves headers that disagree with the body to the SDK, which refuses them', async () => {
+      const res = await call({}, { 'mcp-name': 'list_dir' });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toBeDefined();
+    });
+  });
+
   describe('authentication, before any JSON-RPC is read', () => {
     it.each([
       ['no token', {}, 'missing_token'],

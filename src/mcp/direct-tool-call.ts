@@ -30,5 +30,5 @@ export function directToolCall(body: unknown, headers: IncomingHttpHeaders): Dir
   if (route.kind !== 'modern' || route.messageKind !== 'request') return undefined;
   const { era, revision } = route.classification;
   if (era !== 'modern' || revision !== version || revision !== DIRECT_REVISION) return undefined;
-  return { id: route.message.id, params: route.message.params as CallToolRequest['params'], meta: params._meta as RequestMeta | undefined };
+  return { id: route.message.id, params: route.message.params as CallToolRequest['params'], meta: params._meta };
 }
