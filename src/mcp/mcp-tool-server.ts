@@ -27,6 +27,7 @@ import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { approvalEnded, type McpShape, toCallToolResult } from './call-tool-result';
 import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
+import { McpFederation } from './mcp-federation';
 import { ApprovalWaiters } from './approval-waiters';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
@@ -86,14 +87,16 @@ export class McpToolServer {
     private readonly approvals: ApprovalService,
     private readonly tasks: McpTasks,
     private readonly waiters: ApprovalWaiters,
+    private readonly federation: McpFederation,
   ) {}
 
   build(request: McpRequestContext): Server {
     const auth = request.authInfo?.extra as unknown as McpHttpAuth | undefined;
     if (!auth) throw new Error("An MCP request reached its server without the door's context");
     const ctx = established(auth.ctx, 'agent', 'agentVersion');
-    const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES } });
+    const server = new Server(SERVER_INFO, { capabilities: { tools: {}, ...TASK_CAPABILITIES, ...this.federation.capabilities } });
     this.tasks.register(server, ctx);
+    this.federation.register(server, ctx);
     server.setRequestHandler('tools/list', async () => ({ tools: this.toolsFor(ctx) }));
     server.setRequestHandler('tools/call', (call, sctx) => this.callTool(ctx, call.params, sdkMessage(call, sctx, request)));
     return server;
