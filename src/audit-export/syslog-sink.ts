@@ -11,19 +11,24 @@ type SyslogConfig = Extract<AuditSinkConfig, { type: 'syslog' }>;
 
 /**
  * Plain syslog has no acknowledgement: a batch counts as delivered once the kernel took it and the
- * connection is still up this long after. A receiver that went away during a send has reset the
- * connection by then, and the batch is sent again on a new one.
+ * connection is still up a while after: four round trips (as the TCP handshake measured), at least
+ * 20 ms, at most 1 s. A receiver that went away has reset the connection by then, and the batch is
+ * sent again on a new one.
  */
-export const SYSLOG_SETTLE_MS = 200;
+export function settleMs(handshakeMs: number): number {
+  return Math.min(1000, Math.max(20, Math.ceil(4 * handshakeMs)));
+}
 const SEVERITY_INFORMATIONAL = 6;
 /** RFC 5424 HOSTNAME: printable US-ASCII, at most 255; NILVALUE otherwise. */
 const HOSTNAME = /^[!-~]{1,255}$/.test(hostname()) ? hostname() : '-';
+const PROCID = /^[!-~]{1,128}$/;
+const MSGID = /^[!-~]{1,32}$/;
 
 /** One record as an RFC 5424 message: the record's line, as written, is the MSG; MSGID its event, PROCID the instance. */
 export function syslogMessage(line: string, facility: number, appName: string): string {
   const meta = recordMeta(line);
-  const field = (value: string | undefined, max: number) => (value !== undefined && new RegExp(`^[!-~]{1,${max}}$`).test(value) ? value : '-');
-  return `<${facility * 8 + SEVERITY_INFORMATIONAL}>1 ${meta.ts} ${HOSTNAME} ${appName} ${field(meta.instance_id, 128)} ${field(meta.event, 32)} - ${line}`;
+  const field = (value: string | undefined, rule: RegExp) => (value !== undefined && rule.test(value) ? value : '-');
+  return `<${facility * 8 + SEVERITY_INFORMATIONAL}>1 ${meta.ts} ${HOSTNAME} ${appName} ${field(meta.instance_id, PROCID)} ${field(meta.event, MSGID)} - ${line}`;
 }
 
 /** RFC 6587 / RFC 5425 octet counting: "<length> <message>", so a message may hold any byte. */
@@ -36,6 +41,7 @@ export class SyslogSink implements AuditSink {
   private socket?: Socket;
   /** Bumped whenever the connection ends: a batch whose connection ended before it settled was not delivered. */
   private generation = 0;
+  private settle = settleMs(0);
 
   constructor(private readonly config: SyslogConfig) {}
 
@@ -54,7 +60,7 @@ export class SyslogSink implements AuditSink {
           else resolve();
         });
       });
-      await new Promise((resolve) => setTimeout(resolve, SYSLOG_SETTLE_MS));
+      await new Promise((resolve) => setTimeout(resolve, this.settle));
     } catch (err) {
       this.drop(socket);
       throw new SinkFailed(networkProblem(err));
@@ -78,9 +84,13 @@ export class SyslogSink implements AuditSink {
         throw new SinkFailed(`tls.ca_file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
+    let started = performance.now();
     const socket = tls
       ? connectTls({ host, port, lookup, ca, servername: tls.server_name ?? (isIP(host) === 0 ? host : undefined) })
       : connectTcp({ host, port, lookup });
+    // The TCP handshake alone (after any DNS lookup, before TLS's own round trips): one round trip.
+    socket.once('lookup', () => (started = performance.now()));
+    socket.once('connect', () => (this.settle = settleMs(performance.now() - started)));
     try {
       await new Promise<void>((resolve, reject) => {
         const abort = () => reject(new SinkFailed('no answer in time'));
