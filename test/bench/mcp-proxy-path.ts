@@ -8,9 +8,14 @@
 //   gateway MCP door  a `kind: mcp` tool on the built gateway (dist/main.js): bearer token, policy,
 //                     a replay key per call (_meta request_id), the chained audit log
 //   gateway REST door the same tool, signed POST /api/tools/call (fetch, as the SDK client uses)
+//   gateway MCP door [oauth]  the MCP door with an OAuth access token (an ES256 JWT of a local issuer,
+//                     its key set cached by the gateway) instead of the static bearer token
 // Every HTTP path gets one client (one connection, one session where the peer keeps sessions) per caller.
 import { ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -141,7 +146,47 @@ function restCaller(port: number): Caller {
   };
 }
 
-function gatewayConfig(): string {
+/**
+ * A local OAuth issuer for the [oauth] row: its metadata and key set over HTTP on 127.0.0.1, and
+ * the access token the bench's clients present (client_id bench-client, minted for the gateway's /mcp).
+ */
+class BenchIssuer {
+  private readonly key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  private readonly server: Server = createServer((req, res) => {
+    const body =
+      req.url === '/.well-known/openid-configuration'
+        ? { issuer: this.issuer, jwks_uri: `${this.issuer}/jwks` }
+        : req.url === '/jwks'
+          ? { keys: [{ ...this.key.publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'ES256', use: 'sig' }] }
+          : undefined;
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
+  });
+  issuer = '';
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.issuer = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  token(resource: string): Promise<string> {
+    return new SignJWT({ client_id: 'bench-client', scope: 'tools:call' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setSubject('bench-client')
+      .setAudience(resource)
+      .setIssuedAt()
+      .setExpirationTime('2h')
+      .sign(this.key.privateKey);
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function gatewayConfig(oauth?: { issuer: string; resource: string }): string {
   const tokenSha = createHash('sha256').update(MCP_TOKEN).digest('hex');
   return `settings: { mcp_resync_s: 3600, signature_tolerance_s: 3600, unauthenticated_rate_limit: { limit: 1000000, ttl_s: 60 } }
 roles:
@@ -151,7 +196,15 @@ agents:
     role: bench
     key: { alg: hmac-sha256, secret: "${SECRET}" }
     mcp_tokens: [{ token_sha256: "${tokenSha}" }]
-mcp_servers:
+${
+  oauth
+    ? `    oauth_clients: [bench-client]
+oauth:
+  resource: "${oauth.resource}"
+  issuers: [{ issuer: "${oauth.issuer}", allowed_hosts: [127.0.0.1] }]
+`
+    : ''
+}mcp_servers:
   demo: { command: ["${process.execPath}", "${FIXTURE}"] }
 tools:
   echo: { kind: mcp, server: demo, tool: echo, roles: [bench] }
@@ -177,6 +230,7 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
   const children: ChildProcess[] = [];
   const clients: Client[] = [];
   const paths: Path[] = [];
+  let stopIssuer = () => Promise.resolve();
   const callersFor = async (name: PathName, make: (c: number) => Promise<Caller[]>) => {
     const callers = new Map<number, Caller[]>();
     for (const c of concurrencies) callers.set(c, await make(c));
@@ -229,15 +283,18 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
         return made.map((cl) => sdkCaller(cl, 'echo'));
       });
     }
+    const issuer = wanted.has('gateway MCP door') ? await new BenchIssuer().start() : undefined;
+    if (issuer) stopIssuer = () => issuer.stop();
     const gateway = async (dist: string, label: string) => {
       const dir = join(root, `gw${label}`.replace(/\W+/g, '-'));
       mkdirSync(join(dir, 'workspace'), { recursive: true });
       const configFile = join(dir, 'gateway.yaml');
-      writeFileSync(configFile, gatewayConfig());
+      const port = await freePort();
+      const resource = `http://127.0.0.1:${port}/mcp`;
+      writeFileSync(configFile, gatewayConfig(issuer && { issuer: issuer.issuer, resource }));
       const env = { ...process.env, GATEWAY_CONFIG: configFile };
       const report = await pinMcpTools(env);
       if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
-      const port = await freePort();
       const prof = options.cpuProfDir && !label ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
       const child = spawn(process.execPath, [...prof, join(dist, 'main.js')], {
         env: {
@@ -258,6 +315,14 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
           clients.push(...made);
           return made.map((cl) => sdkCaller(cl, 'echo', true));
         });
+        if (issuer && !label) {
+          const token = await issuer.token(resource);
+          await callersFor('gateway MCP door [oauth]', async (c) => {
+            const made = await Promise.all(Array.from({ length: c }, () => httpClient(resource, token)));
+            clients.push(...made);
+            return made.map((cl) => sdkCaller(cl, 'echo', true));
+          });
+        }
       }
       if (wanted.has('gateway REST door'))
         await callersFor(`gateway REST door${label}` as PathName, async (c) => Array.from({ length: c }, () => restCaller(port)));
@@ -291,6 +356,7 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await Promise.all(children.map(stop));
+    await stopIssuer();
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -315,12 +381,13 @@ function summarize(points: Array<McpPathPoint & { rounds_cps?: number[] }>, roun
     return median(per as number[]);
   };
   const out: string[] = [];
-  const compared = [...new Set(points.map((p) => /\[(.*)\]$/.exec(p.path)?.[1]).filter((d) => d !== undefined))];
+  const compared = [...new Set(points.map((p) => /\[(.*)\]$/.exec(p.path)?.[1]).filter((d) => d !== undefined && d !== 'oauth'))];
   for (const [a, b] of [
     ...compared.flatMap((d) => [
       ['gateway MCP door', `gateway MCP door [${d}]`],
       ['gateway REST door', `gateway REST door [${d}]`],
     ]),
+    ['gateway MCP door [oauth]', 'gateway MCP door'],
     ['gateway MCP door', 'mcp-proxy 6.7.19'],
     ['gateway MCP door', 'supergateway 4.0.0'],
     ['gateway MCP door', 'gateway REST door'],
