@@ -241,6 +241,8 @@ audit_sinks:
 
   it('streams every record, as written and in order, to syslog over TCP and TLS, HTTP NDJSON and OTLP logs', async () => {
     await calls(gw, 12);
+    // Arguments beyond ASCII: frames are counted in octets.
+    await gw.call('read_file', { path: 'naïve ✓ 文件.txt' });
     const written = await chain();
     expect(written.length).toBeGreaterThanOrEqual(24);
     await eventually(
