@@ -41,6 +41,7 @@ describe('upstream resources and prompts through the MCP door: declared, pinned,
   let direct: Client;
   let deployer: Client;
   let reader: Client;
+  let url: URL;
 
   const connect = async (url: URL, token: string) => {
     const client = new Client({ name: 'federation-test-agent', version: '1.0.0' });
@@ -85,7 +86,7 @@ describe('upstream resources and prompts through the MCP door: declared, pinned,
     });
     await gw.start();
     await gw.app.listen(0, '127.0.0.1');
-    const url = new URL(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`);
+    url = new URL(`http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`);
     deployer = await connect(url, MCP_DEPLOY_TOKEN);
     reader = await connect(url, MCP_READER_TOKEN);
     direct = new Client({ name: 'federation-direct', version: '1.0.0' });
@@ -189,6 +190,56 @@ describe('upstream resources and prompts through the MCP door: declared, pinned,
         upstream: expect.objectContaining({ server: 'everything', tool: 'resource-prompt' }),
       }),
     );
+  });
+
+  it('a reviewed re-pin (npm run mcp:pin) lifts the quarantine without a restart', async () => {
+    const check = await pinMcpTools({ ...process.env, GATEWAY_CONFIG: gw.configFile, TEST_DEPLOY_KEY: HMAC_SECRET }, { check: true });
+    expect(check).toMatchObject({ written: false, changed: true });
+    expect(check.lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^prompts\.everything\/resource-prompt CHANGED since the last pin \(description; sha256 /),
+        '    -A prompt as it was reviewed',
+        '    +A prompt that includes an embedded resource reference',
+      ]),
+    );
+    expect(await pinMcpTools({ ...process.env, GATEWAY_CONFIG: gw.configFile, TEST_DEPLOY_KEY: HMAC_SECRET })).toMatchObject({ written: true });
+    const args = { resourceType: 'Text', resourceId: '1' };
+    const got = await eventually(
+      () => deployer.getPrompt({ name: 'resource-prompt', arguments: args }).catch((err: Error) => err),
+      (answer) => !(answer instanceof Error),
+      10_000,
+    );
+    const want = await direct.getPrompt({ name: 'resource-prompt', arguments: args });
+    expect(JSON.stringify(withoutMeta(got as typeof want)).replace(/created at [^"]*/, '')).toBe(
+      JSON.stringify(withoutMeta(want)).replace(/created at [^"]*/, ''),
+    );
+    expect((await deployer.listPrompts()).prompts.find((p) => p.name === 'resource-prompt')!.description).toBe(
+      'A prompt that includes an embedded resource reference',
+    );
+    expect(gw.auditRecords()).toContainEqual(
+      expect.objectContaining({
+        event: 'upstream_change',
+        status: 'repinned',
+        upstream: expect.objectContaining({ server: 'everything', tool: 'resource-prompt' }),
+      }),
+    );
+  });
+
+  it('a client on the 2026-07-28 revision reads and gets the same', async () => {
+    const modern = new Client({ name: 'federation-modern-agent', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await modern.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${MCP_DEPLOY_TOKEN}` } } }));
+    try {
+      // The gateway's own cache hints on this revision: private, not to be kept (every read is checked).
+      expect(withoutMeta(await modern.readResource({ uri: ARCHITECTURE }))).toEqual({
+        ...withoutMeta(await direct.readResource({ uri: ARCHITECTURE })),
+        cacheScope: 'private',
+        ttlMs: 0,
+      });
+      expect(withoutMeta(await modern.getPrompt({ name: 'simple-prompt' }))).toEqual(withoutMeta(await direct.getPrompt({ name: 'simple-prompt' })));
+      await expect(modern.readResource({ uri: `${DOCS}/startup.md` })).rejects.toThrow(/resource_not_allowed/);
+    } finally {
+      await modern.close();
+    }
   });
 
   it('a role without access gets nothing: no prompts listed, every read and get refused and recorded', async () => {

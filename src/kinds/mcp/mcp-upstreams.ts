@@ -199,14 +199,17 @@ export class McpUpstreams {
   async readResource(server: string, uri: string, signal: AbortSignal): Promise<Record<string, unknown>> {
     this.checkCatalog('resource', server, uri);
     const connection = this.connected(server);
-    return capped(await connection.readResource(uri, signal, connection.server.timeout_ms));
+    // Only the contents: the upstream's cache hints are not the gateway's (it checks every read).
+    const { contents } = await connection.readResource(uri, signal, connection.server.timeout_ms);
+    return capped({ contents });
   }
 
   /** Gets a prompt the config offers (the caller checked the role and the name), as pinned: a changed one is refused (403 prompt_definition_changed). */
   async getPrompt(server: string, name: string, args: Record<string, string>, signal: AbortSignal): Promise<Record<string, unknown>> {
     this.checkCatalog('prompt', server, name);
     const connection = this.connected(server);
-    return capped(await connection.getPrompt(name, args, signal, connection.server.timeout_ms));
+    const { description, messages } = await connection.getPrompt(name, args, signal, connection.server.timeout_ms);
+    return capped({ ...(description !== undefined && { description }), messages });
   }
 
   private connected(server: string): McpConnection {
@@ -457,8 +460,7 @@ function shaOf<T>(listed: T | undefined, pinned: (listed: T) => object): string 
 }
 
 /** A result passed on only within MAX_RESULT_BYTES (as JSON). */
-function capped<T extends object>(result: T): Record<string, unknown> {
-  const { _meta: _upstreamMeta, ...rest } = result as Record<string, unknown>;
-  if (Buffer.byteLength(JSON.stringify(rest)) > MAX_RESULT_BYTES) throw new ToolFailed('Upstream result is larger than 1 MiB');
-  return rest;
+function capped(result: Record<string, unknown>): Record<string, unknown> {
+  if (Buffer.byteLength(JSON.stringify(result)) > MAX_RESULT_BYTES) throw new ToolFailed('Upstream result is larger than 1 MiB');
+  return result;
 }
