@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -39,11 +40,20 @@ const CLIENTS = [
   { client_id: 'narrow-bot', client_secret: SECRET, scope: 'tool:read_file', claims: { roles: ['deployer'], act: { sub: 'alice@example.com' } } },
   // No listed client, no role: acts as nobody.
   { client_id: 'stranger', client_secret: SECRET, scope: 'tools:call' },
+  // Undeclared reader whose tokens are opaque: the gateway asks the provider about them.
+  { client_id: 'opaque-reader', client_secret: SECRET, scope: 'tools:call', claims: { roles: ['reader'] }, opaque: true },
+  // The gateway, when it introspects opaque tokens.
+  { client_id: 'agent-gateway', client_secret: SECRET, introspect: true },
   // A desktop MCP client a person signs in with (authorization code + PKCE; any loopback port).
   { client_id: 'desktop-app', redirect_uris: ['http://127.0.0.1/callback'], scope: 'tools:call' },
 ];
 /** The people who may sign in on the provider's login page, and the claims their tokens carry. */
 const ACCOUNTS = { alice: { roles: ['reader'] } };
+
+const clientAuth = (clientId: string) => ({
+  'content-type': 'application/x-www-form-urlencoded',
+  authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}`,
+});
 
 class OidcIssuer {
   readonly key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -55,7 +65,7 @@ class OidcIssuer {
     const options = { jwk, clients: CLIENTS, accounts: ACCOUNTS, scopes: ['tools:call', 'tool:read_file', 'tool:list_dir'] };
     this.child = spawn(process.execPath, [join(__dirname, 'support', 'oidc-issuer.mjs')], {
       env: { ...process.env, OIDC_ISSUER_OPTIONS: JSON.stringify(options) },
-      stdio: ['ignore', 'pipe', 'ignore'],
+      stdio: ['pipe', 'pipe', 'ignore'],
     });
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: this.child.stdout! }).once('line', resolve);
@@ -72,14 +82,16 @@ class OidcIssuer {
   /** An access token from the provider's token endpoint (client credentials, RFC 8707 resource). */
   async token(clientId: string, resource: string, scope?: string): Promise<string> {
     const body = new URLSearchParams({ grant_type: 'client_credentials', resource, ...(scope && { scope }) });
-    const res = await fetch(`${this.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}` },
-      body,
-    });
+    const res = await fetch(`${this.issuer}/token`, { method: 'POST', headers: clientAuth(clientId), body });
     const json = (await res.json()) as { access_token?: string };
     if (!json.access_token) throw new Error(`no token: ${JSON.stringify(json)}`);
     return json.access_token;
+  }
+
+  /** Revokes a token at the provider (RFC 7009), as the client it was issued to. */
+  async revoke(clientId: string, token: string): Promise<void> {
+    const res = await fetch(`${this.issuer}/token/revocation`, { method: 'POST', headers: clientAuth(clientId), body: new URLSearchParams({ token }) });
+    if (res.status !== 200) throw new Error(`revocation answered ${res.status}`);
   }
 
   /** A token signed by the test itself (with the provider's key unless another is given). */
@@ -177,6 +189,8 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
   let metadataUrl: string;
   /** A configured issuer nobody answers for (its metadata and keys cannot be fetched). */
   let deadIssuer: string;
+  /** The file the gateway reads its introspection client secret from (at each use). */
+  let introspectionSecretFile: string;
 
   beforeAll(async () => {
     idp = await new OidcIssuer().start();
@@ -185,14 +199,17 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     resource = `${base}/mcp`;
     metadataUrl = `${base}/.well-known/oauth-protected-resource/mcp`;
     deadIssuer = `http://127.0.0.1:${await freePort()}`;
+    introspectionSecretFile = join(mkdtempSync(join(tmpdir(), 'oauth-secret-')), 'introspection-secret');
+    writeFileSync(introspectionSecretFile, `${SECRET}\n`);
     gw = await new TestGateway({
       agentLimit: { limit: 1000, ttl_s: 60 },
+      secrets: `  IDP_INTROSPECTION: { from: file, path: "${introspectionSecretFile}" }`,
       beforeBoot: (g) => {
         const yaml = readFileSync(g.configFile, 'utf8').replace(
           `  - id: ${HMAC_AGENT}\n`,
           `  - id: ${HMAC_AGENT}\n    oauth_clients: ["${idp.issuer}#deploy-bot"]\n`,
         );
-        const oauth = `oauth:\n  resource: "${resource}"\n  issuers:\n    - { issuer: "${idp.issuer}", allowed_hosts: ["127.0.0.1"], role_claim: roles }\n    - { issuer: "${deadIssuer}", allowed_hosts: ["127.0.0.1"] }\n`;
+        const oauth = `oauth:\n  resource: "${resource}"\n  issuers:\n    - issuer: "${idp.issuer}"\n      allowed_hosts: ["127.0.0.1"]\n      role_claim: roles\n      introspection: { client_id: agent-gateway, client_secret: "\${secret:IDP_INTROSPECTION}" }\n    - { issuer: "${deadIssuer}", allowed_hosts: ["127.0.0.1"] }\n`;
         writeFileSync(g.configFile, `${yaml}\n${oauth}`);
       },
     }).start();
@@ -474,6 +491,54 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ auth: 'oauth', issuer: idp.issuer, subject: 'stranger' });
   });
 
+  describe('opaque tokens, asked about at the provider (RFC 7662 introspection)', () => {
+    it('lets the SDK client get an opaque token on its own and act in the role the introspection answer names', async () => {
+      const provider = new ClientCredentialsProvider({ clientId: 'opaque-reader', clientSecret: SECRET, scope: 'tools:call', expectedIssuer: idp.issuer });
+      const agent = await connect({ provider });
+      try {
+        expect(provider.tokens()?.access_token.split('.')).toHaveLength(1);
+        expect(await agent.tools()).toEqual(['approval_status', 'list_dir', 'read_file']);
+        const result = await agent.call('read_file', { path: 'hello.txt' });
+        expect(JSON.stringify(result.content)).toContain('hello, agent');
+      } finally {
+        await agent.close();
+      }
+      expect(lastOutcome('read_file')).toMatchObject({
+        agent_id: `${idp.issuer}#opaque-reader`,
+        role: 'reader',
+        auth: 'oauth',
+        issuer: idp.issuer,
+        subject: 'opaque-reader',
+        client_id: 'opaque-reader',
+      });
+    });
+
+    it('refuses an opaque token for another resource, a revoked one and a made-up one with 401, on the record', async () => {
+      const revoked = await idp.token('opaque-reader', resource, 'tools:call');
+      await idp.revoke('opaque-reader', revoked);
+      for (const token of [await idp.token('opaque-reader', 'https://other.example/mcp', 'tools:call'), revoked, 'made-up-opaque-token-0123456789']) {
+        const res = await post(token);
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="tools:call"`);
+        const body = (await res.json()) as Record<string, unknown>;
+        expect(body).toMatchObject({ status: 'unauthenticated', reason_code: 'invalid_token' });
+        expect(gw.auditRecords().find((r) => r.audit_id === body.audit_id)).toMatchObject({ http_status: 401, channel: 'mcp' });
+      }
+    });
+
+    it("answers 503 while the provider refuses the gateway's own credentials, and reads a rotated secret without a restart", async () => {
+      writeFileSync(introspectionSecretFile, 'a-wrong-secret-0123456789\n');
+      try {
+        const res = await post(await idp.token('opaque-reader', resource, 'tools:call'));
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ reason_code: 'issuer_unavailable' });
+      } finally {
+        writeFileSync(introspectionSecretFile, `${SECRET}\n`);
+      }
+      expect((await post(await idp.token('opaque-reader', resource, 'tools:call'))).status).toBe(200);
+    });
+  });
+
   it('still takes static MCP tokens beside OAuth', async () => {
     const agent = await connect({ token: MCP_DEPLOY_TOKEN });
     try {
@@ -498,5 +563,36 @@ describe('without an oauth: section', () => {
   it('serves no OAuth metadata (404)', async () => {
     await gw.http().get('/.well-known/oauth-protected-resource').expect(404);
     await gw.http().get('/.well-known/oauth-protected-resource/mcp').expect(404);
+  });
+});
+
+describe('an issuer that introspects opaque tokens, down', () => {
+  let gw: TestGateway;
+  let resource: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    resource = `http://127.0.0.1:${port}/mcp`;
+    const issuer = `http://127.0.0.1:${await freePort()}`;
+    const secretFile = join(mkdtempSync(join(tmpdir(), 'oauth-secret-')), 'introspection-secret');
+    writeFileSync(secretFile, SECRET);
+    gw = await new TestGateway({
+      secrets: `  IDP_INTROSPECTION: { from: file, path: "${secretFile}" }`,
+      beforeBoot: (g) => {
+        const oauth = `oauth:\n  resource: "${resource}"\n  issuers:\n    - issuer: "${issuer}"\n      allowed_hosts: ["127.0.0.1"]\n      role_claim: roles\n      introspection: { client_id: agent-gateway, client_secret: "\${secret:IDP_INTROSPECTION}" }\n`;
+        writeFileSync(g.configFile, `${readFileSync(g.configFile, 'utf8')}\n${oauth}`);
+      },
+    }).start();
+    await gw.app.listen(port, '127.0.0.1');
+  });
+  afterAll(() => gw?.stop());
+
+  it('answers 503 issuer_unavailable for an opaque token: never an open door', async () => {
+    const res = await fetch(resource, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: 'Bearer some-opaque-token-0123456789' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ reason_code: 'issuer_unavailable' });
   });
 });

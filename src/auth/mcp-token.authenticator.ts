@@ -7,7 +7,8 @@ import { bearerToken, entryForToken } from './bearer-token';
 import { OAuthIdentities } from './oauth/oauth-identity';
 import { protectedResourceMetadataUrl } from './oauth/oauth-metadata';
 import { TOOLS_CALL_SCOPE } from './oauth/oauth-scopes';
-import { OAuthTokenRefused, OAuthVerifier } from './oauth/oauth-verifier';
+import { OAuthTokenRefused } from './oauth/oauth-token';
+import { OAuthVerifier } from './oauth/oauth-verifier';
 
 /** The longest bearer token the MCP door reads: room for an OAuth access token (a JWT). */
 const MAX_MCP_TOKEN_LENGTH = 8192;
@@ -40,7 +41,7 @@ export class McpUnauthenticated extends GatewayError {
 /**
  * The MCP door's credential, `Authorization: Bearer <token>`: first against every agent's
  * `mcp_tokens[].token_sha256`, each compared in constant time and without stopping early (approver
- * tokens are not agent tokens); then, when `oauth:` is configured and the token is a JWT, as an
+ * tokens are not agent tokens); then, when `oauth:` is configured and the token is a JWT (or an issuer introspects opaque ones), as an
  * OAuth access token (OAuthVerifier), mapped to an agent (OAuthIdentities; none: 403).
  */
 @Injectable()
@@ -69,7 +70,7 @@ export class McpTokenAuthenticator {
       if (found.token.expires_at !== undefined && found.token.expires_at <= Date.now()) throw refuse('token_expired', 'This token has expired');
       return { agent: found.agent, agentVersion: found.token.agent_version };
     }
-    if (!this.oauth.enabled || !OAuthVerifier.looksLikeJwt(token)) throw refuse('invalid_token', 'Unknown token');
+    if (!this.oauth.accepts(token)) throw refuse('invalid_token', 'Unknown token');
     let mapped;
     try {
       mapped = this.identities.map(await this.oauth.verify(token));

@@ -156,7 +156,7 @@ function buildConfig(raw: RawConfig, file: string, env: Env, demoCredentials: st
   });
   const clientIds = [...agents.values()].flatMap((a) => a.oauth_clients);
   if (new Set(clientIds).size !== clientIds.length) fail('agents[].oauth_clients', 'the same client id is given to more than one agent');
-  const oauth = raw.oauth && oauthSettings(raw.oauth, fail);
+  const oauth = raw.oauth && oauthSettings(raw.oauth, raw.secrets, fail);
   if (oauth && oauth.issuers.length > 1) {
     for (const [id, agent] of agents) {
       agent.oauth_clients.forEach((client, j) => {
@@ -295,7 +295,7 @@ function oauthClients(a: RawConfig['agents'][number], i: number, oauthOn: boolea
 }
 
 /** The `oauth:` section: the resource an absolute http(s) URL; each issuer's URL on one of its allowed hosts, named once. */
-function oauthSettings(o: OAuthSettings, fail: (p: string, m: string) => never): OAuthSettings {
+function oauthSettings(o: OAuthSettings, secrets: Record<string, SecretSource>, fail: (p: string, m: string) => never): OAuthSettings {
   const resourceProblem = urlProblem(o.resource, undefined);
   if (resourceProblem) fail('oauth.resource', resourceProblem);
   if (new URL(o.resource).hash || o.resource.includes('#')) fail('oauth.resource', 'must not hold a fragment');
@@ -309,6 +309,12 @@ function oauthSettings(o: OAuthSettings, fail: (p: string, m: string) => never):
     if (problem) fail(`${at}.issuer`, problem);
     if (!isHttpsOrLoopback(new URL(issuer.issuer)))
       fail(`${at}.issuer`, 'must be https (plain http only on a loopback address): its key set is fetched from it');
+    const secret = issuer.introspection && /^\$\{secret:(.+)\}$/.exec(issuer.introspection.client_secret)![1];
+    if (secret && !Object.prototype.hasOwnProperty.call(secrets, secret))
+      fail(`${at}.introspection.client_secret`, `secret "${secret}" is not declared under secrets`);
+    // An opaque token does not say whose it is: it is shown to one issuer only.
+    if (issuer.introspection && o.issuers.findIndex((other) => other.introspection) !== i)
+      fail(`${at}.introspection`, 'only one issuer may introspect opaque tokens');
     return { ...issuer, allowed_hosts: allowed };
   });
   return { resource: o.resource, issuers };

@@ -256,6 +256,16 @@ const commonSchema = {
               allowed_hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, uniqueItems: true },
               allow_private_networks: { type: 'boolean', default: false },
               role_claim: { type: 'string', pattern: '^[A-Za-z0-9_:/-]+(\\.[A-Za-z0-9_:/-]+)*$', maxLength: 256 },
+              // Opaque access tokens are checked at the issuer's introspection endpoint (RFC 7662) with these client credentials.
+              introspection: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['client_id', 'client_secret'],
+                properties: {
+                  client_id: { type: 'string', minLength: 1, maxLength: 256 },
+                  client_secret: { type: 'string', pattern: '^\\$\\{secret:[A-Za-z0-9_.-]+\\}$' },
+                },
+              },
             },
           },
         },

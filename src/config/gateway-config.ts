@@ -72,6 +72,8 @@ export interface OAuthIssuer {
   allow_private_networks: boolean;
   /** A claim (a dotted path, as `realm_access.roles`) naming roles: an undeclared caller acts in the first one that is declared. */
   role_claim?: string;
+  /** Opaque tokens are asked about at the issuer's introspection endpoint (RFC 7662), as this client; its secret a `${secret:NAME}`. */
+  introspection?: { client_id: string; client_secret: string };
 }
 
 /** The `oauth:` section: the MCP door as an OAuth 2.1 resource server (README, "Sign in with your identity provider"). */

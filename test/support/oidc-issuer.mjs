@@ -1,7 +1,8 @@
 // A real OpenID provider (panva's oidc-provider, certified) for the OAuth e2e tests and for
 // `npm run oauth:dev`, in its own process (it is an ES module; Jest's CommonJS runtime on Node 20
 // cannot load it). Reads its settings as JSON from OIDC_ISSUER_OPTIONS, listens on 127.0.0.1
-// (OIDC_ISSUER_PORT, or any free port), and prints one line: {"issuer":"http://127.0.0.1:PORT"}.
+// (OIDC_ISSUER_PORT, or any free port), prints one line: {"issuer":"http://127.0.0.1:PORT"}, and
+// stops when its stdin closes (spawn it with a piped stdin).
 //
 // Settings: { jwk, scopes, ttlS?, accounts?, clients: [...] }
 // - jwk: the private signing key (ES256).
@@ -39,7 +40,7 @@ function clientMetadata(c) {
   return {
     client_id: c.client_id,
     client_secret: c.client_secret,
-    scope: c.scope ?? '',
+    ...(c.scope && { scope: c.scope }),
     grant_types: c.introspect ? [] : ['client_credentials'],
     id_token_signed_response_alg: 'ES256',
     redirect_uris: [],
@@ -55,6 +56,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: Object.keys(accounts).length > 0 },
     clientCredentials: { enabled: true },
+    revocation: { enabled: true },
     introspection: {
       enabled: true,
       // Only a resource server's client may ask about tokens (and learn what they carry).
@@ -79,3 +81,5 @@ const provider = new Provider(issuer, {
 server.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Its parent holds stdin open: when the parent is gone (even killed), so is this provider.
+process.stdin.on('end', () => process.exit(0)).resume();

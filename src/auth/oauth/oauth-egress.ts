@@ -4,8 +4,10 @@ import { targetProblem } from '../../config/url-rules';
 import { EgressPools } from '../../kinds/egress/egress';
 import { boundedBody } from '../../kinds/mcp/mcp-egress';
 
-/** The most the gateway reads of an issuer's metadata or key set. */
+/** The most the gateway reads of an issuer's metadata, key set or introspection answer. */
 export const MAX_ISSUER_DOCUMENT_BYTES = 256 * 1024;
+/** Discovery, key-set and introspection requests give up after this long. */
+export const ISSUER_FETCH_TIMEOUT_MS = 5000;
 
 /** A fetch of an issuer's own documents the egress rule refuses, or one that went wrong on the way (never a token problem). */
 export class IssuerUnreachable extends Error {
@@ -15,15 +17,18 @@ export class IssuerUnreachable extends Error {
   }
 }
 
-/** What jose's `customFetch` is handed, and what the discovery asks for. */
+/** What jose's `customFetch` is handed, and what the discovery and introspection ask for. */
 export interface IssuerFetchInit {
   headers?: Headers | Record<string, string>;
   method?: string;
+  body?: string;
   signal?: AbortSignal;
 }
 
+export type IssuerFetch = ReturnType<typeof issuerFetch>;
+
 /**
- * The fetch for one issuer's discovery document and key set, under the rule of http tools
+ * The fetch for one issuer's discovery document, key set and introspection endpoint, under the rule of http tools
  * (src/config/url-rules): http(s), no credentials, a host in the issuer's allowed_hosts; a listed
  * name must resolve to public addresses unless `allow_private_networks`. Redirects are not followed
  * (an answer other than 200 is a failure), and bodies are read up to MAX_ISSUER_DOCUMENT_BYTES.
@@ -36,6 +41,7 @@ export function issuerFetch(issuer: OAuthIssuer, pools: EgressPools) {
     const response = await undiciFetch(url, {
       method: init.method ?? 'GET',
       headers: { accept: 'application/json', ...Object.fromEntries(new Headers(init.headers)) },
+      body: init.body,
       signal: init.signal,
       redirect: 'manual',
       dispatcher: pools.for(url, issuer.allow_private_networks),

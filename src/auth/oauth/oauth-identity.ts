@@ -1,6 +1,6 @@
 import type { Agent, ConfiguredAgent, GatewayConfig, OAuthIssuer } from '../../config/gateway-config';
 import type { OAuthCaller } from '../../context/request-context';
-import type { VerifiedToken } from './oauth-verifier';
+import type { VerifiedToken } from './oauth-token';
 
 /** The longest agent id a call's envelope takes: a role-mapped caller's `<issuer>#<subject>` must fit. */
 const MAX_AGENT_ID = 128;

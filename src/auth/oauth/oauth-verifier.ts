@@ -1,21 +1,19 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
-import { GatewayError } from '../../core/errors';
+import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { GatewayConfig, OAuthIssuer } from '../../config/gateway-config';
 import { isHttpsOrLoopback } from '../../config/config.loader';
 import { targetProblem } from '../../config/url-rules';
 import { EgressPools } from '../../kinds/egress/egress';
-import { issuerFetch, IssuerUnreachable } from './oauth-egress';
+import { SecretStore } from '../../secrets/secret-store';
+import { ISSUER_FETCH_TIMEOUT_MS, issuerFetch, IssuerUnreachable } from './oauth-egress';
+import { TokenIntrospection } from './oauth-introspection';
+import { CLOCK_SKEW_S, IssuerUnavailable, OAuthTokenRefused, type VerifiedToken } from './oauth-token';
 
 /**
  * Signature algorithms an access token may use: asymmetric only. Never `none`, never HMAC (a key
  * set's public key used as an HMAC secret would let anyone sign).
  */
 export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
-/** `exp` and `nbf` are checked with this much leeway for clocks that disagree. */
-export const CLOCK_SKEW_S = 30;
-/** Discovery and key-set fetches give up after this long. */
-const FETCH_TIMEOUT_MS = 5000;
 /** A failed discovery is tried again after this long, not for every token meanwhile. */
 const DISCOVERY_RETRY_MS = 5000;
 
@@ -32,47 +30,36 @@ const TOKEN_PROBLEMS = new Set([
   'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
 ]);
 
-/** A token the door refuses (401): it is not one of an accepted issuer for this resource, valid now. */
-export class OAuthTokenRefused extends Error {
-  constructor(
-    readonly reasonCode: 'invalid_token' | 'token_expired',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** 503: the issuer's metadata or key set cannot be read, so a new token cannot be checked (never let through). */
-export class IssuerUnavailable extends GatewayError {
-  constructor() {
-    super(503, 'unavailable', 'issuer_unavailable', "The token's issuer cannot be reached to check it (its metadata or key set); try again later");
-  }
-}
-
-/** A token that checked out: its issuer (as configured) and its claims. */
-export interface VerifiedToken {
-  issuer: OAuthIssuer;
-  claims: JWTPayload & Record<string, unknown>;
-}
-
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
+type IssuerMetadata = Record<string, unknown>;
 
 /**
- * Checks OAuth access tokens (JWTs, RFC 9068) for the MCP door with jose: the `iss` a configured
- * issuer, signed by a key of that issuer's key set (found through its metadata at
- * {issuer}/.well-known/openid-configuration, or oauth-authorization-server) with an allowed
+ * Checks OAuth access tokens for the MCP door. A JWT (RFC 9068) is checked here with jose: the
+ * `iss` a configured issuer, signed by a key of that issuer's key set (found through its metadata
+ * at {issuer}/.well-known/openid-configuration, or oauth-authorization-server) with an allowed
  * algorithm, `aud` holding oauth.resource, inside `exp`/`nbf`. Key sets are cached by jose and
- * fetched again for an unknown `kid` (at most every 30 s); every fetch goes through the issuer's
- * egress rule and times out.
+ * fetched again for an unknown `kid` (at most every 30 s). Any other token is asked about at the
+ * introspection endpoint of the one issuer configured for it (TokenIntrospection), if any. Every
+ * fetch goes through the issuer's egress rule and times out.
  */
 @Injectable()
 export class OAuthVerifier implements OnModuleDestroy {
   private readonly issuers: ReadonlyMap<string, OAuthIssuer>;
+  private readonly metadata = new Map<string, Promise<IssuerMetadata>>();
   private readonly keySets = new Map<string, Promise<KeySet>>();
   private readonly pools = new EgressPools();
+  private readonly introspection?: TokenIntrospection;
 
-  constructor(private readonly config: GatewayConfig) {
+  constructor(
+    private readonly config: GatewayConfig,
+    secrets: SecretStore,
+  ) {
     this.issuers = new Map((config.oauth?.issuers ?? []).map((issuer) => [issuer.issuer, issuer]));
+    const introspecting = config.oauth?.issuers.find((issuer) => issuer.introspection !== undefined);
+    if (introspecting && config.oauth)
+      this.introspection = new TokenIntrospection(introspecting, config.oauth.resource, issuerFetch(introspecting, this.pools), secrets, async () =>
+        endpointOf(introspecting, await this.metadataOf(introspecting), 'introspection_endpoint'),
+      );
   }
 
   get enabled(): boolean {
@@ -84,7 +71,16 @@ export class OAuthVerifier implements OnModuleDestroy {
     return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
   }
 
+  /** Whether `token` may be an access token to check: a JWT, or any token when an issuer introspects opaque ones. */
+  accepts(token: string): boolean {
+    return this.enabled && (OAuthVerifier.looksLikeJwt(token) || this.introspection !== undefined);
+  }
+
   async verify(token: string): Promise<VerifiedToken> {
+    if (!OAuthVerifier.looksLikeJwt(token)) {
+      if (this.introspection) return this.introspection.introspect(token);
+      throw new OAuthTokenRefused('invalid_token', 'Unknown token');
+    }
     const resource = this.config.oauth?.resource;
     if (resource === undefined) throw new OAuthTokenRefused('invalid_token', 'Unknown token');
     let iss: unknown;
@@ -120,39 +116,64 @@ export class OAuthVerifier implements OnModuleDestroy {
     await this.pools.close();
   }
 
-  /** The issuer's key set, once its metadata named it; a failed discovery is forgotten after a moment. */
+  /** The issuer's metadata, fetched once; a failed discovery is forgotten after a moment. */
+  private metadataOf(issuer: OAuthIssuer): Promise<IssuerMetadata> {
+    return remembered(this.metadata, issuer, () => this.discover(issuer));
+  }
+
+  /** The issuer's key set, once its metadata named it. */
   private keySetOf(issuer: OAuthIssuer): Promise<KeySet> {
-    let keySet = this.keySets.get(issuer.issuer);
-    if (!keySet) {
-      keySet = this.discover(issuer);
-      this.keySets.set(issuer.issuer, keySet);
-      keySet.catch(() => setTimeout(() => this.keySets.delete(issuer.issuer), DISCOVERY_RETRY_MS).unref());
-    }
-    return keySet.catch(() => {
-      throw new IssuerUnavailable();
+    return remembered(this.keySets, issuer, async () => {
+      const jwksUri = endpointOf(issuer, await this.metadataOf(issuer), 'jwks_uri');
+      return createRemoteJWKSet(jwksUri, {
+        timeoutDuration: ISSUER_FETCH_TIMEOUT_MS,
+        cooldownDuration: 30_000,
+        cacheMaxAge: 600_000,
+        [customFetch]: issuerFetch(issuer, this.pools),
+      });
     });
   }
 
-  private async discover(issuer: OAuthIssuer): Promise<KeySet> {
+  private async discover(issuer: OAuthIssuer): Promise<IssuerMetadata> {
     const fetch = issuerFetch(issuer, this.pools);
-    let metadata: Record<string, unknown> | undefined;
     for (const url of metadataUrls(issuer.issuer)) {
-      const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      const response = await fetch(url, { signal: AbortSignal.timeout(ISSUER_FETCH_TIMEOUT_MS) });
       if (response.status === 200) {
-        metadata = (await response.json()) as Record<string, unknown>;
-        break;
+        const metadata = (await response.json()) as IssuerMetadata;
+        // RFC 8414 §3.3: the metadata must name the issuer it was asked for.
+        if (metadata?.issuer !== issuer.issuer) throw new IssuerUnreachable(`The metadata of ${issuer.issuer} names another issuer`);
+        return metadata;
       }
       await response.body?.cancel();
     }
-    if (!metadata) throw new IssuerUnreachable(`No metadata found for issuer ${issuer.issuer}`);
-    // RFC 8414 §3.3: the metadata must name the issuer it was asked for.
-    if (metadata.issuer !== issuer.issuer) throw new IssuerUnreachable(`The metadata of ${issuer.issuer} names another issuer`);
-    if (typeof metadata.jwks_uri !== 'string') throw new IssuerUnreachable(`The metadata of ${issuer.issuer} has no jwks_uri`);
-    const jwksUri = new URL(metadata.jwks_uri);
-    const problem = isHttpsOrLoopback(jwksUri) ? targetProblem(jwksUri, issuer.allowed_hosts) : 'must be https';
-    if (problem) throw new IssuerUnreachable(`The jwks_uri of ${issuer.issuer}: ${problem}`);
-    return createRemoteJWKSet(jwksUri, { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 600_000, [customFetch]: fetch });
+    throw new IssuerUnreachable(`No metadata found for issuer ${issuer.issuer}`);
   }
+}
+
+/**
+ * `make()` for this issuer, once: kept while it holds, forgotten DISCOVERY_RETRY_MS after it fails.
+ * A failure is the issuer's (503), never a pass.
+ */
+function remembered<T>(cache: Map<string, Promise<T>>, issuer: OAuthIssuer, make: () => Promise<T>): Promise<T> {
+  let value = cache.get(issuer.issuer);
+  if (!value) {
+    value = make();
+    cache.set(issuer.issuer, value);
+    value.catch(() => setTimeout(() => cache.delete(issuer.issuer), DISCOVERY_RETRY_MS).unref());
+  }
+  return value.catch(() => {
+    throw new IssuerUnavailable();
+  });
+}
+
+/** An endpoint the issuer's metadata names: over https (or on loopback), on one of the issuer's allowed hosts. */
+function endpointOf(issuer: OAuthIssuer, metadata: IssuerMetadata, name: 'jwks_uri' | 'introspection_endpoint'): URL {
+  const value = metadata[name];
+  if (typeof value !== 'string' || !URL.canParse(value)) throw new IssuerUnreachable(`The metadata of ${issuer.issuer} has no ${name}`);
+  const url = new URL(value);
+  const problem = isHttpsOrLoopback(url) ? targetProblem(url, issuer.allowed_hosts) : 'must be https';
+  if (problem) throw new IssuerUnreachable(`The ${name} of ${issuer.issuer}: ${problem}`);
+  return url;
 }
 
 /** Where an issuer's metadata may be: OpenID Connect Discovery, then RFC 8414 (the well-known part before the issuer's path). */
