@@ -98,4 +98,19 @@ describe('a config with many tools', () => {
     const tools = [`  tool_0: { kind: fs.read, roles: [reader], input_schema: ${shared}, kind: fs.list }`];
     expect(problemOf(configWith(tools))).toMatch(/^scale\.yaml: line 5: duplicate key "kind" \(column \d+\)$/);
   });
+
+  it('expands ${env:…} anywhere among 1,000 tools and names the path of one that is not set', () => {
+    const tools = manyTools(1000);
+    tools[700] = `  tool_700: { kind: fs.read, roles: [reader], description: "\${env:SCALE_DESCRIPTION}", input_schema: ${shared} }`;
+    const env = { SCALE_DESCRIPTION: 'from the environment' };
+    expect(parseGatewayConfig(configWith(tools), 'scale.yaml', env, { kinds: KIND_CONFIGS }).tools.get('tool_700')!.description).toBe('from the environment');
+    expect(problemOf(configWith(tools))).toBe('scale.yaml: tools.tool_700.description: environment variable SCALE_DESCRIPTION is not set');
+    tools[700] = `  tool_700: { kind: fs.read, roles: ["\${env:SCALE_ROLE}"], input_schema: ${shared} }`;
+    expect(problemOf(configWith(tools))).toBe('scale.yaml: tools.tool_700.roles[0]: environment variable SCALE_ROLE is not set');
+  });
+
+  it('keeps a __proto__ key a key (refused as unknown), never a prototype', () => {
+    const text = configWith(manyTools(3)).replace('roles: { reader: {} }', 'settings: { __proto__: { audit_fsync: true } }\nroles: { reader: {} }');
+    expect(problemOf(text)).toBe('scale.yaml: settings: unknown field "__proto__"');
+  });
 });
