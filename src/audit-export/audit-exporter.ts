@@ -82,6 +82,7 @@ class SinkExport {
   /** The last seq the sink acknowledged; undefined until read from the cursor store. */
   acked?: number;
   private failures = 0;
+  private readFailures = 0;
 
   constructor(
     private readonly config: AuditSinkConfig,
@@ -98,6 +99,7 @@ class SinkExport {
       try {
         if (this.acked === undefined) this.acked = await this.resumeAt();
         const batch = bounded(await this.store.readAfter(this.acked, this.config.batch_size));
+        this.readFailures = 0;
         if (batch.length === 0) {
           await pause(POLL_MS, signal);
           continue;
@@ -105,8 +107,11 @@ class SinkExport {
         await this.deliver(batch, signal);
       } catch (err) {
         if (signal.aborted) return;
-        // The audit store or the cursor store could not be read: try again shortly.
-        this.logger.warn(`audit sink "${this.name}": cannot read the audit chain or the sink's cursor (${networkProblem(err)})`);
+        // The audit store or the cursor store could not be read (PostgreSQL away): try again shortly.
+        this.readFailures += 1;
+        if (this.readFailures === 1 || this.readFailures % 60 === 0) {
+          this.logger.warn(`audit sink "${this.name}": cannot read the audit chain or the sink's cursor (${networkProblem(err)}); retrying every second`);
+        }
         await pause(this.backoffMs(1), signal);
       }
     }

@@ -16,6 +16,9 @@ export interface BatchEncoding {
   rejected?(answer: string): string | undefined;
 }
 
+/** The most of a receiver's answer that is read (an OTLP partial-success note); the rest is dropped. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /** Newline-delimited JSON: each record's line as written, one per line. */
 export const NDJSON: BatchEncoding = {
   contentType: 'application/x-ndjson',
@@ -62,7 +65,7 @@ export class HttpBatchSink implements AuditSink {
     } catch (err) {
       throw new SinkFailed(networkProblem(err));
     }
-    const answer = await response.text().catch(() => '');
+    const answer = await startOfBody(response.body);
     if (response.status < 200 || response.status > 299) throw new SinkFailed(`HTTP ${response.status}`);
     const rejected = this.encoding.rejected?.(answer);
     if (rejected) this.warn(rejected);
@@ -71,4 +74,21 @@ export class HttpBatchSink implements AuditSink {
   async close(): Promise<void> {
     await this.pools.close();
   }
+}
+
+/** The first MAX_ANSWER_BYTES of an answer, as text; the rest is never read. */
+async function startOfBody(body: ReadableStream<Uint8Array> | null): Promise<string> {
+  if (!body) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(Buffer.from(chunk));
+      size += chunk.byteLength;
+      if (size >= MAX_ANSWER_BYTES) break;
+    }
+  } catch {
+    // an answer cut short still acknowledged by its status
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
 }
