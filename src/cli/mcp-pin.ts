@@ -1,8 +1,9 @@
 // npm run mcp:pin [-- --check]: connects to each upstream MCP server of the config (GATEWAY_CONFIG,
-// default policies/gateway.yaml), lists its tools, writes mcp-lock.json beside the config (the
-// definition of each declared mcp tool and its SHA-256), and prints gateway.yaml stubs for the
-// upstream tools not declared yet. Exits non-zero, writing nothing, when a server does not answer
-// or a declared tool is not offered. --check only shows what changed (exit 1 if anything did).
+// default policies/gateway.yaml), lists its tools (and the prompts and resources it federates),
+// writes mcp-lock.json beside the config (the definition of each declared mcp tool and prompt, the
+// metadata of each declared resource it lists, each with its SHA-256), and prints gateway.yaml stubs
+// for the upstream tools not declared yet. Exits non-zero, writing nothing, when a server does not
+// answer or a declared tool or prompt is not offered. --check only shows what changed (exit 1 if anything did).
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../config/config.loader';
 import { pinMcpTools } from '../kinds/mcp/mcp-pin';
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
     return 1;
   }
   process.stdout.write(
-    `wrote ${report.lockFile}; a running gateway takes it up at its next resync (settings.mcp_resync_s): the tools it re-pins are lifted out of quarantine\n`,
+    `wrote ${report.lockFile}; a running gateway takes it up at its next resync (settings.mcp_resync_s): the tools, prompts and resources it re-pins are lifted out of quarantine\n`,
   );
   return 0;
 }
