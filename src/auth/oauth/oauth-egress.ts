@@ -2,7 +2,7 @@ import { fetch as undiciFetch, Response as UndiciResponse } from 'undici';
 import type { OAuthIssuer } from '../../config/gateway-config';
 import { targetProblem } from '../../config/url-rules';
 import { EgressPools } from '../../kinds/egress/egress';
-import { boundedBody } from '../../kinds/mcp/mcp-egress';
+import { boundedBody } from '../../kinds/egress/bounded-body';
 
 /** The most the gateway reads of an issuer's metadata, key set or introspection answer. */
 export const MAX_ISSUER_DOCUMENT_BYTES = 256 * 1024;

@@ -1,4 +1,4 @@
-import { boundedBody } from './mcp-egress';
+import { boundedBody } from './bounded-body';
 
 const LIMIT = 100;
 
