@@ -162,6 +162,10 @@ describe('OpenTelemetry traces', () => {
       const mcp = await mcpCall(gw, 'tracker_search', { query: 'off' }, { traceparent });
       expect(await mcp.text()).toContain('"isError":false');
       expect(mcpUpstream.calls[mcpUpstream.calls.length - 1].meta ?? {}).not.toHaveProperty('traceparent');
+      const refused = await gw.post('/api/tools/call', envelope(HMAC_AGENT, 'traced_get', {}), HMAC_AGENT, { 'X-Agent-Signature': 'AAAA', traceparent });
+      expect(refused.status).toBe(401);
+      await flushTracing();
+      expect(receiver.spans).toEqual([]);
       expect(gw.logLines.join('\n')).not.toContain('trace_id');
     });
   });
@@ -246,6 +250,21 @@ describe('OpenTelemetry traces', () => {
       expect(records.map((r) => r.event)).toEqual(['decision', 'outcome']);
       for (const record of records) expect(record).toMatchObject({ channel: 'mcp', span_id: call.spanId, audit_id: attr(call, 'agent_gateway.audit_id') });
       expect(upstream.seen[upstream.seen.length - 1].traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      // The /mcp request's log line names the call's trace and span.
+      const lines = gw.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.trace_id === traceId);
+      expect(lines.find((l) => l.msg === 'request completed')).toMatchObject({ req: { method: 'POST', url: '/mcp' }, span_id: call.spanId });
+    });
+
+    it('MCP door to an MCP upstream: _meta.traceparent carries the same trace, a child of the execute stage', async () => {
+      const traceId = hex(16);
+      const res = await mcpCall(gw, 'tracker_search', { query: MARKER }, { traceparent: `00-${traceId}-${hex(8)}-01` });
+      expect(await res.text()).toContain('"isError":false');
+      await flushTracing();
+      const spans = receiver.ofTrace(traceId);
+      const call = spans.find((span) => span.name === 'tools/call tracker_search')!;
+      const execute = spans.find((span) => span.name === 'execute' && span.parentSpanId === call.spanId)!;
+      expect(mcpUpstream.calls[mcpUpstream.calls.length - 1]).toMatchObject({ tool: 'search', meta: { traceparent: `00-${traceId}-${execute.spanId}-01` } });
+      expect(JSON.stringify(spans)).not.toContain(MARKER);
     });
 
     it('an MCP upstream gets _meta.traceparent of the same trace, a child of the execute stage', async () => {
@@ -317,6 +336,76 @@ describe('OpenTelemetry traces', () => {
       expect(attr(call, 'http.response.status_code')).toBe(403);
       expect(JSON.stringify(receiver.ofTrace(call.traceId))).not.toContain(MARKER);
       expect(gw.auditRecords().find((r) => r.audit_id === res.body.audit_id)).toMatchObject({ trace_id: call.traceId, span_id: call.spanId });
+    });
+
+    describe('a request refused before its call began (authentication) has a span of its own', () => {
+      /** The one span of the refusal's trace: parented by the request's traceparent, no stage below it, nothing secret in it. */
+      async function refusalSpan(traceId: string, parentId: string, secrets: string[]): Promise<OtlpSpan> {
+        await flushTracing();
+        const spans = receiver.ofTrace(traceId);
+        expect(spans).toHaveLength(1);
+        expect(spans[0]).toMatchObject({ parentSpanId: parentId });
+        for (const secret of [MARKER, ...secrets]) expect(JSON.stringify(spans)).not.toContain(secret);
+        return spans[0];
+      }
+
+      it.each([
+        ['a bad signature', { 'X-Agent-Signature': Buffer.from('x'.repeat(32)).toString('base64') }, 'bad_signature'],
+        ['no signature headers', { 'X-Agent-Id': '', 'X-Agent-Timestamp': '', 'X-Agent-Signature': '' }, 'missing_signature'],
+      ])('REST, %s: the reason code, the status and the audit id; the audit record and log line carry its ids', async (_label, headers, reasonCode) => {
+        const traceId = hex(16);
+        const parentId = hex(8);
+        const res = await gw.post('/api/tools/call', envelope(HMAC_AGENT, 'traced_get', { q: MARKER }), HMAC_AGENT, {
+          ...headers,
+          traceparent: `00-${traceId}-${parentId}-01`,
+        });
+        expect(res.status).toBe(401);
+        expect(res.body.reason_code).toBe(reasonCode);
+        const span = await refusalSpan(traceId, parentId, [HMAC_SECRET]);
+        expect(span.name).toBe('POST /api/tools/call');
+        expect(attr(span, 'http.request.method')).toBe('POST');
+        expect(attr(span, 'http.route')).toBe('/api/tools/call');
+        expect(attr(span, 'http.response.status_code')).toBe(401);
+        expect(attr(span, 'agent_gateway.status')).toBe('unauthenticated');
+        expect(attr(span, 'agent_gateway.reason_code')).toBe(reasonCode);
+        expect(attr(span, 'agent_gateway.audit_id')).toBe(res.body.audit_id);
+        // Never authenticated: the agent it claimed to be is not named.
+        expect(attr(span, 'gen_ai.agent.id')).toBeUndefined();
+        expect(gw.auditRecords().find((r) => r.audit_id === res.body.audit_id)).toMatchObject({
+          reason_code: reasonCode,
+          trace_id: traceId,
+          span_id: span.spanId,
+        });
+        const line = gw.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reqId === res.body.audit_id);
+        expect(line).toMatchObject({ res: { status: 401 }, trace_id: traceId, span_id: span.spanId });
+      });
+
+      it('MCP, an unknown bearer token: the reason code, never the token', async () => {
+        const traceId = hex(16);
+        const parentId = hex(8);
+        const token = `not-a-token-${hex(8)}`;
+        const url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${token}`,
+            'mcp-protocol-version': '2025-11-25',
+            traceparent: `00-${traceId}-${parentId}-01`,
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'traced_get', arguments: { q: MARKER } } }),
+        });
+        expect(res.status).toBe(401);
+        const body = (await res.json()) as { reason_code: string; audit_id: string };
+        expect(body.reason_code).toBe('invalid_token');
+        const span = await refusalSpan(traceId, parentId, [token]);
+        expect(span.name).toBe('POST /mcp');
+        expect(attr(span, 'http.response.status_code')).toBe(401);
+        expect(attr(span, 'agent_gateway.reason_code')).toBe('invalid_token');
+        const line = gw.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reqId === body.audit_id);
+        expect(line).toMatchObject({ res: { status: 401 }, trace_id: traceId, span_id: span.spanId });
+      });
     });
   });
 });

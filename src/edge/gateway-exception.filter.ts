@@ -4,6 +4,7 @@ import { Redactor } from '../redaction/redactor';
 import { RequestAudit } from '../audit/request-audit';
 import { errorBody, toGatewayError } from '../pipeline/error-body';
 import { contextOf, REQUEST_ID_PATTERN } from '../context/request-context';
+import { traceRefusal, tracingOn } from '../telemetry/tracing';
 
 const REQUEST_ID = new RegExp(REQUEST_ID_PATTERN);
 
@@ -25,8 +26,10 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const ctx = contextOf(req);
-    let error = toGatewayError(exception, ctx);
-    if (ctx.audited) error = await this.audit.recordRefusal(ctx, error);
+    const refusal = toGatewayError(exception, ctx);
+    const record = async () => (ctx.audited ? this.audit.recordRefusal(ctx, refusal) : refusal);
+    // Tracing on: a request refused before its tool call began (an authentication failure) has a span too.
+    const error = await (tracingOn() ? traceRefusal(req, ctx, record) : record());
     if (res.headersSent) return;
     try {
       if (error.headers) res.set(error.headers);

@@ -161,6 +161,67 @@ export function traceToolCall<T>(call: CallTrace, fn: () => Promise<T>): Promise
   return live.context.with(callContext, fn).finally(() => span.end());
 }
 
+/** What the exception filter knows of a refused request (an Express request and its RequestContext, as far as a span needs them). */
+export interface RefusedRequest {
+  method: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The matched route (Express sets it); absent when none matched. */
+  route?: { path?: unknown };
+}
+export interface RefusedContext {
+  auditId: string;
+  /** performance.now() when the request arrived: the span starts there. */
+  startedAt: number;
+  /** Whether the refusal is recorded in the audit log (then under auditId). */
+  audited?: boolean;
+  /** The agent, once its credentials checked out (a refusal after authentication). */
+  agent?: { id: string };
+}
+
+/**
+ * A request refused before any tool call began (authentication, the address's failure budget, the
+ * envelope, a limit): a span of its own named by the route (`POST /api/tools/call`, `POST /mcp`),
+ * parented by the request's `traceparent`, with the HTTP status, status word and reason code of the
+ * refusal, the audit id when it is recorded, and the agent only once authenticated: no header, token
+ * or claimed identity. `record` (the refusal's audit record) runs inside it, so the record and the
+ * request's log line carry its ids; it returns the error answered. A request whose tool call has a
+ * span already (the call failed later) gets no second one.
+ */
+export async function traceRefusal(req: RefusedRequest, ctx: RefusedContext, record: () => Promise<GatewayError>): Promise<GatewayError> {
+  if (!live || idsOfOwner.has(ctx)) return record();
+  const { api, tracer, propagator } = live;
+  const { traceparent, tracestate } = req.headers;
+  const parent = propagator.extract(api.ROOT_CONTEXT, carrierOf({ traceparent, tracestate }), api.defaultTextMapGetter);
+  const route = typeof req.route?.path === 'string' ? req.route.path : undefined;
+  const span = tracer.startSpan(
+    route ? `${req.method} ${route}` : req.method,
+    {
+      kind: api.SpanKind.SERVER,
+      startTime: performance.timeOrigin + ctx.startedAt,
+      attributes: {
+        'http.request.method': req.method,
+        ...(route && { 'http.route': route }),
+        ...(ctx.agent && { 'gen_ai.agent.id': ctx.agent.id }),
+      },
+    },
+    parent,
+  );
+  idsOfOwner.set(ctx, idsOf(span));
+  try {
+    const error = await live.context.with(api.trace.setSpan(parent, span).setValue(live.callSpan, span), record);
+    span.setAttributes({
+      'http.response.status_code': error.httpStatus,
+      'agent_gateway.status': error.status,
+      'agent_gateway.reason_code': error.reasonCode,
+      ...(ctx.audited && { 'agent_gateway.audit_id': ctx.auditId }),
+    });
+    if (error.httpStatus >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR }).setAttribute('error.type', error.reasonCode);
+    return error;
+  } finally {
+    span.end();
+  }
+}
+
 /**
  * One stage of the call as a child span of the active one; off, just runs it. A GatewayError it
  * throws names its reason code (an error status at 5xx); anything else is an error, unless `expected`
