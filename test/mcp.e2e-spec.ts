@@ -108,7 +108,7 @@ describe('POST /mcp: the MCP door', () => {
     it('leaves headers that disagree with the body to the SDK, which refuses them', async () => {
       const res = await call({}, { 'mcp-name': 'list_dir' });
       expect(res.status).toBe(400);
-      expect((await res.json()).error).toBeDefined();
+      expect(((await res.json()) as { error?: unknown }).error).toBeDefined();
     });
   });
 

@@ -14,7 +14,6 @@ import {
 } from '@modelcontextprotocol/server';
 import { ApprovalService } from '../approval/approval.service';
 import { sha256Hex } from '../core/hashing';
-import type { ErrorBody } from '../pipeline/error-body';
 import { ArgumentsInvalid } from '../core/errors';
 import { schemaValidator } from '../core/json-schema.pipe';
 import { AgentRequest, AuthenticatedCall, Established, established, newAuditId, RequestContext } from '../context/request-context';
@@ -28,13 +27,12 @@ import { approvalEnded, type McpShape, toCallToolResult } from './call-tool-resu
 import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 import { McpFederation } from './mcp-federation';
-import { ApprovalWaiters } from './approval-waiters';
+import { ApprovalWaiters, untilEnded } from './approval-waiters';
 
 /** `params._meta` key under which an MCP client may name its call (then replays apply, as for a REST request_id). */
 export const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
 export const APPROVAL_STATUS = 'approval_status';
 
-const POLL_MS = 1000;
 export const SERVER_INFO = { name: 'agent-gateway', version: '0.1.0' };
 
 /** What the controller hands the SDK for one HTTP request: the door's context (agent, origin, client). */
@@ -209,18 +207,16 @@ export class McpToolServer {
     asMcp: McpShape,
   ): Promise<CallToolResult> {
     const { approval_id } = pending.body as ToolCallPendingDto;
-    const deadline = Date.now() + waitS * 1000;
-    for (let tick = 1; Date.now() < deadline && !message.signal.aborted; tick++) {
+    let tick = 0;
+    const read = async () => {
       await message
-        .notify?.({ method: 'notifications/progress', params: { progressToken, progress: tick, message: `waiting for a human to decide ${approval_id}` } })
+        .notify?.({ method: 'notifications/progress', params: { progressToken, progress: ++tick, message: `waiting for a human to decide ${approval_id}` } })
         .catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
-      const view = await this.approvals.get(approval_id, call).catch(() => undefined);
-      if (!view || view.status === 'pending' || view.status === 'approved') continue;
-      if (view.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>), asMcp);
-      const ended: ErrorBody = { success: false, ...approvalEnded(view), audit_id: call.auditId, request_id: call.envelope.request_id };
-      return toCallToolResult(ended, asMcp);
-    }
+      return this.approvals.get(approval_id, call);
+    };
+    const view = await untilEnded(read, Date.now() + waitS * 1000, message.signal);
+    if (view?.status === 'executed') return toCallToolResult(executed(call, view.result as Record<string, unknown>), asMcp);
+    if (view) return toCallToolResult({ success: false, ...approvalEnded(view), audit_id: call.auditId, request_id: call.envelope.request_id }, asMcp);
     return toCallToolResult(pending.body, asMcp);
   }
 }
@@ -267,7 +263,7 @@ function sdkMessage(request: CallToolRequest, sctx: ServerContext, mcp: McpReque
     meta: sctx.mcpReq._meta,
     signal: sctx.mcpReq.signal,
     notify: (notification) => sctx.mcpReq.notify(notification),
-    client: clientOf(sctx.mcpReq.envelope as Record<string, unknown> | undefined),
+    client: clientOf(sctx.mcpReq.envelope),
     taskAugmented: isTaskAugmented(request, sctx),
     headers: mcp.requestInfo?.headers,
   };
