@@ -8,6 +8,7 @@ import { configureApp, createHttpAdapter } from './app.setup';
 import { ConfigError, loadGatewayConfig } from './config/config.loader';
 import { GatewayConfig } from './config/gateway-config';
 import { KIND_CONFIGS } from './kinds';
+import { ConfigReloader } from './health/config-reloader';
 import { configureHttpServer, httpServerLimits } from './http-server';
 import { startTracing, stopTracing } from './telemetry/tracing';
 
@@ -35,6 +36,8 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app, config);
   const logger = app.get(Logger);
+  // SIGHUP, and a change of the config file or its secret files, reload the configuration (README "Operating it").
+  app.get(ConfigReloader).start(process.env);
   configureHttpServer(app.getHttpServer(), httpLimits, (message) => logger.warn(message));
   if (config.demoCredentials.length > 0) {
     logger.warn(

@@ -3,7 +3,7 @@ import { sha256Hex } from '../core/hashing';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type AuditEvent = 'request' | 'decision' | 'outcome' | 'approval' | 'replay' | 'upstream_change';
+export type AuditEvent = 'request' | 'decision' | 'outcome' | 'approval' | 'replay' | 'upstream_change' | 'config_reload';
 
 /** What a caller records; the writer adds ts, seq, prev_hash and hash. */
 export interface AuditFields {
@@ -43,6 +43,11 @@ export interface AuditFields {
   client?: string;
   /** upstream_change records: the upstream MCP tool, its pinned definition's SHA-256 and the one now listed. */
   upstream?: { server: string; tool: string; pinned_sha256: string; listed_sha256?: string };
+  /**
+   * config_reload records: what set it off (`signal`, `file`), what changed by section (ids, names,
+   * token fingerprints; never values), and what keeps its running value until a restart.
+   */
+  config?: { trigger: string; changes: Record<string, { added?: string[]; removed?: string[]; changed?: string[] }>; restart_required?: string[] };
   method?: string;
   path?: string;
   /** The call's OpenTelemetry trace and span (hex), when tracing is on (OTEL_* variables). */

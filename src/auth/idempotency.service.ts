@@ -1,6 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { GatewayError, LimitsUnavailable } from '../core/errors';
 import type { RequestContext } from '../context/request-context';
+import { ConfigSwaps } from '../config/config-reload';
 import { GatewayConfig } from '../config/gateway-config';
 import { IdempotencyStore } from './idempotency.store';
 
@@ -25,16 +26,23 @@ const NOT_REPLAYED = new Set([429, 500, 503]);
 @Injectable()
 export class Idempotency {
   private readonly logger = new Logger(Idempotency.name);
-  private readonly ttlMs: number;
+  private ttlMs!: number;
   /** Longer than any tool may run: a claim older than this was cut off, not still running. */
-  private readonly runningMs: number;
+  private runningMs!: number;
 
   constructor(
     private readonly store: IdempotencyStore,
     config: GatewayConfig,
+    @Optional() swaps?: ConfigSwaps,
   ) {
-    this.ttlMs = config.settings.idempotency_ttl_s * 1000;
-    this.runningMs = Math.max(0, ...[...config.tools.values()].map((t) => t.timeout_ms)) + 60_000;
+    this.follow(config)();
+    swaps?.follow((next) => this.follow(next));
+  }
+
+  private follow(config: GatewayConfig): () => void {
+    const ttlMs = config.settings.idempotency_ttl_s * 1000;
+    const runningMs = Math.max(0, ...[...config.tools.values()].map((t) => t.timeout_ms)) + 60_000;
+    return () => ([this.ttlMs, this.runningMs] = [ttlMs, runningMs]);
   }
 
   /** Takes the call's key, or throws: the stored answer (replay), or 409 in progress / interrupted / reused. */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { GatewayError } from '../core/errors';
+import { ConfigSwaps } from '../config/config-reload';
 import { Agent, ConfiguredAgent, GatewayConfig, McpToken } from '../config/gateway-config';
 import type { OAuthCaller } from '../context/request-context';
 import { bearerToken, entryForToken } from './bearer-token';
@@ -46,17 +47,23 @@ export class McpUnauthenticated extends GatewayError {
  */
 @Injectable()
 export class McpTokenAuthenticator {
-  private readonly tokens: ReadonlyArray<{ agent: ConfiguredAgent; token: McpToken }>;
-  private readonly identities: OAuthIdentities;
+  private tokens: ReadonlyArray<{ agent: ConfiguredAgent; token: McpToken }>;
+  private identities: OAuthIdentities;
   private readonly resourceMetadata?: string;
 
   constructor(
     config: GatewayConfig,
     private readonly oauth: OAuthVerifier,
+    swaps: ConfigSwaps,
   ) {
-    this.tokens = [...config.agents.values()].flatMap((agent) => agent.mcp_tokens.map((token) => ({ agent, token })));
+    this.tokens = tokensOf(config);
     this.identities = new OAuthIdentities(config);
     this.resourceMetadata = config.oauth && protectedResourceMetadataUrl(config.oauth.resource);
+    // A live reload's tokens and oauth_clients (the oauth: section itself waits for a restart).
+    swaps.follow((next) => {
+      const [tokens, identities] = [tokensOf(next), new OAuthIdentities(next)];
+      return () => ([this.tokens, this.identities] = [tokens, identities]);
+    });
   }
 
   async authenticate(req: Request): Promise<McpIdentity> {
@@ -99,4 +106,8 @@ export class OAuthNoAgent extends GatewayError {
         : "The token's issuer and subject make an agent id longer than 128 characters",
     );
   }
+}
+
+function tokensOf(config: GatewayConfig): ReadonlyArray<{ agent: ConfiguredAgent; token: McpToken }> {
+  return [...config.agents.values()].flatMap((agent) => agent.mcp_tokens.map((token) => ({ agent, token })));
 }

@@ -172,7 +172,10 @@ export interface RuntimePaths {
   auditLog: string;
 }
 
-/** The validated, typed configuration. Built only by loadGatewayConfig, then read-only. */
+/**
+ * The validated, typed configuration. Built only by loadGatewayConfig, then read-only: its fields
+ * cannot be assigned; only a live reload replaces them, all at once (GatewayConfig.replace).
+ */
 export class GatewayConfig {
   /** The file it came from, as given (shown in messages). */
   readonly source!: string;
@@ -201,9 +204,22 @@ export class GatewayConfig {
   readonly auditKey?: Buffer;
 
   constructor(init: GatewayConfig) {
-    Object.assign(this, init);
-    Object.freeze(this);
+    defineReadOnly(this, init);
   }
+
+  /**
+   * A live reload: every field of `live` takes `next`'s value in one synchronous step, so no call
+   * sees a mix of the two; what a call already holds (its agent, its tool) stays as it was. Only
+   * the config reloader calls it (src/config/config-reload.ts).
+   */
+  static replace(live: GatewayConfig, next: GatewayConfig): void {
+    const fields = { ...Object.fromEntries(Object.keys(live).map((key) => [key, undefined])), ...next };
+    defineReadOnly(live, fields);
+  }
+}
+
+function defineReadOnly(target: GatewayConfig, fields: GatewayConfig): void {
+  for (const [key, value] of Object.entries(fields)) Object.defineProperty(target, key, { value, enumerable: true, writable: false, configurable: true });
 }
 
 /**

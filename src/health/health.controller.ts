@@ -14,6 +14,7 @@ import { PolicyEngine } from '../policy/policy-engine';
 import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { ConfigReloader } from './config-reloader';
 
 /** One store /readyz looks at: usable, or down with the reason_code that names it. */
 interface StoreCheck {
@@ -46,6 +47,7 @@ export class HealthController {
     @InjectThrottlerStorage() throttler: ThrottlerStorage,
     policy: PolicyEngine,
     private readonly metrics: GatewayMetrics,
+    private readonly reloader: ConfigReloader,
   ) {
     this.stores = [
       { reason_code: 'database_unavailable', message: 'The embedded database (GATEWAY_DATA_DIR) is not usable', usable: async () => database.isUsable() },
@@ -84,7 +86,11 @@ export class HealthController {
 
   @Get('readyz')
   @Public()
-  @ApiOkResponse({ schema: { example: { status: 'ready' } } })
+  @ApiOkResponse({
+    description:
+      'Ready. After a configuration reload was refused (SIGHUP or a changed file; the running configuration is kept), details holds { reason_code: config_reload_failed, message } until a reload is applied',
+    schema: { example: { status: 'ready' } },
+  })
   @ApiServiceUnavailableResponse({
     type: ErrorResponseDto,
     description:
@@ -93,13 +99,20 @@ export class HealthController {
   async readyz() {
     const usable = await Promise.all(this.stores.map((store) => store.usable()));
     const down = this.stores.filter((_, i) => !usable[i]);
-    if (down.length === 0) return { status: 'ready' };
-    throw new GatewayError(
-      503,
-      'not_ready',
-      down[0].reason_code,
-      down.map((store) => store.message).join('; '),
-      down.map(({ reason_code, message }) => ({ reason_code, message })),
-    );
+    // A refused reload leaves the running config serving: ready, with the detail (a bad file sent to every instance must not take them all out).
+    const refusedAt = this.reloader.lastRefusal;
+    const reload = refusedAt
+      ? [
+          {
+            reason_code: 'config_reload_failed',
+            message: `The configuration reload at ${refusedAt} was refused (see the error log); the running configuration is kept`,
+          },
+        ]
+      : [];
+    if (down.length === 0) return { status: 'ready', ...(reload.length > 0 && { details: reload }) };
+    throw new GatewayError(503, 'not_ready', down[0].reason_code, down.map((store) => store.message).join('; '), [
+      ...down.map(({ reason_code, message }) => ({ reason_code, message })),
+      ...reload,
+    ]);
   }
 }

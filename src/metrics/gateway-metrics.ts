@@ -48,11 +48,27 @@ export class GatewayMetrics {
     labelNames: ['server'] as const,
     registers: [this.registry],
   });
+  private readonly configReloadFailures = new Counter({
+    name: 'gateway_config_reload_failures_total',
+    help: 'Configuration reloads refused (the running configuration was kept)',
+    registers: [this.registry],
+  });
+  private readonly configReloadSuccess = new Gauge({
+    name: 'gateway_config_last_reload_success_timestamp_seconds',
+    help: 'When the running configuration was loaded (start, or the last reload that was applied)',
+    registers: [this.registry],
+  });
+  private readonly configReloadOk = new Gauge({
+    name: 'gateway_config_last_reload_successful',
+    help: '1 when the last configuration reload (or the start) was applied, 0 when it was refused',
+    registers: [this.registry],
+  });
   private pendingSource: () => Promise<number> = async () => 0;
   private auditSinkLagSource: () => Promise<ReadonlyMap<string, number>> = async () => new Map();
 
   constructor(private readonly config: GatewayConfig) {
     collectDefaultMetrics({ register: this.registry });
+    this.configReloaded(true);
     const pending = () => this.pendingSource();
     new Gauge({
       name: 'gateway_pending_approvals',
@@ -104,6 +120,13 @@ export class GatewayMetrics {
 
   refused(limit: 'agent' | 'tool' | 'address'): void {
     this.rateLimited.inc({ limit });
+  }
+
+  /** A configuration reload applied (`ok`) or refused. */
+  configReloaded(ok: boolean): void {
+    this.configReloadOk.set(ok ? 1 : 0);
+    if (ok) this.configReloadSuccess.setToCurrentTime();
+    else this.configReloadFailures.inc();
   }
 
   /** `server` is a configured mcp_servers name (a bounded set). */

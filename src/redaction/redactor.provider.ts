@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Provider } from '@nestjs/common';
+import { ConfigSwaps } from '../config/config-reload';
 import { GatewayConfig } from '../config/gateway-config';
 import { PostgresDatabase } from '../database/postgres-database';
 import { SqliteDatabase } from '../database/sqlite-database';
@@ -14,10 +15,15 @@ import { Redactor } from './redactor';
  */
 export const redactorProvider: Provider = {
   provide: Redactor,
-  inject: [SqliteDatabase, PostgresDatabase, GatewayConfig, SecretStore],
-  useFactory: async (sqlite: SqliteDatabase, postgres: PostgresDatabase | null, config: GatewayConfig, secrets: SecretStore) => {
-    const forbidden = [...config.tools.values()].flatMap((t) => [...t.forbidden_fields]);
-    return new Redactor(await (postgres ? sharedMarkerKey(postgres) : embeddedMarkerKey(sqlite)), secrets, forbidden);
+  inject: [SqliteDatabase, PostgresDatabase, GatewayConfig, SecretStore, ConfigSwaps],
+  useFactory: async (sqlite: SqliteDatabase, postgres: PostgresDatabase | null, config: GatewayConfig, secrets: SecretStore, swaps: ConfigSwaps) => {
+    const forbidden = (tools: GatewayConfig['tools']) => [...tools.values()].flatMap((t) => [...t.forbidden_fields]);
+    const redactor = new Redactor(await (postgres ? sharedMarkerKey(postgres) : embeddedMarkerKey(sqlite)), secrets, forbidden(config.tools));
+    swaps.follow((next) => {
+      const keys = forbidden(next.tools);
+      return () => redactor.setExtraSensitiveKeys(keys);
+    });
+    return redactor;
   },
 };
 

@@ -77,7 +77,7 @@ const NO_SECRETS = new SecretMatcher([]);
  * see that two records hold the same value without seeing it.
  */
 export class Redactor {
-  private readonly extraKeys: ReadonlySet<string>;
+  private extraKeys: ReadonlySet<string>;
   private readonly redaction: JsonMapping = {
     string: (text) => this.redactString(text),
     key: (key) => this.redactString(key),
@@ -100,6 +100,11 @@ export class Redactor {
     extraSensitiveKeys: Iterable<string> = [],
   ) {
     this.extraKeys = new Set(extraSensitiveKeys);
+  }
+
+  /** Replaces the extra sensitive keys (a live reload's forbidden fields). */
+  setExtraSensitiveKeys(keys: Iterable<string>): void {
+    this.extraKeys = new Set(keys);
   }
 
   marker(kind: string, value: string): string {

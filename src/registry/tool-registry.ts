@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ConfigSwaps } from '../config/config-reload';
 import { GatewayConfig, Tool } from '../config/gateway-config';
 import type { McpResult, ToolHints, ToolListing, ToolResult } from '../kinds/tool-kind';
 import { ToolKinds } from '../kinds/tool-kinds';
@@ -23,21 +24,23 @@ export interface VisibleTool {
 
 /**
  * The registered tools. Each input_schema was compiled once when the config was loaded, so an
- * invalid schema is a config error and no call compiles anything.
+ * invalid schema is a config error and no call compiles anything. The lists by role follow a
+ * live reload (ConfigSwaps): built for the new config first, then swapped in with it.
  */
 @Injectable()
 export class ToolRegistry {
-  private readonly byRole = new Map<string, VisibleTool[]>();
+  private byRole: ReadonlyMap<string, readonly VisibleTool[]>;
 
   constructor(
     private readonly config: GatewayConfig,
     private readonly kinds: ToolKinds,
+    swaps: ConfigSwaps,
   ) {
-    const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const visible = (tool: Tool) => visibleTool(tool, kinds.of(tool));
-    for (const role of Object.keys(config.roles)) {
-      this.byRole.set(role, sorted.filter((tool) => tool.roles.includes(role)).map(visible));
-    }
+    this.byRole = this.listsByRole(config);
+    swaps.follow((next) => {
+      const byRole = this.listsByRole(next);
+      return () => (this.byRole = byRole);
+    });
   }
 
   /** Exact name match: no case folding, no trimming. */
@@ -48,6 +51,12 @@ export class ToolRegistry {
   /** The tools a role may use, in name order, as agents see them. */
   visibleTo(role: string): readonly VisibleTool[] {
     return this.byRole.get(role) ?? [];
+  }
+
+  private listsByRole(config: GatewayConfig): ReadonlyMap<string, readonly VisibleTool[]> {
+    const sorted = [...config.tools.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const visible = (tool: Tool) => visibleTool(tool, this.kinds.of(tool));
+    return new Map(Object.keys(config.roles).map((role) => [role, sorted.filter((tool) => tool.roles.includes(role)).map(visible)]));
   }
 
   /**

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import { ToolFailed } from '../core/errors';
+import { ConfigSwaps } from '../config/config-reload';
 import { GatewayConfig, SecretSource } from '../config/gateway-config';
 import { SecretMatcher } from './secret-matcher';
 
@@ -41,14 +42,26 @@ const MAX_KNOWN_VALUES = 1000;
 export class SecretStore implements OnModuleInit {
   private readonly logger = new Logger(SecretStore.name);
   private readonly providers: Record<SecretSource['from'], SecretProvider> = { env: envProvider, file: fileProvider };
-  private readonly agentKeys: ReadonlySet<string>;
+  private readonly agentKeys: Set<string>;
   /** Secret values read, oldest first; agent keys are not among them (they are never forgotten). */
   private readonly known = new Set<string>();
   private readonly knownMatcher: SecretMatcher;
 
-  constructor(private readonly config: GatewayConfig) {
-    this.agentKeys = new Set([...config.agents.values()].flatMap((agent) => (agent.key.alg === 'hmac-sha256' ? [agent.key.secret.toString('utf8')] : [])));
+  constructor(
+    private readonly config: GatewayConfig,
+    @Optional() swaps?: ConfigSwaps,
+  ) {
+    this.agentKeys = new Set(hmacKeysOf(config));
     this.knownMatcher = new SecretMatcher(this.agentKeys);
+    // After a live reload: the new agents' keys are scrubbed too (the old ones still are), and every secret is read again.
+    swaps?.follow((next) => () => {
+      for (const key of hmacKeysOf(next).filter((key) => !this.agentKeys.has(key))) {
+        if (this.known.delete(key)) this.knownMatcher.delete(key);
+        this.agentKeys.add(key);
+        this.knownMatcher.add(key);
+      }
+      void this.onModuleInit();
+    });
   }
 
   /** Reads every declared secret once, so logs are scrubbed of them from the start. */
@@ -91,4 +104,8 @@ export class SecretStore implements OnModuleInit {
     this.known.add(value);
     this.knownMatcher.add(value);
   }
+}
+
+function hmacKeysOf(config: GatewayConfig): string[] {
+  return [...config.agents.values()].flatMap((agent) => (agent.key.alg === 'hmac-sha256' ? [agent.key.secret.toString('utf8')] : []));
 }
