@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { KIND_CONFIGS } from '../kinds';
 import { ConfigSwaps, describeChanges, keepRestartBound } from './config-reload';
-import { parseGatewayConfig } from './config.loader';
+import { loadGatewayConfig, parseGatewayConfig } from './config.loader';
 import type { GatewayConfig } from './gateway-config';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -48,6 +48,14 @@ describe('describeChanges', () => {
     expect(describeChanges(config(), config())).toEqual({});
     const roles = config({ tools: `  list_dir: { kind: fs.list, roles: [writer], input_schema: ${schema} }` });
     expect(describeChanges(config(), roles)).toEqual({ tools: { changed: ['list_dir'] } });
+  });
+
+  it('finds nothing, and nothing waiting for a restart, when the example config (mcp tools, pins) is loaded again', () => {
+    const load = () => loadGatewayConfig({ GATEWAY_CONFIG: 'policies/gateway.yaml' }, { kinds: KIND_CONFIGS });
+    const live = load();
+    const { next, restartRequired } = keepRestartBound(live, load());
+    expect(restartRequired).toEqual([]);
+    expect(describeChanges(live, next)).toEqual({});
   });
 
   it('keeps a long list short: the first 200 names, then how many more', () => {

@@ -145,28 +145,22 @@ function tokenFingerprints(config: GatewayConfig): ReadonlyMap<string, true> {
   ]);
 }
 
-/** Whether two parts of a configuration say the same (compiled validators and other functions aside). */
+/** Whether two parts of a configuration say the same (compiled validators and other functions aside; keys in the order given). */
 export function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(comparable(a)) === JSON.stringify(comparable(b));
+  return a === b || JSON.stringify(a, comparable) === JSON.stringify(b, comparable);
 }
 
-function comparable(value: unknown, seen = new WeakSet<object>()): unknown {
-  if (typeof value === 'function') return undefined;
-  if (value === null || typeof value !== 'object') return value;
-  if (Buffer.isBuffer(value)) return value.toString('hex');
+/**
+ * JSON for what plain JSON would drop or cannot show: sets, maps, keys, patterns (a Buffer is
+ * shown by its own toJSON). Other class instances (a schema compiler a kind keeps) are built from
+ * the rest, and not compared.
+ */
+function comparable(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  if (value instanceof Set) return [...(value as Set<unknown>)].sort();
+  if (value instanceof Map) return [...(value as Map<unknown, unknown>)];
   if (value instanceof KeyObject) return value.type === 'public' ? value.export({ format: 'der', type: 'spki' }).toString('hex') : '[key]';
-  if (seen.has(value)) return '[cycle]';
-  seen.add(value);
-  let out: unknown;
-  if (value instanceof Map) out = [...value].map(([key, item]) => [key, comparable(item, seen)]);
-  else if (value instanceof Set) out = [...value].map((item) => comparable(item, seen)).sort();
-  else if (Array.isArray(value)) out = value.map((item) => comparable(item, seen));
-  else
-    out = Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, comparable((value as Record<string, unknown>)[key], seen)]),
-    );
-  seen.delete(value);
-  return out;
+  if (value instanceof RegExp) return String(value);
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null ? value : `[${value.constructor.name}]`;
 }
