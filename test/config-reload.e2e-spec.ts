@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -21,10 +22,13 @@ describe('live configuration: SIGHUP and a changed config file reload it without
   let gw: TestGateway;
   let held: HeldUpstream;
   let mcpUrl: string;
+  const secretDir = mkdtempSync(join(tmpdir(), 'reload-secret-'));
+  const secretFile = join(secretDir, 'api_key');
 
   beforeAll(async () => {
     held = await new HeldUpstream().start();
-    gw = await new TestGateway({ captureLogs: true, extraTools: held.tool('slow_call') }).start();
+    writeFileSync(secretFile, 'first-value-0123456789\n');
+    gw = await new TestGateway({ captureLogs: true, extraTools: held.tool('slow_call'), secrets: `  API_KEY: { from: file, path: "${secretFile}" }` }).start();
     await gw.app.listen(0, '127.0.0.1');
     mcpUrl = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
     writeFileSync(join(gw.workspace, 'hello.txt'), 'hello\n');
@@ -34,6 +38,7 @@ describe('live configuration: SIGHUP and a changed config file reload it without
   afterAll(async () => {
     await gw.stop();
     await held.stop();
+    rmSync(secretDir, { recursive: true, force: true });
   });
 
   const yaml = () => readFileSync(gw.configFile, 'utf8');
@@ -145,6 +150,14 @@ describe('live configuration: SIGHUP and a changed config file reload it without
     expect((await nextReload(before + 1)).status).toBe('applied');
     expect((await gw.http().get('/readyz')).body).toEqual({ status: 'ready' });
     expect((await gw.http().get('/metrics')).text).toMatch(/^gateway_config_last_reload_successful 1$/m);
+  });
+
+  it('a rotated secret file is a reload that names the secret, never its value', async () => {
+    const before = reloads().length;
+    writeFileSync(secretFile, 'second-value-0123456789\n');
+    const record = await nextReload(before);
+    expect(record).toMatchObject({ status: 'applied', config: { trigger: 'file', changes: { secrets: { changed: ['API_KEY'] } } } });
+    expect(JSON.stringify(record)).not.toContain('value-0123456789');
   });
 
   it('a call in flight during a reload that removes its tool completes on the configuration it started with', async () => {
