@@ -108,6 +108,25 @@ export class ApprovalController {
     });
   }
 
+  @Get('api/approver')
+  @ApproverAuth()
+  @ApiOperation({ summary: 'Who this bearer token signs in as: the approver id, the tools it may decide (null: all), whether it may read the audit log' })
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      required: ['approver_id', 'tools', 'audit'],
+      properties: {
+        approver_id: { type: 'string', example: 'alice' },
+        tools: { type: 'array', items: { type: 'string' }, nullable: true, example: ['write_file', 'delete_file'] },
+        audit: { type: 'boolean' },
+      },
+    },
+  })
+  whoami(@ApproverCtx() request: ApproverRequest): { approver_id: string; tools: string[] | null; audit: boolean } {
+    const { id, tools, audit } = request.approver;
+    return { approver_id: id, tools: tools ?? null, audit };
+  }
+
   @Get('api/approvals/:id')
   @AgentOrApproverAuth()
   @ApiOperation({
