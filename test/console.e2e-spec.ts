@@ -70,7 +70,16 @@ describe('GET /console: the approver console page', () => {
 
   it('holds no data itself: the API it calls still needs the approver token', async () => {
     expect((await gw.http().get('/api/approvals?status=pending')).status).toBe(401);
+    expect((await gw.http().get('/api/approver')).status).toBe(401);
     expect((await gw.http().get('/console/other.js')).status).toBe(404);
+  });
+
+  it('GET /api/approver says who a token signs in as, and what it may do', async () => {
+    expect((await gw.asApprover(ADMIN_TOKEN).get('/api/approver')).body).toEqual({ approver_id: 'admin', tools: null, audit: true });
+    expect((await gw.asApprover(WRITER_TOKEN).get('/api/approver')).body).toEqual({ approver_id: 'writer', tools: ['write_file'], audit: false });
+    const wrong = await gw.asApprover('not-the-token').get('/api/approver');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.reason_code).toBe('invalid_token');
   });
 });
 
@@ -254,6 +263,162 @@ describe('GET /console: the approver console page', () => {
     await signIn(page, WRITER_TOKEN);
     await page.getByRole('button', { name: 'Show audit records' }).click();
     await waitForText(page.locator('#audit-note'), 'This approver may not read the audit log (it needs audit: true in gateway.yaml). Ask an operator.');
+    await page.context().close();
+  }, 30_000);
+
+  it('says who is signed in; labels the listed arguments; keeps Approve / Reject in view beside a long diff; no tab lit in a request', async () => {
+    const content = Array.from({ length: 400 }, (_, i) => `line ${i + 1} of a long file`).join('\n');
+    const asked = await gw.call('write_file', { path: 'long.txt', content });
+    expect(asked.status).toBe(202);
+    const id = asked.body.approval_id;
+
+    const { page, errors } = await openConsole();
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await signIn(page, WRITER_TOKEN);
+    await waitForText(page.locator('#session-label'), 'Signed in as writer');
+    expect(await page.locator('#session-scope').textContent()).toBe('May decide on write_file; may not read the audit log.');
+    expect(await page.locator('#pending-table th').nth(5).textContent()).toBe('Arguments as sent, secrets hidden');
+    expect(await page.locator('#arguments-legend').textContent()).toMatch(
+      /^Arguments as sent: the arguments as the agent sent them, except values that look like secrets/,
+    );
+    expect(await page.locator('#show-pending').getAttribute('aria-pressed')).toBe('true');
+
+    await page.locator(`#pending-table tr[data-approval="${id}"]`).getByRole('button', { name: /Open/ }).click();
+    await page.locator('#preview-diff').waitFor();
+    // A detail view is neither tab.
+    expect(await page.locator('#show-pending').getAttribute('aria-pressed')).toBe('false');
+    expect(await page.locator('#show-history').getAttribute('aria-pressed')).toBe('false');
+    expect(await page.locator('#preview-title').textContent()).toMatch(/^Preview, computed now \(.+\)$/);
+
+    // The form sits below the diff, far below the first screen, yet its buttons are on screen, at the top and in the middle of the diff.
+    await page.evaluate('window.scrollTo(0, 0)');
+    expect(await page.evaluate('document.getElementById("preview-block").getBoundingClientRect().bottom')).toBeGreaterThan(720 * 1.5);
+    const inView = async (name: string) => {
+      const box = await page.getByRole('button', { name }).boundingBox();
+      return box !== null && box.y >= 0 && box.y + box.height <= 720;
+    };
+    expect(await inView('Approve and run')).toBe(true);
+    expect(await inView('Reject')).toBe(true);
+    await page.locator('#preview-diff').scrollIntoViewIfNeeded();
+    expect(await inView('Approve and run')).toBe(true);
+
+    await page.getByRole('button', { name: 'Approve and run' }).click();
+    await waitForText(page.locator('#answer-summary'), 'Approved and executed.');
+    // What was approved stays on the page: the diff, now said to be from before the decision, and the outcome.
+    expect(await page.locator('#preview-diff').isVisible()).toBe(true);
+    expect(await page.locator('#preview-diff').textContent()).toContain('+line 400 of a long file');
+    expect(await page.locator('#preview-title').textContent()).toMatch(/^Preview, computed at .+, before the decision$/);
+    await waitForText(page.locator('#detail-title'), 'Approval: write_file from agent_deploy_test (executed)');
+
+    // And in History, the same request shows its outcome with the diff it was approved on.
+    await page.getByRole('button', { name: 'History' }).click();
+    expect(await page.locator('#show-history').getAttribute('aria-pressed')).toBe('true');
+    const row = page.locator(`#history-table tr[data-approval="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('td').first().textContent()).toBe('executed');
+    expect(await row.locator('td').nth(4).textContent()).toBe('writer');
+    await row.getByRole('button', { name: /Open/ }).click();
+    await waitForText(page.locator('#detail-title'), 'Approval: write_file from agent_deploy_test (executed)');
+    expect(await page.locator('#preview-diff').textContent()).toContain('+line 1 of a long file');
+    expect(await page.locator('#preview-title').textContent()).toMatch(/before the decision$/);
+    expect(await page.locator('#decide-form').isVisible()).toBe(false);
+    expect(await page.locator('#show-history').getAttribute('aria-pressed')).toBe('false');
+    expect(errors).toEqual([]);
+    await page.context().close();
+
+    // A tab that did not see it before the decision says why it shows no preview, rather than one computed now.
+    const later = await openConsole(`/console#approval=${id}`);
+    await signIn(later.page, WRITER_TOKEN);
+    await waitForText(later.page.locator('#preview-none'), /^No preview of a decided request/);
+    expect(await later.page.locator('#preview-block').isVisible()).toBe(false);
+    await later.page.context().close();
+  }, 30_000);
+
+  it('moves through the queue by keyboard, asks before a one-key decision, and never fires while typing', async () => {
+    const first = await gw.call('write_file', { path: 'k1.txt', content: 'one' });
+    const second = await gw.call('write_file', { path: 'k2.txt', content: 'two' });
+    const [older, newer] = [first.body.approval_id as string, second.body.approval_id as string];
+
+    const { page, dialogs, errors } = await openConsole();
+    await signIn(page, ADMIN_TOKEN);
+    await page.locator(`#pending-table tr[data-approval="${older}"]`).waitFor();
+    const selected = () => page.locator('#pending-table tr.selected').getAttribute('data-approval');
+    const focusedRow = () => page.evaluate('document.activeElement.closest("tr") && document.activeElement.closest("tr").getAttribute("data-approval")');
+
+    // Newest first: j selects the first row, j the next, k (or the arrow) back; the Open button has the focus.
+    await page.keyboard.press('j');
+    expect(await selected()).toBe(newer);
+    expect(await focusedRow()).toBe(newer);
+    await page.keyboard.press('ArrowDown');
+    expect(await selected()).toBe(older);
+    await page.keyboard.press('k');
+    expect(await selected()).toBe(newer);
+    await page.keyboard.press('o');
+    await waitForText(page.locator('#detail-title'), /^Approval: write_file from agent_deploy_test \(pending\)$/);
+    expect(await page.locator('#detail-position').textContent()).toMatch(/^1 of \d+ in Pending/);
+    expect(page.url()).toBe(`${base}/console#approval=${newer}`);
+    // In a request, j opens the next one of the list.
+    await page.keyboard.press('j');
+    await waitForText(page.locator('#detail-position'), /^2 of \d+ in Pending/);
+    expect(page.url()).toBe(`${base}/console#approval=${older}`);
+    await page.locator('#preview-block').waitFor();
+
+    // Typing in the comment is only typing.
+    await page.getByLabel('Comment (optional)').fill('');
+    await page.getByLabel('Comment (optional)').press('a');
+    await page.getByLabel('Comment (optional)').press('r');
+    await page.getByLabel('Comment (optional)').press('j');
+    expect(await page.getByLabel('Comment (optional)').inputValue()).toBe('arj');
+    expect(await page.locator('#confirm').isVisible()).toBe(false);
+    expect(page.url()).toBe(`${base}/console#approval=${older}`);
+
+    // r asks first; n (or Esc) cancels and nothing is decided.
+    await page.locator('#detail-title').focus();
+    await page.keyboard.press('r');
+    expect(await page.locator('#confirm').isVisible()).toBe(true);
+    expect(await page.locator('#confirm-text').textContent()).toBe('Reject write_file from agent_deploy_test?');
+    expect(await page.evaluate('document.activeElement.id')).toBe('confirm-yes');
+    await page.keyboard.press('n');
+    expect(await page.locator('#confirm').isVisible()).toBe(false);
+    expect((await gw.asApprover().get(`/api/approvals/${older}`)).body.status).toBe('pending');
+
+    // a, then Enter on the focused Yes: approved with the comment typed.
+    await page.keyboard.press('a');
+    expect(await page.locator('#confirm-text').textContent()).toBe('Approve and run write_file from agent_deploy_test?');
+    await page.keyboard.press('Enter');
+    await waitForText(page.locator('#answer-summary'), 'Approved and executed.');
+    expect(readFileSync(join(gw.workspace, 'k1.txt'), 'utf8')).toBe('one');
+    const decided = (await gw.asApprover().get(`/api/approvals/${older}`)).body;
+    expect(decided).toMatchObject({ status: 'executed', comment: 'arj', decided_by: 'admin' });
+    expect(existsSync(join(gw.workspace, 'k2.txt'))).toBe(false);
+
+    // ? shows the shortcuts, Esc hides them, Esc again goes back to the list (the Pending tab lit again).
+    await page.locator('#detail-title').focus();
+    await page.keyboard.press('?');
+    expect(await page.locator('#shortcuts').isVisible()).toBe(true);
+    expect(await page.locator('#shortcuts').textContent()).toContain('Shortcuts do nothing while you type in a field');
+    await page.keyboard.press('Escape');
+    expect(await page.locator('#shortcuts').isVisible()).toBe(false);
+    await page.keyboard.press('Escape');
+    await page.locator('#pending').waitFor();
+    expect(await page.locator('#show-pending').getAttribute('aria-pressed')).toBe('true');
+    expect(page.url()).toBe(`${base}/console`);
+
+    // The one decided left the list: j starts again from the top. The audit table explains its terms.
+    await page.keyboard.press('j');
+    expect(await selected()).toBe(newer);
+    await page.keyboard.press('Enter');
+    await waitForText(page.locator('#detail-title'), /^Approval: write_file from agent_deploy_test \(pending\)$/);
+    await page.getByRole('button', { name: 'Show audit records' }).click();
+    const decision = page.locator('#audit-table tbody tr td:nth-child(2)', { hasText: 'decision' });
+    await decision.first().waitFor();
+    expect(await decision.first().getAttribute('title')).toBe("The policy's answer, written before anything runs");
+    expect(await page.locator('#audit-table th', { hasText: 'Channel' }).getAttribute('title')).toBe('The door the request came through');
+    await page.locator('#audit-legend summary').click();
+    expect(await page.locator('#audit-legend').textContent()).toContain('mcp: a tool call through the MCP endpoint');
+
+    expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
     await page.context().close();
   }, 30_000);
 

@@ -10,7 +10,28 @@
   var REFRESH_MS = 10000;
   var HISTORY_PAGE = 50;
 
-  var state = { view: 'pending', current: null, historyCursor: null, refreshTimer: null, tickTimer: null };
+  var state = {
+    view: 'pending',
+    current: null,
+    historyCursor: null,
+    refreshTimer: null,
+    tickTimer: null,
+    // The approval ids of each list, in its order: j / k move through them.
+    lists: { pending: [], history: [] },
+    selected: { pending: null, history: null },
+    // The previews this tab showed before a decision, by approval id: what was approved stays on view.
+    previews: {},
+    confirming: null,
+  };
+
+  /** What each audit event is about, for the cells' tooltips (the legend under the table says the same). */
+  var EVENT_WORDS = {
+    request: 'Refused before the policy was asked, or an approver reading approvals',
+    decision: "The policy's answer, written before anything runs",
+    approval: "An approver's decision",
+    outcome: 'What happened when it ran, or why it did not',
+    replay: 'A retry with the same request id, answered with the first answer',
+  };
 
   function $(id) {
     return document.getElementById(id);
@@ -133,13 +154,13 @@
     }
     sessionStorage.setItem(TOKEN_KEY, value);
     $('token').value = '';
-    api('GET', '/api/approvals?status=pending&limit=1')
+    api('GET', '/api/approver')
       .then(function (answer) {
         if (answer.status !== 200) {
           signOut('Sign-in failed: ' + describeError(answer.body));
           return;
         }
-        startSession();
+        startSession(answer.body);
       })
       .catch(failed('Sign-in failed'));
   }
@@ -149,6 +170,8 @@
     clearInterval(state.refreshTimer);
     clearInterval(state.tickTimer);
     state.current = null;
+    state.previews = {};
+    showIdentity(null);
     show($('workspace'), false);
     show($('session'), false);
     show($('sign-in'), true);
@@ -156,7 +179,24 @@
     $('token').focus();
   }
 
-  function startSession() {
+  /** "Signed in as alice", and what this approver may do. */
+  function showIdentity(me) {
+    setText($('session-label'), me ? 'Signed in as ' + me.approver_id : 'Signed in');
+    var tools = !me ? '' : me.tools === null ? 'every tool' : me.tools.length > 0 ? me.tools.join(', ') : 'no tool';
+    setText($('session-scope'), me ? 'May decide on ' + tools + '; ' + (me.audit ? 'may read' : 'may not read') + ' the audit log.' : '');
+  }
+
+  function loadIdentity() {
+    api('GET', '/api/approver')
+      .then(function (answer) {
+        if (answer.status === 200) showIdentity(answer.body);
+      })
+      .catch(failed('Could not say who is signed in'));
+  }
+
+  function startSession(me) {
+    if (me) showIdentity(me);
+    else loadIdentity();
     show($('sign-in'), false);
     show($('session'), true);
     show($('workspace'), true);
@@ -175,6 +215,7 @@
   function showView(view) {
     state.view = view;
     state.current = null;
+    cancelConfirm();
     show($('pending'), view === 'pending');
     show($('history'), view === 'history');
     show($('detail'), false);
@@ -183,6 +224,27 @@
     if (approvalFromHash()) window.history.replaceState(null, '', location.pathname);
     if (view === 'pending') loadPending();
     else loadHistory(false);
+  }
+
+  /** The table of a list view. */
+  function tableOf(view) {
+    return $(view === 'pending' ? 'pending-table' : 'history-table');
+  }
+
+  /** Marks the row of the selected approval (after a refresh too); `focus`: moves the keyboard focus to its Open button. */
+  function markSelected(view, focus) {
+    var rows = tableOf(view).querySelectorAll('tbody tr');
+    for (var i = 0; i < rows.length; i++) {
+      var selected = rows[i].getAttribute('data-approval') === state.selected[view];
+      rows[i].classList.toggle('selected', selected);
+      if (selected && focus) rows[i].querySelector('button').focus();
+    }
+  }
+
+  function listRow(view, record, cells) {
+    var row = el('tr', null, { 'data-approval': record.approval_id }, cells);
+    state.lists[view].push(record.approval_id);
+    return row;
   }
 
   function openButton(record) {
@@ -209,11 +271,14 @@
       .then(function (answer) {
         if (answer.status !== 200) return notice('Could not list pending approvals: ' + describeError(answer.body));
         var tbody = $('pending-table').querySelector('tbody');
+        // A refresh keeps the selected row and, if it had it, the keyboard focus.
+        var hadFocus = tbody.contains(document.activeElement);
         clear(tbody);
+        state.lists.pending = [];
         var records = answer.body.approvals;
         records.forEach(function (record) {
           tbody.appendChild(
-            el('tr', null, {}, [
+            listRow('pending', record, [
               el('td', record.agent_id),
               el('td', record.role),
               el('td', record.tool),
@@ -228,6 +293,7 @@
         show($('pending-table'), records.length > 0);
         show($('pending-empty'), records.length === 0);
         setText($('pending-updated'), 'Updated ' + new Date().toLocaleTimeString() + '.');
+        markSelected('pending', hadFocus && state.view === 'pending' && !$('pending').hidden);
       })
       .catch(failed('Could not list pending approvals'));
   }
@@ -245,10 +311,13 @@
       .then(function (answer) {
         if (answer.status !== 200) return notice('Could not list approvals: ' + describeError(answer.body));
         var tbody = $('history-table').querySelector('tbody');
-        if (!more) clear(tbody);
+        if (!more) {
+          clear(tbody);
+          state.lists.history = [];
+        }
         answer.body.approvals.forEach(function (record) {
           tbody.appendChild(
-            el('tr', null, {}, [
+            listRow('history', record, [
               el('td', record.status),
               el('td', record.agent_id),
               el('td', record.tool),
@@ -264,6 +333,7 @@
         show($('history-table'), !empty);
         show($('history-empty'), empty);
         show($('history-more'), Boolean(state.historyCursor));
+        markSelected('history', false);
       })
       .catch(failed('Could not list approvals'));
   }
@@ -285,10 +355,21 @@
         }
         var record = answer.body;
         state.current = record;
+        state.selected[state.view] = record.approval_id;
+        cancelConfirm();
         window.history.replaceState(null, '', '#approval=' + encodeURIComponent(record.approval_id));
         show($('pending'), false);
         show($('history'), false);
         show($('detail'), true);
+        // Neither tab is the view on screen now; "Back to the list" returns to the one it came from.
+        $('show-pending').setAttribute('aria-pressed', 'false');
+        $('show-history').setAttribute('aria-pressed', 'false');
+        var list = state.lists[state.view];
+        var at = list.indexOf(record.approval_id);
+        setText(
+          $('detail-position'),
+          at < 0 ? '' : at + 1 + ' of ' + list.length + ' in ' + (state.view === 'pending' ? 'Pending' : 'History') + ' (j / k: next / previous).',
+        );
         renderRecord(record);
         show($('answer'), false);
         show($('audit-table'), false);
@@ -300,7 +381,11 @@
         $('approve').disabled = !pending;
         $('reject').disabled = !pending;
         show($('preview-block'), false);
+        show($('preview-none'), false);
+        var seen = state.previews[record.approval_id];
         if (pending) loadPreview(record.approval_id);
+        else if (seen) showPreview(seen, 'Preview, computed at ' + seen.at + ', before the decision');
+        else show($('preview-none'), true);
         $('detail-title').focus();
       })
       .catch(failed('Could not open the approval'));
@@ -325,7 +410,11 @@
     var hidden = record.hidden_characters || [];
     setText(
       $('hidden-alert-text'),
-      hidden.length > 0 ? 'The arguments contain characters that are invisible or change the direction of the text around them, shown here as <U+XXXX>: ' + describeHidden(hidden) + '. What runs contains the characters themselves: check what each one does before approving.' : '',
+      hidden.length > 0
+        ? 'The arguments contain characters that are invisible or change the direction of the text around them, shown here as <U+XXXX>: ' +
+            describeHidden(hidden) +
+            '. What runs contains the characters themselves: check what each one does before approving.'
+        : '',
     );
     show($('hidden-alert'), hidden.length > 0);
     setText($('detail-arguments'), record.arguments === null ? '(not shown: ' + record.arguments_bytes + ' bytes)' : json(record.arguments));
@@ -337,14 +426,21 @@
     api('GET', '/api/approvals/' + encodeURIComponent(id) + '/preview')
       .then(function (answer) {
         if (!state.current || state.current.approval_id !== id) return;
-        show($('preview-block'), true);
         if (answer.status !== 200) {
-          renderPreview({ warnings: [{ code: 'preview_unavailable', message: 'No preview: ' + describeError(answer.body) }] });
+          showPreview({ preview: { warnings: [{ code: 'preview_unavailable', message: 'No preview: ' + describeError(answer.body) }] } }, 'Preview');
           return;
         }
-        renderPreview(answer.body);
+        var seen = { preview: answer.body, at: when(answer.body.computed_at) };
+        state.previews[id] = seen;
+        showPreview(seen, 'Preview, computed now (' + seen.at + ')');
       })
       .catch(failed('Could not load the preview'));
+  }
+
+  function showPreview(seen, title) {
+    setText($('preview-title'), title);
+    renderPreview(seen.preview);
+    show($('preview-block'), true);
   }
 
   function summaryText(summary) {
@@ -389,7 +485,16 @@
     var hasDiff = typeof preview.diff === 'string';
     if (hasDiff) {
       preview.diff.split('\n').forEach(function (line) {
-        var kind = line.indexOf('@@') === 0 ? 'hunk' : line.indexOf('+++') === 0 || line.indexOf('---') === 0 ? 'file' : line[0] === '+' ? 'add' : line[0] === '-' ? 'del' : 'same';
+        var kind =
+          line.indexOf('@@') === 0
+            ? 'hunk'
+            : line.indexOf('+++') === 0 || line.indexOf('---') === 0
+              ? 'file'
+              : line[0] === '+'
+                ? 'add'
+                : line[0] === '-'
+                  ? 'del'
+                  : 'same';
         diff.appendChild(el('span', line + '\n', { class: 'line ' + kind }));
       });
     }
@@ -409,8 +514,10 @@
     var body = answer.body || {};
     if (answer.status === 200 && body.status === 'executed') return 'Approved and executed.';
     if (answer.status === 200 && body.status === 'rejected') return 'Rejected. The agent will see status rejected.';
-    if (answer.status === 409 && body.reason_code === 'already_decided' && /\(withdrawn\)/.test(body.error || '')) return 'Not applied: the agent withdrew this request before it was decided (it cancelled the task).';
-    if (answer.status === 409 && body.reason_code === 'already_decided') return 'Not applied: this approval was already decided by someone else (' + body.error + ').';
+    if (answer.status === 409 && body.reason_code === 'already_decided' && /\(withdrawn\)/.test(body.error || ''))
+      return 'Not applied: the agent withdrew this request before it was decided (it cancelled the task).';
+    if (answer.status === 409 && body.reason_code === 'already_decided')
+      return 'Not applied: this approval was already decided by someone else (' + body.error + ').';
     if (answer.status === 410) return 'Not applied: this approval expired before it was decided.';
     if (body.status === 'tool_error') return 'Approved, but the tool failed: ' + body.error;
     if (body.status === 'tool_timeout') return 'Approved, but the tool did not finish in time: ' + body.error;
@@ -421,6 +528,7 @@
   function decide(approved) {
     var record = state.current;
     if (!record) return;
+    cancelConfirm();
     var comment = $('comment').value.trim();
     var decision = { approval_id: record.approval_id, approved: approved };
     if (comment) decision.comment = comment;
@@ -432,8 +540,9 @@
         setText($('answer-body'), 'HTTP ' + answer.status + '\n' + json(answer.body));
         show($('answer'), true);
         show($('decide-form'), false);
-        // The preview described the call before it was decided; it no longer says what will happen.
-        show($('preview-block'), false);
+        // The preview stays: it is what the approver saw and decided on, and now says so.
+        var seen = state.previews[record.approval_id];
+        if (seen) setText($('preview-title'), 'Preview, computed at ' + seen.at + ', before the decision');
         $('answer-summary').focus();
         return api('GET', '/api/approvals/' + encodeURIComponent(record.approval_id)).then(function (after) {
           if (after.status === 200 && state.current && state.current.approval_id === record.approval_id) {
@@ -473,7 +582,7 @@
           tbody.appendChild(
             el('tr', null, {}, [
               el('td', when(r.ts)),
-              el('td', r.event),
+              el('td', r.event, EVENT_WORDS[r.event] ? { title: EVENT_WORDS[r.event] } : {}),
               el('td', r.decision || ''),
               el('td', (r.status || '') + (r.http_status ? ' (' + r.http_status + ')' : '')),
               el('td', r.reason_code || ''),
@@ -488,6 +597,79 @@
         show($('audit-table'), answer.body.records.length > 0);
       })
       .catch(failed('Could not read the audit records'));
+  }
+
+  // ---- keyboard ----
+
+  /** a / r: asks first, in the page (focus on Yes), for a decision by a single key press. */
+  function askConfirm(approved) {
+    var record = state.current;
+    if (!record || $('decide-form').hidden || $('approve').disabled) return;
+    state.confirming = approved;
+    setText($('confirm-text'), (approved ? 'Approve and run ' : 'Reject ') + record.tool + ' from ' + record.agent_id + '?');
+    setText($('confirm-yes'), approved ? 'Yes, approve and run' : 'Yes, reject');
+    show($('confirm'), true);
+    $('confirm-yes').focus();
+  }
+
+  function cancelConfirm() {
+    var open = !$('confirm').hidden;
+    state.confirming = null;
+    show($('confirm'), false);
+    return open;
+  }
+
+  function toggleHelp(visible) {
+    var open = visible === undefined ? $('shortcuts').hidden : visible;
+    show($('shortcuts'), open);
+    $('show-help').setAttribute('aria-expanded', String(open));
+    if (open) $('shortcuts-title').focus();
+  }
+
+  /** j / k: the next or previous row of a list, or in an open request, the next or previous request of its list. */
+  function move(step) {
+    var view = state.view;
+    var list = state.lists[view];
+    if (list.length === 0) return notice('The list is empty.');
+    var at = list.indexOf(state.current ? state.current.approval_id : state.selected[view]);
+    var next = at < 0 ? (step > 0 ? 0 : list.length - 1) : at + step;
+    if (next < 0 || next >= list.length) return notice(next < 0 ? 'This is the first request of the list.' : 'This is the last request of the list.');
+    notice('');
+    state.selected[view] = list[next];
+    if (state.current) openApproval(list[next]);
+    else markSelected(view, true);
+  }
+
+  /** Where typing goes to a field, a key is text, never a shortcut. */
+  function typing(target) {
+    return Boolean(target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)));
+  }
+
+  function onKey(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if ($('workspace').hidden) return;
+    var key = event.key;
+    var inDetail = !$('detail').hidden;
+    var handled = true;
+    if (!$('confirm').hidden) {
+      // Enter on the focused Yes button answers by itself.
+      if (key === 'y') decide(state.confirming);
+      else if (key === 'n' || key === 'Escape') {
+        cancelConfirm();
+        $('approve').focus();
+      } else handled = false;
+    } else if (key === '?') toggleHelp();
+    else if (key === 'Escape') {
+      if (!$('shortcuts').hidden) toggleHelp(false);
+      else if (inDetail) showView(state.view);
+      else handled = false;
+    } else if (key === 'j' || (key === 'ArrowDown' && !inDetail)) move(1);
+    else if (key === 'k' || (key === 'ArrowUp' && !inDetail)) move(-1);
+    else if (key === 'o' && !inDetail && state.selected[state.view]) openApproval(state.selected[state.view]);
+    else if (key === 'a' && inDetail) askConfirm(true);
+    else if (key === 'r' && inDetail) askConfirm(false);
+    else handled = false;
+    if (handled) event.preventDefault();
   }
 
   function approvalFromHash() {
@@ -532,6 +714,21 @@
       event.preventDefault();
     });
     $('audit-load').addEventListener('click', loadAudit);
+    $('confirm-yes').addEventListener('click', function () {
+      decide(state.confirming);
+    });
+    $('confirm-no').addEventListener('click', function () {
+      cancelConfirm();
+      $('approve').focus();
+    });
+    $('show-help').addEventListener('click', function () {
+      toggleHelp();
+    });
+    $('hide-help').addEventListener('click', function () {
+      toggleHelp(false);
+      $('show-help').focus();
+    });
+    document.addEventListener('keydown', onKey);
     window.addEventListener('hashchange', function () {
       var wanted = approvalFromHash();
       if (wanted && token() && (!state.current || state.current.approval_id !== wanted)) openApproval(wanted);
