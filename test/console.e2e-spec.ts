@@ -277,6 +277,9 @@ describe('GET /console: the approver console page', () => {
     await signIn(page, WRITER_TOKEN);
     await waitForText(page.locator('#session-label'), 'Signed in as writer');
     expect(await page.locator('#session-scope').textContent()).toBe('May decide on write_file; may not read the audit log.');
+    // A reload keeps the session (the token is in this tab) and asks again who it is.
+    await page.reload();
+    await waitForText(page.locator('#session-label'), 'Signed in as writer');
     expect(await page.locator('#pending-table th').nth(5).textContent()).toBe('Arguments as sent, secrets hidden');
     expect(await page.locator('#arguments-legend').textContent()).toMatch(
       /^Arguments as sent: the arguments as the agent sent them, except values that look like secrets/,
