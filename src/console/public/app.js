@@ -206,8 +206,11 @@
     }, REFRESH_MS);
     state.tickTimer = setInterval(updateTimeLeft, 1000);
     var wanted = approvalFromHash();
-    if (wanted) openApproval(wanted);
-    else showView('pending');
+    if (wanted) {
+      // Opened by a link: the pending list is loaded too, so j / k move on from this request.
+      loadPending();
+      openApproval(wanted);
+    } else showView('pending');
   }
 
   // ---- views ----
