@@ -2,13 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { ProtocolError, ProtocolErrorCode, type Server, type ServerCapabilities, type ServerContext } from '@modelcontextprotocol/server';
 import { TOOLS_CALL_SCOPE } from '../auth/oauth/oauth-scopes';
 import type { AgentRequest, AuthenticatedCall, Established } from '../context/request-context';
-import { newAuditId } from '../context/request-context';
 import { ArgumentsInvalid, GatewayError, PolicyDenied } from '../core/errors';
 import { checkEnvelope } from '../edge/envelope.guard';
 import { ToolCancelled } from '../executor/executor.service';
 import { McpKind } from '../kinds/mcp/mcp-kind';
 import type { BuiltinTool, ToolCallAnswer } from '../pipeline/tool-call.pipeline';
 import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
+import { callContext } from './mcp-call-context';
 import { Redactor } from '../redaction/redactor';
 
 /** The entries under which the pipeline limits and records a read or a get (no configured tool can take a name with '/'). */
@@ -86,17 +86,7 @@ export class McpFederation {
 
   /** One read or get as a call of the gateway's entry `tool`, through the pipeline (no request_id: no replay key). */
   private async run(http: McpAgentRequest, tool: string, args: Record<string, unknown>, builtin: BuiltinTool): Promise<ToolCallAnswer> {
-    const ctx: AgentRequest = {
-      auditId: newAuditId(),
-      startedAt: performance.now(),
-      audited: true,
-      origin: http.origin,
-      channel: 'mcp',
-      client: http.client,
-      agent: http.agent,
-      agentVersion: http.agentVersion,
-      oauth: http.oauth,
-    };
+    const ctx: AgentRequest = callContext(http);
     let call: AuthenticatedCall;
     try {
       const envelope = checkEnvelope({

@@ -16,7 +16,7 @@ import { ApprovalService } from '../approval/approval.service';
 import { sha256Hex } from '../core/hashing';
 import { ArgumentsInvalid } from '../core/errors';
 import { schemaValidator } from '../core/json-schema.pipe';
-import { AgentRequest, AuthenticatedCall, Established, established, newAuditId, RequestContext } from '../context/request-context';
+import { AgentRequest, AuthenticatedCall, Established, established, RequestContext } from '../context/request-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolRegistry } from '../registry/tool-registry';
 import { checkEnvelope } from '../edge/envelope.guard';
@@ -25,6 +25,7 @@ import { BuiltinTool, executed, ToolCallAnswer, ToolCallPipeline } from '../pipe
 import type { ToolCallPendingDto } from '../pipeline/tool-call.dto';
 import { approvalEnded, type McpShape, toCallToolResult } from './call-tool-result';
 import { type TraceCarrier, tracingOn, traceStage, traceToolCall } from '../telemetry/tracing';
+import { callContext } from './mcp-call-context';
 import { isTaskAugmented, McpTasks, TASK_CAPABILITIES, taskExecution } from './mcp-tasks';
 import { McpFederation } from './mcp-federation';
 import { ApprovalWaiters, untilEnded } from './approval-waiters';
@@ -135,17 +136,7 @@ export class McpToolServer {
     const args = (params.arguments ?? {}) as Record<string, unknown>;
     const meta = message.meta;
     const asMcp: McpShape = { resultOf: (result) => this.registry.mcpResultOf(name, result), hasOutputSchema: this.registry.hasOutputSchema(name) };
-    const ctx: AgentRequest = {
-      auditId: newAuditId(),
-      startedAt: performance.now(),
-      audited: true,
-      origin: http.origin,
-      channel: 'mcp',
-      client: message.client ?? http.client,
-      agent: http.agent,
-      agentVersion: http.agentVersion,
-      oauth: http.oauth,
-    };
+    const ctx: AgentRequest = callContext(http, message.client ?? http.client);
     const requestId = meta?.[REQUEST_ID_META_KEY];
     let call: AuthenticatedCall;
     try {

@@ -7,7 +7,8 @@ import { McpRoute, Public } from '../context/route.decorators';
 import { ErrorResponseDto } from '../core/dto';
 import type { ErrorBody } from '../pipeline/error-body';
 import { GatewayError, InvalidRequest } from '../core/errors';
-import { contextOf, established, newAuditId, RequestContext } from '../context/request-context';
+import { contextOf, established, RequestContext } from '../context/request-context';
+import { callContext } from './mcp-call-context';
 import { GatewayConfig } from '../config/gateway-config';
 import { ToolCallPipeline } from '../pipeline/tool-call.pipeline';
 import { BATCH_REFUSED, isToolCall, JsonRpcId, screenMcpBody, ScreenedMessage } from './mcp-call-screen';
@@ -186,21 +187,6 @@ export class McpController implements OnModuleDestroy {
     const answer = await this.pipeline.refuse(ctx, error);
     return { httpStatus: answer.httpStatus, body: answer.body };
   }
-}
-
-/** One tool call's own context, as the SDK's handler would have built it: its own audit_id, the door's agent, origin and client. */
-function callContext(http: RequestContext): RequestContext {
-  return {
-    auditId: newAuditId(),
-    startedAt: http.startedAt,
-    audited: true,
-    origin: http.origin,
-    channel: 'mcp',
-    client: http.client,
-    agent: http.agent,
-    agentVersion: http.agentVersion,
-    oauth: http.oauth,
-  };
 }
 
 function rpcError(id: JsonRpcId, code: number, data: { status: string; reason_code: string; error: string }) {
