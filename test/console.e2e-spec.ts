@@ -1,19 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { browserAvailable, launchChromium } from './support/chromium';
 import { ADMIN_TOKEN, TestGateway, WRITER_TOKEN } from './support/test-gateway';
 
-const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror="window.__xss = 1; alert(1)">';
-
-/** Debian's chromium, never a downloaded browser. Without it the browser half is skipped, except in CI. */
-function browserAvailable(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (process.env.CI) throw new Error(`CI is set but ${CHROMIUM} is missing (apt-get install chromium)`);
-  process.stderr.write(`skipping the browser half of the console tests: no ${CHROMIUM} (apt-get install chromium; set CI to require it)\n`);
-  return false;
-}
 
 describe('GET /console: the approver console page', () => {
   let gw: TestGateway;
@@ -83,7 +75,7 @@ describe('GET /console: the approver console page', () => {
   });
 });
 
-(browserAvailable() ? describe : describe.skip)('the approver console in a real browser (Debian chromium)', () => {
+(browserAvailable('the browser half of the console tests') ? describe : describe.skip)('the approver console in a real browser (Debian chromium)', () => {
   let gw: TestGateway;
   let browser: Browser;
   let base: string;
@@ -92,19 +84,7 @@ describe('GET /console: the approver console page', () => {
     gw = await new TestGateway().start();
     await gw.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-quic',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 30_000);
   afterAll(async () => {
     await browser?.close();

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +17,8 @@ import {
   type StoredOAuthTokens,
 } from '@modelcontextprotocol/client';
 import { decodeJwt, SignJWT } from 'jose';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { browserAvailable, launchChromium } from './support/chromium';
 import { freePort } from './support/free-port';
 import { HMAC_AGENT, MCP_DEPLOY_TOKEN, TestGateway } from './support/test-gateway';
 
@@ -104,16 +105,6 @@ class OidcIssuer {
       .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 300)
       .sign(opts.key ?? this.key.privateKey);
   }
-}
-
-const CHROMIUM = '/usr/bin/chromium';
-
-/** Debian's chromium, never a downloaded browser. Without it the person's sign-in is skipped, except in CI. */
-function browserAvailable(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (process.env.CI) throw new Error(`CI is set but ${CHROMIUM} is missing (apt-get install chromium)`);
-  process.stderr.write(`skipping the OAuth sign-in in a browser: no ${CHROMIUM} (apt-get install chromium; set CI to require it)\n`);
-  return false;
 }
 
 /**
@@ -297,22 +288,10 @@ describe('POST /mcp with OAuth access tokens (the gateway as a resource server)'
     }
   });
 
-  (browserAvailable() ? describe : describe.skip)('a person signing in with the browser (authorization code + PKCE)', () => {
+  (browserAvailable('the OAuth sign-in in a browser') ? describe : describe.skip)('a person signing in with the browser (authorization code + PKCE)', () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-          '--disable-quic',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
     }, 30_000);
     afterAll(() => browser?.close());
 
