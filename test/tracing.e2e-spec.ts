@@ -103,17 +103,25 @@ function tracedGateway(upstream: Upstream, mcpUpstream: McpHttpUpstream): TestGa
   });
 }
 
-async function mcpCall(gw: TestGateway, tool: string, args: Record<string, unknown>, meta: Record<string, unknown>): Promise<Response> {
+/** A tools/call at the MCP door as a 2025-11-25 client sends it (the deployer's token unless another is given). */
+async function mcpCall(
+  gw: TestGateway,
+  tool: string,
+  args: Record<string, unknown>,
+  meta?: Record<string, unknown>,
+  opts: { token?: string; traceparent?: string } = {},
+): Promise<Response> {
   const url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
   return fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${MCP_DEPLOY_TOKEN}`,
+      authorization: `Bearer ${opts.token ?? MCP_DEPLOY_TOKEN}`,
       'mcp-protocol-version': '2025-11-25',
+      ...(opts.traceparent && { traceparent: opts.traceparent }),
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: tool, arguments: args, _meta: meta } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: tool, arguments: args, ...(meta && { _meta: meta }) } }),
   });
 }
 
@@ -285,18 +293,7 @@ describe('OpenTelemetry traces', () => {
     it('MCP: without _meta, the HTTP traceparent header is the parent', async () => {
       const traceId = hex(16);
       const parentId = hex(8);
-      const url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          authorization: `Bearer ${MCP_DEPLOY_TOKEN}`,
-          'mcp-protocol-version': '2025-11-25',
-          traceparent: `00-${traceId}-${parentId}-01`,
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_dir', arguments: { path: '.' } } }),
-      });
+      const res = await mcpCall(gw, 'list_dir', { path: '.' }, undefined, { traceparent: `00-${traceId}-${parentId}-01` });
       expect(res.status).toBe(200);
       await flushTracing();
       expect(receiver.ofTrace(traceId).find((span) => span.name === 'tools/call list_dir')).toMatchObject({ parentSpanId: parentId });
@@ -384,18 +381,7 @@ describe('OpenTelemetry traces', () => {
         const traceId = hex(16);
         const parentId = hex(8);
         const token = `not-a-token-${hex(8)}`;
-        const url = `http://127.0.0.1:${(gw.app.getHttpServer().address() as AddressInfo).port}/mcp`;
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            authorization: `Bearer ${token}`,
-            'mcp-protocol-version': '2025-11-25',
-            traceparent: `00-${traceId}-${parentId}-01`,
-          },
-          body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'traced_get', arguments: { q: MARKER } } }),
-        });
+        const res = await mcpCall(gw, 'traced_get', { q: MARKER }, undefined, { token, traceparent: `00-${traceId}-${parentId}-01` });
         expect(res.status).toBe(401);
         const body = (await res.json()) as { reason_code: string; audit_id: string };
         expect(body.reason_code).toBe('invalid_token');
