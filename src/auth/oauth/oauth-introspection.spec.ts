@@ -1,11 +1,12 @@
 import type { GatewayConfig, OAuthIssuer } from '../../config/gateway-config';
 import { SecretStore } from '../../secrets/secret-store';
 import type { IssuerFetch } from './oauth-egress';
-import { INTROSPECTION_CACHE_ENTRIES, MAX_INTROSPECTIONS_IN_FLIGHT, TokenIntrospection } from './oauth-introspection';
+import { MAX_INTROSPECTIONS_IN_FLIGHT, TokenIntrospection } from './oauth-introspection';
+import { TOKEN_CACHE_ENTRIES } from './token-cache';
 import { IssuerUnavailable, OAuthTokenRefused } from './oauth-token';
 
 // How TokenIntrospection spares the issuer: one request per token while it is asked about, answers
-// kept (active or not, never a failure), at most INTROSPECTION_CACHE_ENTRIES of them, and no more
+// kept (active or not, never a failure), at most TOKEN_CACHE_ENTRIES of them, and no more
 // than MAX_INTROSPECTIONS_IN_FLIGHT requests at once. The issuer's endpoint is a function answering
 // as oidc-provider does (the e2e test runs the real one).
 
@@ -64,13 +65,13 @@ describe('TokenIntrospection', () => {
     expect(asked).toEqual(['active-b', 'active-b', 'revoked']);
   });
 
-  it(`keeps at most ${INTROSPECTION_CACHE_ENTRIES} answers, forgetting the oldest first`, async () => {
+  it(`keeps at most ${TOKEN_CACHE_ENTRIES} answers, forgetting the oldest first`, async () => {
     const { introspection, asked } = endpoint();
-    for (let i = 0; i <= INTROSPECTION_CACHE_ENTRIES; i++) await introspection.introspect(`active-${i}`);
-    await introspection.introspect(`active-${INTROSPECTION_CACHE_ENTRIES}`);
-    expect(asked).toHaveLength(INTROSPECTION_CACHE_ENTRIES + 1);
+    for (let i = 0; i <= TOKEN_CACHE_ENTRIES; i++) await introspection.introspect(`active-${i}`);
+    await introspection.introspect(`active-${TOKEN_CACHE_ENTRIES}`);
+    expect(asked).toHaveLength(TOKEN_CACHE_ENTRIES + 1);
     await introspection.introspect('active-0');
-    expect(asked).toHaveLength(INTROSPECTION_CACHE_ENTRIES + 2);
+    expect(asked).toHaveLength(TOKEN_CACHE_ENTRIES + 2);
   });
 
   it(`asks about at most ${MAX_INTROSPECTIONS_IN_FLIGHT} tokens at once; more meanwhile are 503, not queued at the issuer`, async () => {

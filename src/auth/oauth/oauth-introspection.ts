@@ -1,25 +1,15 @@
 import { Logger } from '@nestjs/common';
 import type { OAuthIssuer } from '../../config/gateway-config';
-import { sha256Hex } from '../../core/hashing';
 import { fillSecrets } from '../../kinds/egress/egress';
 import type { SecretStore } from '../../secrets/secret-store';
 import { ISSUER_FETCH_TIMEOUT_MS, type IssuerFetch } from './oauth-egress';
-import { CLOCK_SKEW_S, IssuerUnavailable, OAuthTokenRefused, type VerifiedToken } from './oauth-token';
+import { CLOCK_SKEW_S, expiryMs, IssuerUnavailable, OAuthTokenRefused, type VerifiedToken } from './oauth-token';
+import { TOKEN_CACHE_MS, TokenCache } from './token-cache';
 
-/** An answer (active or not) is reused this long: a token revoked at the issuer still works here for at most this long. */
-export const INTROSPECTION_CACHE_MS = 30_000;
-/** The most answers remembered (by the token's SHA-256); the oldest is forgotten first. */
-export const INTROSPECTION_CACHE_ENTRIES = 10_000;
 /** The most introspection requests under way at once; more new tokens meanwhile: 503, the issuer is not flooded. */
 export const MAX_INTROSPECTIONS_IN_FLIGHT = 32;
 /** A failure to introspect (not a refused token) is logged at most this often. */
 const WARN_EVERY_MS = 60_000;
-
-interface Cached {
-  /** Until when the answer holds (Infinity while it is being asked for: callers share one request). */
-  until: number;
-  answer: Promise<VerifiedToken>;
-}
 
 /**
  * Opaque access tokens, checked at the issuer's introspection endpoint (RFC 7662, named in its
@@ -32,7 +22,8 @@ interface Cached {
  */
 export class TokenIntrospection {
   private readonly logger = new Logger('OAuthIntrospection');
-  private readonly cache = new Map<string, Cached>();
+  /** Answers, active or not; while one is being asked for it holds until Infinity (callers share one request). */
+  private readonly cache = new TokenCache<Promise<VerifiedToken>>();
   private inFlight = 0;
   private lastWarning = 0;
 
@@ -45,19 +36,15 @@ export class TokenIntrospection {
   ) {}
 
   introspect(token: string): Promise<VerifiedToken> {
-    const key = sha256Hex(token);
-    const cached = this.cache.get(key);
-    if (cached && cached.until > Date.now()) return cached.answer;
-    this.cache.delete(key);
+    const cached = this.cache.get(token);
+    if (cached) return cached.value;
     if (this.inFlight >= MAX_INTROSPECTIONS_IN_FLIGHT) return Promise.reject(new IssuerUnavailable());
-    const entry: Cached = { until: Infinity, answer: this.ask(token) };
-    while (this.cache.size >= INTROSPECTION_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, entry);
-    entry.answer.then(
-      (verified) => (entry.until = Math.min(Date.now() + INTROSPECTION_CACHE_MS, expiryMs(verified.claims.exp))),
-      (err) => (err instanceof OAuthTokenRefused ? (entry.until = Date.now() + INTROSPECTION_CACHE_MS) : this.cache.delete(key)),
+    const entry = this.cache.set(token, this.ask(token), Infinity);
+    entry.value.then(
+      (verified) => (entry.until = Math.min(Date.now() + TOKEN_CACHE_MS, expiryMs(verified.claims.exp))),
+      (err) => (err instanceof OAuthTokenRefused ? (entry.until = Date.now() + TOKEN_CACHE_MS) : this.cache.delete(token)),
     );
-    return entry.answer;
+    return entry.value;
   }
 
   private async ask(token: string): Promise<VerifiedToken> {
@@ -118,10 +105,6 @@ export class TokenIntrospection {
     this.lastWarning = Date.now();
     this.logger.warn(`OAuth token introspection at ${this.issuer.issuer} failed: ${err instanceof Error ? err.message : 'unknown error'}`);
   }
-}
-
-function expiryMs(exp: unknown): number {
-  return typeof exp === 'number' ? exp * 1000 : Infinity;
 }
 
 function nonEmpty(value: unknown): string | undefined {

@@ -32,3 +32,8 @@ export interface VerifiedToken {
   issuer: OAuthIssuer;
   claims: JWTPayload & Record<string, unknown>;
 }
+
+/** Unix ms of a token's `exp` claim (Infinity without one). */
+export function expiryMs(exp: unknown): number {
+  return typeof exp === 'number' ? exp * 1000 : Infinity;
+}

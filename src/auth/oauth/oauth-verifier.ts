@@ -7,7 +7,8 @@ import { EgressPools } from '../../kinds/egress/egress';
 import { SecretStore } from '../../secrets/secret-store';
 import { ISSUER_FETCH_TIMEOUT_MS, issuerFetch, IssuerUnreachable } from './oauth-egress';
 import { TokenIntrospection } from './oauth-introspection';
-import { CLOCK_SKEW_S, IssuerUnavailable, OAuthTokenRefused, type VerifiedToken } from './oauth-token';
+import { CLOCK_SKEW_S, expiryMs, IssuerUnavailable, OAuthTokenRefused, type VerifiedToken } from './oauth-token';
+import { TOKEN_CACHE_MS, TokenCache } from './token-cache';
 
 /**
  * Signature algorithms an access token may use: asymmetric only. Never `none`, never HMAC (a key
@@ -38,7 +39,9 @@ type IssuerMetadata = Record<string, unknown>;
  * `iss` a configured issuer, signed by a key of that issuer's key set (found through its metadata
  * at {issuer}/.well-known/openid-configuration, or oauth-authorization-server) with an allowed
  * algorithm, `aud` holding oauth.resource, inside `exp`/`nbf`. Key sets are cached by jose and
- * fetched again for an unknown `kid` (at most every 30 s). Any other token is asked about at the
+ * fetched again for an unknown `kid` (at most every 30 s). A JWT that checked out is not checked
+ * again until its `exp`, for at most TOKEN_CACHE_MS (the signature check, on the thread pool, is
+ * the costly part of a call that repeats its token). Any other token is asked about at the
  * introspection endpoint of the one issuer configured for it (TokenIntrospection), if any. Every
  * fetch goes through the issuer's egress rule and times out.
  */
@@ -49,6 +52,7 @@ export class OAuthVerifier implements OnModuleDestroy {
   private readonly keySets = new Map<string, Promise<KeySet>>();
   private readonly pools = new EgressPools();
   private readonly introspection?: TokenIntrospection;
+  private readonly verified = new TokenCache<VerifiedToken>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -83,6 +87,8 @@ export class OAuthVerifier implements OnModuleDestroy {
     }
     const resource = this.config.oauth?.resource;
     if (resource === undefined) throw new OAuthTokenRefused('invalid_token', 'Unknown token');
+    const cached = this.verified.get(token);
+    if (cached) return cached.value;
     let iss: unknown;
     try {
       const header = decodeProtectedHeader(token);
@@ -105,7 +111,9 @@ export class OAuthVerifier implements OnModuleDestroy {
         requiredClaims: ['exp', 'sub'],
       });
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new OAuthTokenRefused('invalid_token', 'The token names no subject');
-      return { issuer, claims: payload };
+      const verified = { issuer, claims: payload };
+      this.verified.set(token, verified, Math.min(Date.now() + TOKEN_CACHE_MS, expiryMs(payload.exp)));
+      return verified;
     } catch (err) {
       if (err instanceof OAuthTokenRefused) throw err;
       throw refusalOf(err);
