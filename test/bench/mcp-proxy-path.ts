@@ -10,6 +10,8 @@
 //   gateway REST door the same tool, signed POST /api/tools/call (fetch, as the SDK client uses)
 //   gateway MCP door [oauth]  the MCP door with an OAuth access token (an ES256 JWT of a local issuer,
 //                     its key set cached by the gateway) instead of the static bearer token
+//   SDK floor         not a proxy: the official SDK's Streamable HTTP server answering echo itself
+//                     (test/fixtures/sdk-floor-server.mjs), what any SDK-based door costs this client before any work
 // Every HTTP path gets one client (one connection, one session where the peer keeps sessions) per caller.
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -31,14 +33,14 @@ const MCP_TOKEN = 'bench-mcp-token-0123456789';
 const REQUEST_ID_META_KEY = 'io.agent-gateway/request_id';
 const ECHO_TEXT = 'hello from the bench';
 
-export const PATHS = ['direct stdio', 'supergateway 4.0.0', 'mcp-proxy 6.7.19', 'gateway MCP door', 'gateway REST door'] as const;
+export const PATHS = ['direct stdio', 'SDK floor', 'supergateway 4.0.0', 'mcp-proxy 6.7.19', 'gateway MCP door', 'gateway REST door'] as const;
 export type PathName = (typeof PATHS)[number] | `${'gateway MCP door' | 'gateway REST door'} [${string}]`;
 
 export interface McpPathOptions {
   quick: boolean;
   rounds: number;
   concurrencies?: number[];
-  /** Only these paths (default: all five). */
+  /** Only these paths (default: all of PATHS). */
   paths?: PathName[];
   /** Start the gateway under `node --cpu-prof` writing into this directory. */
   cpuProfDir?: string;
@@ -243,6 +245,18 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
       clients.push(client);
       await callersFor('direct stdio', async (c) => Array.from({ length: c }, () => sdkCaller(client, 'echo')));
     }
+    if (wanted.has('SDK floor')) {
+      const port = await freePort();
+      children.push(
+        spawn(process.execPath, [resolve(__dirname, '..', 'fixtures', 'sdk-floor-server.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] }),
+      );
+      await waitFor(`http://127.0.0.1:${port}/healthz`);
+      await callersFor('SDK floor', async (c) => {
+        const made = await Promise.all(Array.from({ length: c }, () => httpClient(`http://127.0.0.1:${port}/mcp`)));
+        clients.push(...made);
+        return made.map((cl) => sdkCaller(cl, 'echo'));
+      });
+    }
     if (wanted.has('supergateway 4.0.0')) {
       const port = await freePort();
       const child = spawn(
@@ -392,6 +406,7 @@ function summarize(points: Array<McpPathPoint & { rounds_cps?: number[] }>, roun
     ['gateway MCP door', 'supergateway 4.0.0'],
     ['gateway MCP door', 'gateway REST door'],
     ['gateway REST door', 'mcp-proxy 6.7.19'],
+    ['SDK floor', 'mcp-proxy 6.7.19'],
   ] as Array<[PathName, PathName]>) {
     const rs = concurrencies.map((c) => [c, ratio(a, b, c)] as const).filter(([, v]) => v !== undefined);
     if (rs.length) out.push(`${a} / ${b}: ${rs.map(([c, v]) => `c=${c} ${v!.toFixed(2)}`).join(', ')}`);
