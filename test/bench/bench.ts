@@ -22,6 +22,7 @@ import { AuditIndex, IndexRow } from '../../src/audit/audit-index';
 import { GENESIS_HASH, sealRecord } from '../../src/audit/audit-record';
 import { signRequestHeaders } from '../../src/auth/signature';
 import { createTestDatabase, dropTestDatabase, TEST_REDIS_URL } from '../support/services';
+import { spawnGateway, stopProcess, waitFor } from './gateway-process';
 import { PathName, PATHS, runMcpProxyPath } from './mcp-proxy-path';
 
 const { values } = parseArgs({
@@ -100,7 +101,6 @@ const workspace = join(root, 'workspace');
 mkdirSync(workspace);
 const helloFile = join(workspace, 'hello.txt');
 writeFileSync(helloFile, 'hello from the workspace\n');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function gatewayConfig(tools: number, agents: number): string {
   const pathArg = '{ type: object, required: [path], additionalProperties: false, properties: { path: { type: string, minLength: 1 } } }';
@@ -126,37 +126,13 @@ interface Running {
   startupMs: number;
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 2400; i++) {
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(25);
-  }
-  throw new Error(`${url} never answered`);
-}
-
 async function startGateway(tag: string, tools = 10, agents = 10, dataDir = join(root, `data-${tag}`), stores: Record<string, string> = {}): Promise<Running> {
   const configFile = join(root, `gateway-${tag}.yaml`);
   writeFileSync(configFile, gatewayConfig(tools, agents));
   const port = await freePort();
   const started = performance.now();
-  const args = values['cpu-prof'] && tag === 'main' ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', 'dist/main.js'] : ['dist/main.js'];
-  const child = spawn(process.execPath, args, {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      GATEWAY_CONFIG: configFile,
-      GATEWAY_DATA_DIR: dataDir,
-      GATEWAY_WORKSPACE: workspace,
-      LOG_LEVEL: 'info',
-      ...stores,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const nodeArgs = values['cpu-prof'] && tag === 'main' ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles'] : [];
+  const child = spawnGateway({ port, configFile, dataDir, workspace, nodeArgs, env: stores });
   await waitFor(`http://127.0.0.1:${port}/readyz`);
   return { child, port, startupMs: performance.now() - started };
 }
@@ -172,9 +148,7 @@ async function startComparison(mode: 'baseline' | 'floor'): Promise<Running> {
 }
 
 async function stop(running: Running): Promise<void> {
-  const exited = new Promise((resolve) => running.child.once('exit', resolve));
-  running.child.kill('SIGTERM');
-  await exited;
+  await stopProcess(running.child);
 }
 
 /** Signed bodies made before the timed run, one per request: the load generator only sends. */

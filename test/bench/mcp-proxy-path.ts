@@ -26,6 +26,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { signRequestHeaders } from '../../src/auth/signature';
 import { pinMcpTools } from '../../src/kinds/mcp/mcp-pin';
 import { freePort } from '../support/free-port';
+import { spawnGateway, stopProcess, waitFor } from './gateway-process';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'mcp-demo-server.js');
 const SECRET = 'bench-agent-secret-0123456789';
@@ -59,29 +60,7 @@ export interface McpPathPoint {
 
 type Caller = () => Promise<void>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function waitFor(url: string, init?: RequestInit): Promise<void> {
-  for (let i = 0; i < 2400; i++) {
-    try {
-      const res = await fetch(url, init);
-      await res.arrayBuffer();
-      if (res.status < 500) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(25);
-  }
-  throw new Error(`${url} never answered`);
-}
-
-function stop(child: ChildProcess): Promise<unknown> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  return exited;
-}
 
 async function measure(path: PathName, callers: Caller[], warmupMs: number, durationMs: number): Promise<McpPathPoint> {
   const run = async (ms: number, latencies?: number[]) => {
@@ -309,18 +288,8 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
       const env = { ...process.env, GATEWAY_CONFIG: configFile };
       const report = await pinMcpTools(env);
       if (!report.complete) throw new Error(`mcp:pin failed: ${report.lines.join('; ')}`);
-      const prof = options.cpuProfDir && !label ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
-      const child = spawn(process.execPath, [...prof, join(dist, 'main.js')], {
-        env: {
-          ...env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          GATEWAY_DATA_DIR: join(dir, 'data'),
-          GATEWAY_WORKSPACE: join(dir, 'workspace'),
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      const nodeArgs = options.cpuProfDir && !label ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+      const child = spawnGateway({ port, configFile, dataDir: join(dir, 'data'), workspace: join(dir, 'workspace'), dist, nodeArgs, env });
       children.push(child);
       await waitFor(`http://127.0.0.1:${port}/readyz`);
       if (wanted.has('gateway MCP door')) {
@@ -369,7 +338,7 @@ export async function runMcpProxyPath(options: McpPathOptions): Promise<{ points
     return { points, rounds, summary: summarize(points, rounds, concurrencies) };
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     await stopIssuer();
     rmSync(root, { recursive: true, force: true });
   }

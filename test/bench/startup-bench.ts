@@ -7,15 +7,14 @@
 // it answered (read from /proc: steadier than wall time on a shared machine). --cpu-prof writes a V8
 // profile of the last start at each size into bench-profiles/ (summarize it with
 // test/bench/cpu-profile-summary.ts).
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { parseGatewayConfig } from '../../src/config/config.loader';
 import { KIND_CONFIGS } from '../../src/kinds';
 import { freePort } from '../support/free-port';
+import { spawnGateway, stopProcess, waitFor } from './gateway-process';
 
 const { values } = parseArgs({
   options: {
@@ -46,18 +45,6 @@ function gatewayConfig(tools: number, distinct: boolean): string {
   ].join('\n');
 }
 
-async function healthy(url: string, child: ReturnType<typeof spawn>): Promise<void> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode} before ${url} answered`);
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(10);
-  }
-}
-
 /** CPU milliseconds (user + system) a process has used so far; undefined where there is no /proc. */
 function cpuMsOf(pid: number | undefined): number | undefined {
   try {
@@ -75,26 +62,13 @@ async function startOnce(configFile: string, tag: string, profile: boolean): Pro
   const dataDir = join(root, `data-${tag}`);
   rmSync(dataDir, { recursive: true, force: true });
   const started = performance.now();
-  const args = profile ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', '--cpu-prof-name', `startup-${tag}.cpuprofile`, 'dist/main.js'] : ['dist/main.js'];
-  const child = spawn(process.execPath, args, {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      GATEWAY_CONFIG: configFile,
-      GATEWAY_DATA_DIR: dataDir,
-      GATEWAY_WORKSPACE: workspace,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const nodeArgs = profile ? ['--cpu-prof', '--cpu-prof-dir', 'bench-profiles', '--cpu-prof-name', `startup-${tag}.cpuprofile`] : [];
+  const child = spawnGateway({ port, configFile, dataDir, workspace, nodeArgs, logLevel: 'warn' });
   try {
-    await healthy(`http://127.0.0.1:${port}/healthz`, child);
+    await waitFor(`http://127.0.0.1:${port}/healthz`, { child, status: 200 });
     return { wall: performance.now() - started, cpu: cpuMsOf(child.pid) };
   } finally {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await stopProcess(child);
   }
 }
 
